@@ -118,6 +118,9 @@ func (m *Manifest) Validate() error {
 	if m.Input.Dim != m.Arch.Input {
 		return bad("input dimension %d does not match the architecture's %d", m.Input.Dim, m.Arch.Input)
 	}
+	if err := m.Input.Validate(); err != nil {
+		return bad("input: %v", err)
+	}
 	switch m.Output.Kind {
 	case OutputClasses:
 		if m.Arch.Output != OutputSoftmax {
