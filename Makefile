@@ -1,0 +1,48 @@
+# meshnode — see README.md.
+GO       ?= go
+BIN      := bin
+PKGS     := ./...
+GOTEST   ?= $(GO) test
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: all setup build test lint fuzz bench demo clean
+
+all: build
+
+setup:
+	bash scripts/setup.sh
+
+build:
+	$(GO) build -o $(BIN)/meshnode ./cmd/meshnode
+	$(GO) build -o $(BIN)/kimi-analyzer ./cmd/kimi-analyzer
+
+# The README's test command: set-up, static checks, every test (unit, fuzz seeds, end to end).
+test: setup lint
+	$(GOTEST) -count=1 -timeout 15m $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+staticcheck:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) $(PKGS)
+
+# Each fuzz target for FUZZTIME (new inputs land in the packages' testdata/fuzz).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run XXX -fuzz FuzzDecode$$ -fuzztime $(FUZZTIME) ./experts/safetensors/
+	$(GO) test -run XXX -fuzz FuzzReadHeader -fuzztime $(FUZZTIME) ./experts/safetensors/
+	$(GO) test -run XXX -fuzz FuzzDecodeManifest -fuzztime $(FUZZTIME) ./experts/
+	$(GO) test -run XXX -fuzz FuzzReadIDX -fuzztime $(FUZZTIME) ./experts/dataset/
+	$(GO) test -run XXX -fuzz FuzzReadSklearnCSV -fuzztime $(FUZZTIME) ./experts/dataset/
+
+# Benchmarks; tables go to bench/results/.
+bench: setup
+	bash bench/experts.sh
+
+demo: setup build
+	bash scripts/demo.sh
+
+clean:
+	rm -rf $(BIN) demo-out

@@ -1,0 +1,183 @@
+package node
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is a node's config.yaml. Every field has a default from the preset the repo was made
+// with; a field missing from the file keeps its preset value.
+type Config struct {
+	// Preset names the preset the file started from. Informational.
+	Preset string `yaml:"preset"`
+	// API is the local HTTP API the commands use to reach a running daemon.
+	API APIConfig `yaml:"api"`
+	// Mesh configures the libp2p host.
+	Mesh MeshConfig `yaml:"mesh"`
+	// Store sizes the badger database.
+	Store StoreConfig `yaml:"store"`
+	// Training holds the defaults of `expert train`.
+	Training TrainingConfig `yaml:"training"`
+}
+
+// APIConfig configures the local HTTP API.
+type APIConfig struct {
+	// Listen is the API's address; it must be on 127.0.0.1 (the API is for this machine only).
+	Listen string `yaml:"listen"`
+}
+
+// MeshConfig configures the peer-to-peer side.
+type MeshConfig struct {
+	// Listen are the multiaddrs the host listens on.
+	Listen []string `yaml:"listen"`
+	// Bootstrap are peers to dial at start, as multiaddrs ending in /p2p/<peer ID>.
+	Bootstrap []string `yaml:"bootstrap"`
+	// MDNS finds peers on the local network by multicast DNS.
+	MDNS bool `yaml:"mdns"`
+}
+
+// StoreConfig sizes the database.
+type StoreConfig struct {
+	// MemTableMiB is badger's memtable size.
+	MemTableMiB int `yaml:"memtable_mib"`
+	// BlockCacheMiB is badger's block cache.
+	BlockCacheMiB int `yaml:"block_cache_mib"`
+}
+
+// TrainingConfig holds defaults for local training.
+type TrainingConfig struct {
+	// BatchSize is the mini-batch size.
+	BatchSize int `yaml:"batch_size"`
+	// Epochs is the default number of epochs.
+	Epochs int `yaml:"epochs"`
+	// Patience stops training after this many epochs without a better validation loss.
+	Patience int `yaml:"patience"`
+	// UseGPU asks for a GPU; meshnode computes on the CPU (gonum) and says so when this is set.
+	UseGPU bool `yaml:"use_gpu"`
+}
+
+// Presets lists the preset names.
+func Presets() []string {
+	return []string{"development", "fast", "comprehensive", "memory", "gpu", "production"}
+}
+
+// Preset returns the config of a named preset.
+func Preset(name string) (Config, error) {
+	c := Config{
+		Preset: name,
+		API:    APIConfig{Listen: "127.0.0.1:5081"},
+		Mesh: MeshConfig{
+			Listen: []string{"/ip4/0.0.0.0/tcp/4101", "/ip4/0.0.0.0/udp/4101/quic-v1"},
+			MDNS:   true,
+		},
+		// 16 MiB memtables and a 32 MiB cache: experts are kilobytes to a few MiB, so a node
+		// stays within a few hundred MiB of RAM.
+		Store: StoreConfig{MemTableMiB: 16, BlockCacheMiB: 32},
+		// Batches of 64 with Adam converge in a few epochs on the seed data sets.
+		Training: TrainingConfig{BatchSize: 64, Epochs: 10, Patience: 3},
+	}
+	switch name {
+	case "development":
+		// Loopback only and random ports, so several nodes run side by side on one machine.
+		c.Mesh.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+		c.API.Listen = "127.0.0.1:0"
+	case "fast":
+		// Fewer epochs and larger batches: quick experiments, slightly lower accuracy.
+		c.Training = TrainingConfig{BatchSize: 128, Epochs: 3, Patience: 1}
+	case "comprehensive":
+		// More epochs and more patience: the best accuracy the architecture reaches.
+		c.Training = TrainingConfig{BatchSize: 64, Epochs: 40, Patience: 6}
+	case "memory":
+		// Small caches for machines with little RAM.
+		c.Store = StoreConfig{MemTableMiB: 4, BlockCacheMiB: 8}
+		c.Training.BatchSize = 32
+	case "gpu":
+		c.Training.UseGPU = true
+		c.Training.BatchSize = 256
+	case "production":
+		// Larger caches for a long-running node serving many queries.
+		c.Store = StoreConfig{MemTableMiB: 64, BlockCacheMiB: 256}
+		c.Mesh.MDNS = false
+	default:
+		return Config{}, fmt.Errorf("unknown preset %q (want one of %s)", name, strings.Join(Presets(), ", "))
+	}
+	return c, nil
+}
+
+// Validate checks every field, naming the first bad one.
+func (c Config) Validate() error {
+	if !strings.HasPrefix(c.API.Listen, "127.0.0.1:") {
+		return fmt.Errorf("config api.listen %q: must be 127.0.0.1:PORT", c.API.Listen)
+	}
+	if len(c.Mesh.Listen) == 0 {
+		return fmt.Errorf("config mesh.listen: at least one address is needed")
+	}
+	for _, a := range slices.Concat(c.Mesh.Listen, c.Mesh.Bootstrap) {
+		if !strings.HasPrefix(a, "/") {
+			return fmt.Errorf("config mesh: %q is not a multiaddr", a)
+		}
+	}
+	checks := []struct {
+		name      string
+		v, lo, hi int
+	}{
+		{"store.memtable_mib", c.Store.MemTableMiB, 1, 1024},
+		{"store.block_cache_mib", c.Store.BlockCacheMiB, 1, 16384},
+		{"training.batch_size", c.Training.BatchSize, 1, 65536},
+		{"training.epochs", c.Training.Epochs, 0, 100000},
+		{"training.patience", c.Training.Patience, 0, 100000},
+	}
+	for _, ch := range checks {
+		if ch.v < ch.lo || ch.v > ch.hi {
+			return fmt.Errorf("config %s: %d is outside [%d, %d]", ch.name, ch.v, ch.lo, ch.hi)
+		}
+	}
+	return nil
+}
+
+// LoadConfig reads a config file; unknown fields are errors.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	var probe struct {
+		Preset string `yaml:"preset"`
+	}
+	if err := yaml.Unmarshal(b, &probe); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	if probe.Preset == "" {
+		probe.Preset = "development"
+	}
+	c, err := Preset(probe.Preset)
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Marshal renders the config as YAML with a comment header.
+func (c Config) Marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "# meshnode config (preset %s). Fields not set here take the preset's value.\n", c.Preset)
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(c); err != nil {
+		return nil, fmt.Errorf("encode config: %w", err)
+	}
+	return buf.Bytes(), nil
+}

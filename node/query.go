@@ -1,0 +1,123 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	_ "image/jpeg" // decoders for query images
+	_ "image/png"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/meshnode/meshnode/experts"
+)
+
+// QueryInput is one query's raw input: exactly one of Vector, Text or ImagePath.
+type QueryInput struct {
+	Vector    []float64
+	Text      string
+	ImagePath string
+	// Invert flips image brightness first (photos on white for light-on-dark experts).
+	Invert bool
+}
+
+// ReadQueryFile reads a query input file: a JSON array of numbers, or a PNG or JPEG image.
+func ReadQueryFile(path string) (QueryInput, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return QueryInput{}, fmt.Errorf("read input: %w", err)
+	}
+	if len(b) > 0 && (b[0] == '[' || b[0] == ' ' || b[0] == '\n') {
+		var v []float64
+		if err := json.Unmarshal(b, &v); err != nil {
+			return QueryInput{}, fmt.Errorf("input %s: want a JSON array of numbers: %w", path, err)
+		}
+		return QueryInput{Vector: v}, nil
+	}
+	return QueryInput{ImagePath: path}, nil
+}
+
+// ClassScore is one class's probability.
+type ClassScore struct {
+	Label string  `json:"label"`
+	Score float64 `json:"score"`
+}
+
+// QueryResult is an expert's answer.
+type QueryResult struct {
+	Expert string       `json:"expert"`
+	Name   string       `json:"name"`
+	Peer   string       `json:"peer"` // who answered (this node, offline)
+	Label  string       `json:"label,omitempty"`
+	Top    []ClassScore `json:"top,omitempty"`
+	Output []float64    `json:"output"`
+	Micros int64        `json:"latency_us"`
+}
+
+// Features turns a query input into the expert's feature vector.
+func Features(spec experts.InputSpec, in QueryInput) ([]float64, error) {
+	switch {
+	case in.Vector != nil:
+		return spec.FromVector(in.Vector)
+	case in.Text != "":
+		return spec.FromText(in.Text)
+	case in.ImagePath != "":
+		f, err := os.Open(in.ImagePath)
+		if err != nil {
+			return nil, fmt.Errorf("read image: %w", err)
+		}
+		defer f.Close()
+		img, _, err := image.Decode(f)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: not a PNG or JPEG image: %w", in.ImagePath, err)
+		}
+		return spec.FromImage(img, in.Invert)
+	}
+	return nil, fmt.Errorf("empty query: give a vector, a text or an image")
+}
+
+// QueryLocal answers a query with a hosted expert, without a daemon.
+func (r *Repo) QueryLocal(ctx context.Context, ref string, in QueryInput) (*QueryResult, error) {
+	st, err := r.Store()
+	if err != nil {
+		return nil, err
+	}
+	id, err := st.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.GetExpert(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	net, err := st.LoadNetwork(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	x, err := Features(m.Input, in)
+	if err != nil {
+		return nil, fmt.Errorf("query %q: %w", m.Name, err)
+	}
+	t0 := time.Now()
+	y, err := net.Predict(x)
+	if err != nil {
+		return nil, fmt.Errorf("query %q: %w", m.Name, err)
+	}
+	res := &QueryResult{Expert: id.String(), Name: m.Name, Peer: r.Identity.ID(), Output: y, Micros: time.Since(t0).Microseconds()}
+	if m.Output.Kind == experts.OutputClasses {
+		res.Top = topClasses(m.Output.Labels, y, 3)
+		res.Label = res.Top[0].Label
+	}
+	return res, nil
+}
+
+func topClasses(labels []string, p []float64, k int) []ClassScore {
+	all := make([]ClassScore, len(p))
+	for i, v := range p {
+		all[i] = ClassScore{Label: labels[i], Score: v}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Score > all[j].Score })
+	return all[:min(k, len(all))]
+}

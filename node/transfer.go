@@ -1,0 +1,154 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/meshnode/meshnode/experts"
+	"github.com/meshnode/meshnode/experts/store"
+)
+
+// ManifestPath is where export writes, and import looks for, the manifest beside a weights
+// file: model.safetensors → model.manifest.cbor.
+func ManifestPath(weightsPath string) string {
+	return strings.TrimSuffix(weightsPath, ".safetensors") + ".manifest.cbor"
+}
+
+// ExportReport says what an export wrote.
+type ExportReport struct {
+	ID           string `json:"id"`
+	WeightsFile  string `json:"weights_file"`
+	ManifestFile string `json:"manifest_file"`
+	Bytes        int64  `json:"bytes"`
+}
+
+// ExportExpert writes a hosted expert's weights (a safetensors file, byte for byte the blob its
+// manifest links to) and its manifest (canonical dag-cbor, whose CID is the expert's ID).
+func (r *Repo) ExportExpert(ctx context.Context, ref, path string) (*ExportReport, error) {
+	st, err := r.Store()
+	if err != nil {
+		return nil, err
+	}
+	id, err := st.Resolve(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.GetExpert(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	w, err := st.Weights(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := st.GetManifestBytes(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeFileSync(path, w, 0o644); err != nil {
+		return nil, fmt.Errorf("export %s: %w", id, err)
+	}
+	mp := ManifestPath(path)
+	if err := writeFileSync(mp, mb, 0o644); err != nil {
+		return nil, fmt.Errorf("export %s: %w", id, err)
+	}
+	return &ExportReport{ID: id.String(), WeightsFile: path, ManifestFile: mp, Bytes: int64(len(w))}, nil
+}
+
+// ImportOptions describe an import without a manifest.
+type ImportOptions struct {
+	Name    string   // default: the file name
+	Domains []string // default: the name
+	Labels  []string // class labels; default "0".."n-1"
+}
+
+// ImportReport says what an import stored.
+type ImportReport struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	WithManifest bool   `json:"with_manifest"`
+	Params       int    `json:"params"`
+}
+
+// ImportExpert stores an expert from a weights file. With a manifest beside it (as export
+// writes), the expert keeps its ID, and the weights must be exactly the ones the manifest names.
+// Without one, the architecture comes from the file's metadata and a new manifest is made,
+// signed by this node.
+func (r *Repo) ImportExpert(ctx context.Context, path string, o ImportOptions) (*ImportReport, error) {
+	w, err := readLimited(path, store.MaxWeightsSize)
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	st, err := r.Store()
+	if err != nil {
+		return nil, err
+	}
+	mb, err := readLimited(ManifestPath(path), experts.MaxManifestSize)
+	switch {
+	case err == nil:
+		m, err := experts.DecodeManifest(mb)
+		if err != nil {
+			return nil, fmt.Errorf("import %s: manifest %s: %w", path, ManifestPath(path), err)
+		}
+		if len(m.Signature) > 0 {
+			if err := m.Verify(VerifyPeerSignature); err != nil {
+				return nil, fmt.Errorf("import %s: %w", path, err)
+			}
+		}
+		id, err := st.PutExpert(ctx, m, w)
+		if err != nil {
+			return nil, fmt.Errorf("import %s: %w", path, err)
+		}
+		return &ImportReport{ID: id.String(), Name: m.Name, WithManifest: true, Params: m.Params}, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("import %s: %w", path, err)
+	}
+	net, err := experts.DecodeWeights(w)
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", path, err)
+	}
+	name := o.Name
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(path), ".safetensors")
+	}
+	m := &experts.Manifest{Name: name, Domains: o.Domains, Input: experts.InputSpec{Kind: experts.InputVector},
+		Meta: map[string]string{"imported_from": filepath.Base(path)}}
+	if len(m.Domains) == 0 {
+		m.Domains = []string{name}
+	}
+	m.Output.Kind = experts.OutputVector
+	if net.Arch.Output == experts.OutputSoftmax {
+		m.Output.Kind = experts.OutputClasses
+		m.Output.Labels = o.Labels
+		if m.Output.Labels == nil {
+			for i := 0; i < net.OutputDim(); i++ {
+				m.Output.Labels = append(m.Output.Labels, fmt.Sprint(i))
+			}
+		}
+	}
+	id, err := st.AddNetwork(ctx, m, net, r.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", path, err)
+	}
+	return &ImportReport{ID: id.String(), Name: name, Params: m.Params}, nil
+}
+
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes is over the %d-byte limit", path, fi.Size(), limit)
+	}
+	return os.ReadFile(path)
+}
