@@ -17,7 +17,7 @@ build:
 	$(GO) build -o $(BIN)/kimi-analyzer ./cmd/kimi-analyzer
 
 # The README's test command: set-up, static checks, every test (unit, fuzz seeds, end to end).
-test: setup lint
+test: setup lint staticcheck
 	$(GOTEST) -count=1 -timeout 15m $(PKGS)
 
 lint:
