@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -39,6 +40,19 @@ type MeshConfig struct {
 	Bootstrap []string `yaml:"bootstrap"`
 	// MDNS finds peers on the local network by multicast DNS.
 	MDNS bool `yaml:"mdns"`
+	// PSKFile names a private network key file (the swarm.key format: "/key/swarm/psk/1.0.0/",
+	// "/base16/", 64 hex digits). Only peers with the same key can connect; such a mesh is
+	// TCP-only. Empty: an open mesh.
+	PSKFile string `yaml:"psk_file"`
+	// AdvertTTL is how long an advert of this node lives on other nodes without a refresh.
+	AdvertTTL time.Duration `yaml:"advert_ttl"`
+	// AdvertRefresh is how often this node republishes its adverts (shorter than the TTL).
+	AdvertRefresh time.Duration `yaml:"advert_refresh"`
+	// MaxMemoryMiB is the libp2p resource manager's memory budget.
+	MaxMemoryMiB int `yaml:"max_memory_mib"`
+	// ConnLow and ConnHigh are the connection manager's watermarks.
+	ConnLow  int `yaml:"conn_low"`
+	ConnHigh int `yaml:"conn_high"`
 }
 
 // StoreConfig sizes the database.
@@ -74,6 +88,15 @@ func Preset(name string) (Config, error) {
 		Mesh: MeshConfig{
 			Listen: []string{"/ip4/0.0.0.0/tcp/4101", "/ip4/0.0.0.0/udp/4101/quic-v1"},
 			MDNS:   true,
+			// Adverts live 30 s and are refreshed every 10 s: two refreshes may be lost before
+			// peers forget an expert, and a node that dies silently is forgotten within 40 s.
+			AdvertTTL:     30 * time.Second,
+			AdvertRefresh: 10 * time.Second,
+			// 256 MiB for libp2p and 32–96 connections: a node serving small experts to a
+			// neighbourhood of the mesh, not a relay for the whole of it.
+			MaxMemoryMiB: 256,
+			ConnLow:      32,
+			ConnHigh:     96,
 		},
 		// 16 MiB memtables and a 32 MiB cache: experts are kilobytes to a few MiB, so a node
 		// stays within a few hundred MiB of RAM.
@@ -93,8 +116,9 @@ func Preset(name string) (Config, error) {
 		// More epochs and more patience: the best accuracy the architecture reaches.
 		c.Training = TrainingConfig{BatchSize: 64, Epochs: 40, Patience: 6}
 	case "memory":
-		// Small caches for machines with little RAM.
+		// Small caches and few connections for machines with little RAM.
 		c.Store = StoreConfig{MemTableMiB: 4, BlockCacheMiB: 8}
+		c.Mesh.MaxMemoryMiB, c.Mesh.ConnLow, c.Mesh.ConnHigh = 64, 8, 24
 		c.Training.BatchSize = 32
 	case "gpu":
 		c.Training.UseGPU = true
@@ -103,6 +127,7 @@ func Preset(name string) (Config, error) {
 		// Larger caches for a long-running node serving many queries.
 		c.Store = StoreConfig{MemTableMiB: 64, BlockCacheMiB: 256}
 		c.Mesh.MDNS = false
+		c.Mesh.MaxMemoryMiB, c.Mesh.ConnLow, c.Mesh.ConnHigh = 1024, 64, 192
 	default:
 		return Config{}, fmt.Errorf("unknown preset %q (want one of %s)", name, strings.Join(Presets(), ", "))
 	}
@@ -131,6 +156,15 @@ func (c Config) Validate() error {
 		{"training.batch_size", c.Training.BatchSize, 1, 65536},
 		{"training.epochs", c.Training.Epochs, 0, 100000},
 		{"training.patience", c.Training.Patience, 0, 100000},
+		{"mesh.max_memory_mib", c.Mesh.MaxMemoryMiB, 16, 1 << 20},
+		{"mesh.conn_low", c.Mesh.ConnLow, 1, 100000},
+		{"mesh.conn_high", c.Mesh.ConnHigh, c.Mesh.ConnLow + 1, 100000},
+	}
+	if c.Mesh.AdvertTTL < time.Second || c.Mesh.AdvertTTL > time.Hour {
+		return fmt.Errorf("config mesh.advert_ttl %s: outside [1s, 1h]", c.Mesh.AdvertTTL)
+	}
+	if c.Mesh.AdvertRefresh <= 0 || c.Mesh.AdvertRefresh >= c.Mesh.AdvertTTL {
+		return fmt.Errorf("config mesh.advert_refresh %s: must be positive and shorter than mesh.advert_ttl %s", c.Mesh.AdvertRefresh, c.Mesh.AdvertTTL)
 	}
 	for _, ch := range checks {
 		if ch.v < ch.lo || ch.v > ch.hi {

@@ -49,7 +49,7 @@ func (i *Identity) save(path string) error {
 	if err != nil {
 		return fmt.Errorf("encode identity: %w", err)
 	}
-	return writeFileSync(path, b, 0o600)
+	return WriteFileAtomic(path, b, 0o600)
 }
 
 // ID is the peer ID, as a string.

@@ -84,10 +84,10 @@ func Init(ctx context.Context, path string, o InitOptions) (*Repo, error) {
 	if _, err := rand.Read(tok); err != nil {
 		return nil, fmt.Errorf("init %s: token: %w", path, err)
 	}
-	if err := writeFileSync(filepath.Join(path, configFile), cb, 0o644); err != nil {
+	if err := WriteFileAtomic(filepath.Join(path, configFile), cb, 0o644); err != nil {
 		return nil, fmt.Errorf("init %s: %w", path, err)
 	}
-	if err := writeFileSync(filepath.Join(path, tokenFile), []byte(hex.EncodeToString(tok)+"\n"), 0o600); err != nil {
+	if err := WriteFileAtomic(filepath.Join(path, tokenFile), []byte(hex.EncodeToString(tok)+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("init %s: %w", path, err)
 	}
 	st, err := store.Open(filepath.Join(path, storeDir), cfg.storeOptions())
@@ -164,9 +164,9 @@ func (c Config) storeOptions() store.Options {
 	return store.Options{MemTableSize: int64(c.Store.MemTableMiB) << 20, BlockCacheSize: int64(c.Store.BlockCacheMiB) << 20}
 }
 
-// writeFileSync writes a file atomically: a temporary file in the same folder, fsync, rename,
+// WriteFileAtomic writes a file atomically: a temporary file in the same folder, fsync, rename,
 // fsync of the folder.
-func writeFileSync(path string, data []byte, mode os.FileMode) error {
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {

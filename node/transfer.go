@@ -49,11 +49,11 @@ func (r *Repo) ExportExpert(ctx context.Context, ref, path string) (*ExportRepor
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileSync(path, w, 0o644); err != nil {
+	if err := WriteFileAtomic(path, w, 0o644); err != nil {
 		return nil, fmt.Errorf("export %s: %w", id, err)
 	}
 	mp := ManifestPath(path)
-	if err := writeFileSync(mp, mb, 0o644); err != nil {
+	if err := WriteFileAtomic(mp, mb, 0o644); err != nil {
 		return nil, fmt.Errorf("export %s: %w", id, err)
 	}
 	return &ExportReport{ID: id.String(), WeightsFile: path, ManifestFile: mp, Bytes: int64(len(w))}, nil

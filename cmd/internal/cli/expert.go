@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshnode/meshnode/experts"
+	"github.com/meshnode/meshnode/mesh/advert"
 	"github.com/meshnode/meshnode/node"
 )
 
@@ -21,7 +23,7 @@ func expertCmd(e *env) *cobra.Command {
 		Example: `  meshnode expert train --dataset iris --hidden 16 --epochs 50
   meshnode expert list`,
 	}
-	c.AddCommand(trainCmd(e), listCmd(e), inspectCmd(e), evalCmd(e), exportCmd(e), importCmd(e))
+	c.AddCommand(trainCmd(e), listCmd(e), inspectCmd(e), evalCmd(e), exportCmd(e), importCmd(e), serveCmd(e, false), serveCmd(e, true))
 	return c
 }
 
@@ -115,46 +117,94 @@ func (e *env) trainProgress(req *node.TrainRequest) func() {
 }
 
 func listCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:     "list",
-		Short:   "List the experts this node hosts",
-		Example: `  meshnode expert list --json`,
-		Args:    cobra.NoArgs,
+	var remote bool
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "List the experts this node hosts, or with --remote those the mesh advertises",
+		Example: `  meshnode expert list --json
+  meshnode expert list --remote`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := e.repo()
-			if err != nil {
-				return err
+			if remote {
+				return e.listRemote(cmd.Context())
 			}
-			defer r.Close()
-			st, err := r.Store()
-			if err != nil {
-				return err
-			}
-			list, err := st.ListExperts(cmd.Context())
-			if err != nil {
-				return err
-			}
-			type row struct {
-				ID      string   `json:"id"`
-				Name    string   `json:"name"`
-				Domains []string `json:"domains"`
-				Params  int      `json:"params"`
-				Added   string   `json:"added"`
-			}
-			rows := []row{} // JSON [] rather than null
-			for _, x := range list {
-				rows = append(rows, row{x.ID.String(), x.Name, x.Domains, x.Params, x.Added.Format(time.RFC3339)})
-			}
-			return e.emit(rows, func(w io.Writer) {
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "ID\tNAME\tDOMAINS\tPARAMS\tADDED")
-				for _, x := range list {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", x.ID, x.Name, strings.Join(x.Domains, ","), x.Params, x.Added.Format("2006-01-02 15:04"))
-				}
-				tw.Flush()
-			})
+			return e.listHosted(cmd.Context())
 		},
 	}
+	c.Flags().BoolVar(&remote, "remote", false, "list the remote advert table of the running daemon")
+	return c
+}
+
+// hostedRow is one line of `expert list`.
+type hostedRow struct {
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Domains []string `json:"domains"`
+	Params  int      `json:"params"`
+	Added   string   `json:"added"`
+	Served  bool     `json:"served"`
+}
+
+// listHosted asks the daemon when one runs (it holds the database), and reads the repo otherwise.
+func (e *env) listHosted(ctx context.Context) error {
+	var hosted []node.HostedExpert
+	if c, err := e.client(); err == nil {
+		if err := c.Get(ctx, node.PathExperts, &hosted); err != nil {
+			return err
+		}
+	} else {
+		r, err := e.repo()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		st, err := r.Store()
+		if err != nil {
+			return err
+		}
+		list, err := st.ListExperts(ctx)
+		if err != nil {
+			return err
+		}
+		for _, x := range list {
+			hosted = append(hosted, node.HostedExpert{Entry: x})
+		}
+	}
+	rows := []hostedRow{} // JSON [] rather than null
+	for _, x := range hosted {
+		rows = append(rows, hostedRow{x.ID.String(), x.Name, x.Domains, x.Params, x.Added.Format(time.RFC3339), x.Served})
+	}
+	return e.emit(rows, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tDOMAINS\tPARAMS\tSERVED\tADDED")
+		for _, x := range rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%v\t%s\n", x.ID, x.Name, strings.Join(x.Domains, ","), x.Params, x.Served, x.Added)
+		}
+		tw.Flush()
+	})
+}
+
+func (e *env) listRemote(ctx context.Context) error {
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	var entries []advert.Entry
+	if err := c.Get(ctx, node.PathRemote, &entries); err != nil {
+		return err
+	}
+	if entries == nil {
+		entries = []advert.Entry{}
+	}
+	return e.emit(entries, func(w io.Writer) {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tDOMAINS\tPARAMS\tQUALITY\tPROVIDER\tEXPIRES")
+		for _, x := range entries {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.4f\t%s\t%s\n", x.ID, x.Name, strings.Join(x.Domains, ","), x.Params,
+				x.Quality, x.Provider, time.Until(x.Expires()).Round(time.Second))
+		}
+		tw.Flush()
+	})
 }
 
 func inspectCmd(e *env) *cobra.Command {

@@ -86,17 +86,29 @@ func configCmd(e *env) *cobra.Command {
 func idCmd(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:     "id",
-		Short:   "Print this node's peer ID",
+		Short:   "Print this node's peer ID (and, with a daemon running, its addresses)",
 		Example: `  meshnode id --json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := e.repo()
-			if err != nil {
-				return err
+			var info node.IDInfo
+			if c, err := e.client(); err == nil {
+				if err := c.Get(cmd.Context(), node.PathID, &info); err != nil {
+					return err
+				}
+			} else {
+				r, err := e.repo()
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				info = node.IDInfo{PeerID: r.Identity.ID(), Addrs: []string{}}
 			}
-			defer r.Close()
-			res := map[string]string{"peer_id": r.Identity.ID(), "repo": r.Path}
-			return e.emit(res, func(w io.Writer) { fmt.Fprintln(w, res["peer_id"]) })
+			return e.emit(info, func(w io.Writer) {
+				fmt.Fprintln(w, info.PeerID)
+				for _, a := range info.Addrs {
+					fmt.Fprintln(w, a)
+				}
+			})
 		},
 	}
 }

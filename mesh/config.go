@@ -1,0 +1,91 @@
+package mesh
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config configures a mesh node. Zero values take the defaults documented on each field.
+type Config struct {
+	// ListenAddrs are the multiaddrs to listen on (default loopback TCP and QUIC on random ports).
+	ListenAddrs []string
+	// Bootstrap peers to dial at start, as multiaddrs ending in /p2p/<peer ID>.
+	Bootstrap []string
+	// MDNS finds peers on the local network by multicast DNS.
+	MDNS bool
+	// MDNSService is the mDNS service name; meshes with different names do not see each other.
+	// Default "meshnode".
+	MDNSService string
+	// PSK is a 32-byte private network key: only peers holding it can connect. A PSK mesh is
+	// TCP-only (QUIC brings its own TLS, which a PSK cannot wrap).
+	PSK []byte
+	// ProtocolPrefix namespaces the DHT (default "/meshnode"), so the mesh's DHT is its own.
+	ProtocolPrefix string
+	// MaxMemoryMiB sizes the resource manager (default 256 MiB: a node with small experts
+	// needs little; the limits scale from libp2p's defaults to this budget).
+	MaxMemoryMiB int
+	// MaxFDs is the file descriptors the resource manager may hand out (default 512).
+	MaxFDs int
+	// ConnLow and ConnHigh are the connection manager's watermarks (default 32 and 96):
+	// above High, connections are trimmed down to Low, oldest and least useful first.
+	ConnLow, ConnHigh int
+	// AdvertTTL is how long an advert lives without a refresh (default 30 s).
+	AdvertTTL time.Duration
+	// AdvertRefresh is how often served adverts are republished (default TTL/3, so two refreshes
+	// can be lost before an advert expires).
+	AdvertRefresh time.Duration
+	// AdvertMaxBytes bounds an advert message (default 4096).
+	AdvertMaxBytes int
+	// WithdrawGrace is how long Close waits for withdrawals to leave the outbound queues
+	// (default 300 ms; gossipsub has no flush).
+	WithdrawGrace time.Duration
+}
+
+func (c *Config) defaults() {
+	if len(c.ListenAddrs) == 0 {
+		c.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+	}
+	if c.MDNSService == "" {
+		c.MDNSService = "meshnode"
+	}
+	if c.ProtocolPrefix == "" {
+		c.ProtocolPrefix = "/meshnode"
+	}
+	if c.MaxMemoryMiB <= 0 {
+		c.MaxMemoryMiB = 256
+	}
+	if c.MaxFDs <= 0 {
+		c.MaxFDs = 512
+	}
+	if c.ConnLow <= 0 {
+		c.ConnLow = 32
+	}
+	if c.ConnHigh <= c.ConnLow {
+		c.ConnHigh = 3 * c.ConnLow
+	}
+	if c.AdvertTTL <= 0 {
+		c.AdvertTTL = 30 * time.Second
+	}
+	if c.AdvertRefresh <= 0 {
+		c.AdvertRefresh = c.AdvertTTL / 3
+	}
+	if c.AdvertMaxBytes <= 0 {
+		c.AdvertMaxBytes = 4096
+	}
+	if c.WithdrawGrace <= 0 {
+		c.WithdrawGrace = 300 * time.Millisecond
+	}
+}
+
+func (c *Config) validate() error {
+	if c.PSK != nil && len(c.PSK) != 32 {
+		return fmt.Errorf("mesh config: private network key has %d bytes, want 32", len(c.PSK))
+	}
+	if c.AdvertTTL < time.Second || c.AdvertTTL > time.Hour {
+		return fmt.Errorf("mesh config: advert TTL %s outside [1s, 1h]", c.AdvertTTL)
+	}
+	if c.AdvertRefresh >= c.AdvertTTL {
+		return fmt.Errorf("mesh config: advert refresh %s must be shorter than the TTL %s", c.AdvertRefresh, c.AdvertTTL)
+	}
+	return nil
+}

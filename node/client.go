@@ -1,0 +1,93 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// ErrNoDaemon is returned when a repo has no running daemon.
+var ErrNoDaemon = errors.New("no daemon running")
+
+// Client talks to a running daemon through its local HTTP API.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// DaemonClient returns a client for the daemon running on the repo at path. It fails with
+// ErrNoDaemon when the daemon's address file is missing or nothing answers there.
+func DaemonClient(path string) (*Client, error) {
+	b, err := os.ReadFile(filepath.Join(path, APIFile))
+	if err != nil {
+		return nil, fmt.Errorf("%w for repo %s: start one with 'meshnode daemon --repo %s'", ErrNoDaemon, path, path)
+	}
+	tok, err := os.ReadFile(filepath.Join(path, tokenFile))
+	if err != nil {
+		return nil, fmt.Errorf("read API token: %w", err)
+	}
+	c := &Client{base: strings.TrimSpace(string(b)), token: strings.TrimSpace(string(tok)),
+		http: &http.Client{Timeout: 30 * time.Second}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var id IDInfo
+	if err := c.Get(ctx, PathID, &id); err != nil {
+		return nil, fmt.Errorf("%w for repo %s (its API at %s does not answer: %v)", ErrNoDaemon, path, c.base, err)
+	}
+	return c, nil
+}
+
+// Get calls a GET endpoint and decodes its JSON answer into out.
+func (c *Client) Get(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, nil, out)
+}
+
+// Post calls a POST endpoint with a JSON body.
+func (c *Client) Post(ctx context.Context, path string, body, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, path, b, out)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("daemon API %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("daemon API %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e APIError
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("daemon API %s: %s", path, resp.Status)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("daemon API %s: %w", path, err)
+	}
+	return nil
+}

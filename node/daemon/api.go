@@ -1,0 +1,149 @@
+package daemon
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/meshnode/meshnode/experts/store"
+	"github.com/meshnode/meshnode/node"
+)
+
+func (d *Daemon) routes(token string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+node.PathID, d.handle(func(r *http.Request) (any, error) {
+		return node.IDInfo{PeerID: d.Mesh.Host.ID().String(), Addrs: d.Mesh.Addrs()}, nil
+	}))
+	mux.HandleFunc("GET "+node.PathStatus, d.handle(d.status))
+	mux.HandleFunc("GET "+node.PathPeers, d.handle(d.peers))
+	mux.HandleFunc("GET "+node.PathExperts, d.handle(d.hosted))
+	mux.HandleFunc("GET "+node.PathRemote, d.handle(func(r *http.Request) (any, error) {
+		return d.Mesh.Adverts.Table().List(time.Now()), nil
+	}))
+	mux.HandleFunc("POST "+node.PathServe, d.handle(func(r *http.Request) (any, error) {
+		req, err := decodeServe(r)
+		if err != nil {
+			return nil, err
+		}
+		return d.Serve(r.Context(), req.Ref)
+	}))
+	mux.HandleFunc("POST "+node.PathUnserve, d.handle(func(r *http.Request) (any, error) {
+		req, err := decodeServe(r)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{"unserved": req.Ref}, d.Unserve(r.Context(), req.Ref)
+	}))
+	mux.Handle("GET "+node.PathMetrics, promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
+	return authenticate(token, mux)
+}
+
+func authenticate(token string, next http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			writeJSON(w, http.StatusUnauthorized, node.APIError{"missing or wrong API token (Authorization: Bearer <repo api.token>)"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// badRequest marks errors caused by the request.
+type badRequest struct{ error }
+
+func (d *Daemon) handle(f func(*http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := f(r)
+		if err != nil {
+			status := http.StatusInternalServerError
+			var br badRequest
+			switch {
+			case errors.As(err, &br):
+				status = http.StatusBadRequest
+			case errors.Is(err, store.ErrNotFound):
+				status = http.StatusNotFound
+			}
+			writeJSON(w, status, node.APIError{err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, v)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}
+
+func decodeServe(r *http.Request) (node.ServeRequest, error) {
+	var req node.ServeRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, node.MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, badRequest{fmt.Errorf("request body: want {\"ref\": ID or name}: %w", err)}
+	}
+	if req.Ref == "" {
+		return req, badRequest{errors.New("request body: ref is empty")}
+	}
+	return req, nil
+}
+
+func (d *Daemon) status(r *http.Request) (any, error) {
+	st, err := d.Repo.Store()
+	if err != nil {
+		return nil, err
+	}
+	hosted, err := st.ListExperts(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return node.StatusInfo{
+		PeerID: d.Mesh.Host.ID().String(), Addrs: d.Mesh.Addrs(),
+		Peers: len(d.Mesh.Host.Network().Peers()), Served: d.Mesh.Adverts.Served(), Hosted: len(hosted),
+		RemoteAdverts: len(d.Mesh.Adverts.Table().List(time.Now())), UptimeSeconds: time.Since(d.started).Seconds(),
+	}, nil
+}
+
+func (d *Daemon) peers(*http.Request) (any, error) {
+	out := []node.PeerInfo{}
+	h := d.Mesh.Host
+	for _, p := range h.Network().Peers() {
+		pi := node.PeerInfo{ID: p.String(), LatencyMS: float64(h.Peerstore().LatencyEWMA(p).Microseconds()) / 1000}
+		for _, c := range h.Network().ConnsToPeer(p) {
+			pi.Addrs = append(pi.Addrs, c.RemoteMultiaddr().String())
+		}
+		out = append(out, pi)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (d *Daemon) hosted(r *http.Request) (any, error) {
+	st, err := d.Repo.Store()
+	if err != nil {
+		return nil, err
+	}
+	list, err := st.ListExperts(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	served := map[string]bool{}
+	for _, s := range d.Mesh.Adverts.Served() {
+		served[s.ID] = true
+	}
+	out := []node.HostedExpert{}
+	for _, e := range list {
+		out = append(out, node.HostedExpert{Entry: e, Served: served[e.ID.String()]})
+	}
+	return out, nil
+}

@@ -1,0 +1,219 @@
+// Package daemon runs a node: it joins the mesh with the repo's identity, advertises the
+// experts the node serves, and answers the local HTTP API that commands use. It is the only
+// part of package node's family that links libp2p.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/meshnode/meshnode/mesh"
+	"github.com/meshnode/meshnode/mesh/advert"
+	"github.com/meshnode/meshnode/node"
+)
+
+// Options override the repo's config for one run of the daemon.
+type Options struct {
+	Listen    []string // replaces mesh.listen when not empty
+	Bootstrap []string // added to mesh.bootstrap
+	APIListen string   // replaces api.listen when not empty
+	Logger    *slog.Logger
+}
+
+// Daemon is a running node: the mesh, the local HTTP API, and the repo they serve from.
+type Daemon struct {
+	Repo     *node.Repo
+	Mesh     *mesh.Node
+	registry *prometheus.Registry
+	served   ds.Datastore
+	api      *http.Server
+	apiURL   string
+	started  time.Time
+	log      *slog.Logger
+	apiDone  chan error
+}
+
+// Start opens the repo's database, joins the mesh, re-advertises the experts it served
+// before, and starts the API. Close stops it.
+func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	st, err := r.Store()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := meshConfig(r, o)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m, err := mesh.New(ctx, r.Identity.PrivKey(), cfg, mesh.Options{Datastore: st.Datastore("/mesh"), Logger: o.Logger, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{Repo: r, Mesh: m, registry: reg, served: st.Datastore("/served"), started: time.Now(), log: o.Logger}
+	if err := d.restoreServed(ctx); err != nil {
+		d.Mesh.Close()
+		return nil, err
+	}
+	listen := r.Config.API.Listen
+	if o.APIListen != "" {
+		listen = o.APIListen
+	}
+	if err := d.startAPI(listen); err != nil {
+		d.Mesh.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func meshConfig(r *node.Repo, o Options) (mesh.Config, error) {
+	mc := r.Config.Mesh
+	cfg := mesh.Config{
+		ListenAddrs:   mc.Listen,
+		Bootstrap:     slices.Concat(mc.Bootstrap, o.Bootstrap),
+		MDNS:          mc.MDNS,
+		MaxMemoryMiB:  mc.MaxMemoryMiB,
+		ConnLow:       mc.ConnLow,
+		ConnHigh:      mc.ConnHigh,
+		AdvertTTL:     mc.AdvertTTL,
+		AdvertRefresh: mc.AdvertRefresh,
+	}
+	if len(o.Listen) > 0 {
+		cfg.ListenAddrs = o.Listen
+	}
+	if mc.PSKFile != "" {
+		path := mc.PSKFile
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(r.Path, path)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return mesh.Config{}, fmt.Errorf("config mesh.psk_file: %w", err)
+		}
+		defer f.Close()
+		psk, err := pnet.DecodeV1PSK(f)
+		if err != nil {
+			return mesh.Config{}, fmt.Errorf("config mesh.psk_file %s: %w", path, err)
+		}
+		cfg.PSK = psk
+	}
+	return cfg, nil
+}
+
+// Serve starts advertising a hosted expert (by ID or name) and remembers it across restarts.
+func (d *Daemon) Serve(ctx context.Context, ref string) (advert.Service, error) {
+	st, err := d.Repo.Store()
+	if err != nil {
+		return advert.Service{}, err
+	}
+	id, err := st.Resolve(ctx, ref)
+	if err != nil {
+		return advert.Service{}, err
+	}
+	m, err := st.GetExpert(ctx, id)
+	if err != nil {
+		return advert.Service{}, err
+	}
+	s := node.ServiceOf(id, m)
+	if err := d.served.Put(ctx, ds.NewKey(id.String()), []byte{}); err != nil {
+		return advert.Service{}, fmt.Errorf("serve %s: %w", id, err)
+	}
+	if err := d.Mesh.Adverts.Serve(ctx, s); err != nil {
+		return advert.Service{}, err
+	}
+	return s, nil
+}
+
+// Unserve stops advertising an expert; its withdrawal goes out at once.
+func (d *Daemon) Unserve(ctx context.Context, ref string) error {
+	st, err := d.Repo.Store()
+	if err != nil {
+		return err
+	}
+	id, err := st.Resolve(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if err := d.served.Delete(ctx, ds.NewKey(id.String())); err != nil {
+		return fmt.Errorf("unserve %s: %w", id, err)
+	}
+	return d.Mesh.Adverts.Unserve(ctx, id.String())
+}
+
+func (d *Daemon) restoreServed(ctx context.Context) error {
+	res, err := d.served.Query(ctx, dsq.Query{KeysOnly: true})
+	if err != nil {
+		return fmt.Errorf("read served experts: %w", err)
+	}
+	entries, err := res.Rest()
+	if err != nil {
+		return fmt.Errorf("read served experts: %w", err)
+	}
+	for _, e := range entries {
+		ref := ds.NewKey(e.Key).BaseNamespace()
+		if _, err := d.Serve(ctx, ref); err != nil {
+			d.log.Warn("cannot serve a remembered expert", "id", ref, "err", err)
+		}
+	}
+	return nil
+}
+
+// APIURL is the base URL of the daemon's HTTP API.
+func (d *Daemon) APIURL() string { return d.apiURL }
+
+func (d *Daemon) startAPI(listen string) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("API listen on %s: %w", listen, err)
+	}
+	tok, err := d.Repo.Token()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	d.apiURL = "http://" + ln.Addr().String()
+	d.api = &http.Server{Handler: d.routes(tok), ReadHeaderTimeout: 5 * time.Second}
+	if err := node.WriteFileAtomic(filepath.Join(d.Repo.Path, node.APIFile), []byte(d.apiURL+"\n"), 0o644); err != nil {
+		ln.Close()
+		return fmt.Errorf("write API address: %w", err)
+	}
+	d.apiDone = make(chan error, 1)
+	go func() { d.apiDone <- d.api.Serve(ln) }()
+	return nil
+}
+
+// Close stops the API, withdraws this node's adverts, leaves the mesh and closes the repo.
+func (d *Daemon) Close() error {
+	var errs []error
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if d.api != nil {
+		errs = append(errs, d.api.Shutdown(ctx))
+		if err := <-d.apiDone; !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+		if err := os.Remove(filepath.Join(d.Repo.Path, node.APIFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, d.Mesh.Close())
+	errs = append(errs, d.Repo.Close())
+	return errors.Join(errs...)
+}
