@@ -2,9 +2,14 @@ package integration
 
 import (
 	"net/http"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 type remoteEntry struct {
@@ -75,6 +80,7 @@ func TestFiveDaemonsChainedByBootstrap(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("API call without token: status %d, want 401", resp.StatusCode)
 	}
+	checkMetrics(t, d[4])
 
 	// SIGKILL: no withdrawal; the advert must expire (TTL 3 s, refresh 1 s) on every node.
 	d[0].kill()
@@ -121,4 +127,34 @@ func TestFiveDaemonsChainedByBootstrap(t *testing.T) {
 	// The restarted node 2 serves e2 again from its remembered served set.
 	d[1] = startDaemon(t, repos[1], d[2].tcpAddr(t))
 	eventually(t, 20*time.Second, "e2 re-served after restart", func() bool { return remoteHas(t, repos[4], e2, d[1].PeerID) })
+}
+
+// checkMetrics reads the daemon's /metrics with the token and parses it as Prometheus text.
+func checkMetrics(t *testing.T, d *daemonProc) {
+	t.Helper()
+	tok, err := os.ReadFile(filepath.Join(d.repo, "api.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, d.API+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics is not Prometheus text: %v", err)
+	}
+	for _, name := range []string{"meshnode_peers", "meshnode_adverts_sent_total", "meshnode_adverts_received_total",
+		"meshnode_remote_adverts", "meshnode_gossip_sent_bytes_total"} {
+		if _, ok := families[name]; !ok {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	if got := families["meshnode_adverts_received_total"].GetMetric()[0].GetCounter().GetValue(); got < 1 {
+		t.Errorf("node 5 counted %v adverts received, want ≥ 1", got)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -69,17 +70,19 @@ func New(ctx context.Context, key crypto.PrivKey, cfg Config, o Options) (*Node,
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
 	}
-	metrics, err := newMetrics(o.Registerer)
-	if err != nil {
-		return nil, err
-	}
-	h, err := newHost(key, cfg, o.Registerer)
+	bw := metrics.NewBandwidthCounter()
+	h, err := newHost(key, cfg, o.Registerer, bw)
 	if err != nil {
 		return nil, err
 	}
 	// The node outlives the start-up context: it keeps its values, not its cancellation.
+	m, err := newMetrics(o.Registerer, bw)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	n := &Node{Host: h, cfg: cfg, log: o.Logger, cancel: cancel, Metrics: metrics, scores: newScoreBoard()}
+	n := &Node{Host: h, cfg: cfg, log: o.Logger, cancel: cancel, Metrics: m, scores: newScoreBoard()}
 	fail := func(err error) (*Node, error) {
 		n.Close()
 		return nil, err
@@ -116,7 +119,7 @@ func New(ctx context.Context, key crypto.PrivKey, cfg Config, o Options) (*Node,
 	return n, nil
 }
 
-func newHost(key crypto.PrivKey, cfg Config, reg prometheus.Registerer) (host.Host, error) {
+func newHost(key crypto.PrivKey, cfg Config, reg prometheus.Registerer, bw *metrics.BandwidthCounter) (host.Host, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.Scale(int64(cfg.MaxMemoryMiB)<<20, cfg.MaxFDs)))
@@ -140,6 +143,7 @@ func newHost(key crypto.PrivKey, cfg Config, reg prometheus.Registerer) (host.Ho
 		libp2p.EnableHolePunching(),
 		libp2p.EnableRelay(),
 		libp2p.PrometheusRegisterer(reg),
+		libp2p.BandwidthReporter(bw),
 	}
 	if cfg.PSK != nil {
 		opts = append(opts, libp2p.PrivateNetwork(pnet.PSK(cfg.PSK)))

@@ -2,6 +2,9 @@ package mesh
 
 import (
 	"fmt"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/metrics"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -15,7 +18,7 @@ type Metrics struct {
 	TableSize       prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) (*Metrics, error) {
+func newMetrics(reg prometheus.Registerer, bw *metrics.BandwidthCounter) (*Metrics, error) {
 	m := &Metrics{
 		Peers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "meshnode_peers",
 			Help: "Peers this node is connected to."}),
@@ -28,7 +31,19 @@ func newMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		TableSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "meshnode_remote_adverts",
 			Help: "Live entries (expert, provider) in the remote advert table."}),
 	}
-	for _, c := range []prometheus.Collector{m.Peers, m.AdvertsSent, m.AdvertsReceived, m.AdvertsRejected, m.TableSize} {
+	gossipSent := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "meshnode_gossip_sent_bytes_total",
+		Help: "Bytes this node sent on gossipsub streams (adverts, forwarding and control)."}, func() float64 {
+		var total int64
+		for proto, st := range bw.GetBandwidthByProtocol() {
+			if strings.HasPrefix(string(proto), "/meshsub/") {
+				total += st.TotalOut
+			}
+		}
+		return float64(total)
+	})
+	sent := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "meshnode_libp2p_sent_bytes_total",
+		Help: "Bytes this node sent on all libp2p streams."}, func() float64 { return float64(bw.GetBandwidthTotals().TotalOut) })
+	for _, c := range []prometheus.Collector{m.Peers, m.AdvertsSent, m.AdvertsReceived, m.AdvertsRejected, m.TableSize, gossipSent, sent} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

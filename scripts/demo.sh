@@ -48,4 +48,46 @@ if [ "$ida" != "$idb" ] || [ -z "$ida" ]; then
 	exit 1
 fi
 
+step "7. A mesh: three daemons on 127.0.0.1, C bootstrapped to B, B to A; A serves, B and C see it"
+C="$OUT/node-c"
+cat > "$OUT/mesh.yaml" <<'YAML'
+preset: development
+mesh:
+  listen: [/ip4/127.0.0.1/tcp/0, /ip4/127.0.0.1/udp/0/quic-v1]
+  mdns: false   # this demo links its nodes by bootstrap addresses only
+  advert_ttl: 30s
+  advert_refresh: 10s
+YAML
+$MESHNODE --repo "$C" init --config "$OUT/mesh.yaml" > /dev/null
+for r in "$A" "$B"; do cp "$OUT/mesh.yaml" "$r/config.yaml"; done
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+tcp_addr() { # the daemon's loopback TCP address, once its API answers
+	for _ in $(seq 100); do
+		a=$($MESHNODE --repo "$1" id --json 2>/dev/null | sed -n 's|^ *"\(/ip4/127.0.0.1/tcp/[^"]*\)",\{0,1\}$|\1|p' | head -1)
+		if [ -n "$a" ]; then echo "$a"; return; fi
+		sleep 0.1
+	done
+	echo "demo: daemon on $1 did not start; see $1.log" >&2; exit 1
+}
+$MESHNODE --repo "$A" daemon --log-level warn > "$A.log" 2>&1 & pids+=($!)
+addr_a=$(tcp_addr "$A")
+$MESHNODE --repo "$B" daemon --log-level warn --bootstrap "$addr_a" > "$B.log" 2>&1 & pids+=($!)
+addr_b=$(tcp_addr "$B")
+$MESHNODE --repo "$C" daemon --log-level warn --bootstrap "$addr_b" > "$C.log" 2>&1 & pids+=($!)
+tcp_addr "$C" > /dev/null
+echo "A $addr_a"
+echo "B $addr_b (bootstrapped to A)"
+echo "C bootstrapped to B"
+$MESHNODE --repo "$A" expert serve fashion
+for _ in $(seq 100); do
+	if $MESHNODE --repo "$C" expert list --remote --json | grep -q '"name": "fashion"'; then break; fi
+	sleep 0.1
+done
+echo "--- node C's table of remote experts:"
+$MESHNODE --repo "$C" expert list --remote
+echo "--- node B's status:"
+$MESHNODE --repo "$B" status
+
 step "Done. Repos are in $OUT/; try: $MESHNODE --repo $A query --expert fashion --input $OUT/samples/fashion-mnist-0000.png"
