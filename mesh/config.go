@@ -36,6 +36,9 @@ type Config struct {
 	AdvertRefresh time.Duration
 	// AdvertMaxBytes bounds an advert message (default 4096).
 	AdvertMaxBytes int
+	// StreamLimits cap the inbound streams of a protocol, in total and per peer, in the
+	// resource manager (so one greedy peer cannot hold every query stream).
+	StreamLimits []StreamLimit
 	// WithdrawGrace is how long Close waits for withdrawals to leave the outbound queues
 	// (default 300 ms; gossipsub has no flush).
 	WithdrawGrace time.Duration
@@ -88,4 +91,11 @@ func (c *Config) validate() error {
 		return fmt.Errorf("mesh config: advert refresh %s must be shorter than the TTL %s", c.AdvertRefresh, c.AdvertTTL)
 	}
 	return nil
+}
+
+// StreamLimit caps the inbound streams of one protocol.
+type StreamLimit struct {
+	Protocol string
+	Total    int
+	PerPeer  int
 }

@@ -122,6 +122,11 @@ func New(ctx context.Context, key crypto.PrivKey, cfg Config, o Options) (*Node,
 func newHost(key crypto.PrivKey, cfg Config, reg prometheus.Registerer, bw *metrics.BandwidthCounter) (host.Host, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
+	for _, l := range cfg.StreamLimits {
+		p := protocol.ID(l.Protocol)
+		limits.AddProtocolLimit(p, rcmgr.BaseLimit{StreamsInbound: l.Total, StreamsOutbound: l.Total, Streams: 2 * l.Total, Memory: 64 << 20}, rcmgr.BaseLimitIncrease{})
+		limits.AddProtocolPeerLimit(p, rcmgr.BaseLimit{StreamsInbound: l.PerPeer, StreamsOutbound: l.PerPeer, Streams: 2 * l.PerPeer, Memory: 16 << 20}, rcmgr.BaseLimitIncrease{})
+	}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.Scale(int64(cfg.MaxMemoryMiB)<<20, cfg.MaxFDs)))
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)

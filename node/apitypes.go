@@ -3,6 +3,7 @@ package node
 import (
 	"github.com/meshnode/meshnode/experts/store"
 	"github.com/meshnode/meshnode/mesh/advert"
+	"github.com/meshnode/meshnode/routing"
 )
 
 // APIFile in a repo folder holds the running daemon's API base URL, so commands can find it.
@@ -19,6 +20,8 @@ const (
 	PathServe   = "/api/v1/experts/serve"
 	PathUnserve = "/api/v1/experts/unserve"
 	PathMetrics = "/metrics"
+	PathQuery   = "/api/v1/query"
+	PathRoutes  = "/api/v1/routes"
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes = 64 << 10
 )
@@ -61,4 +64,23 @@ type ServeRequest struct {
 // APIError is the body of every non-200 answer.
 type APIError struct {
 	Error string `json:"error"` // what went wrong, in one line
+}
+
+// QueryRequest is the body of PathQuery: exactly one of Expert and Domain, and one input.
+type QueryRequest struct {
+	Expert    string    `json:"expert,omitempty"` // ID or name
+	Domain    string    `json:"domain,omitempty"`
+	K         int       `json:"k,omitempty"` // > 1: mix the K best experts
+	Vector    []float32 `json:"vector,omitempty"`
+	Text      string    `json:"text,omitempty"`
+	Image     []byte    `json:"image,omitempty"`      // PNG or JPEG bytes (base64 in JSON)
+	TimeoutMS int       `json:"timeout_ms,omitempty"` // default 5000
+}
+
+// QueryAnswer answers PathQuery: the winning response, who gave it, every attempt, and with
+// K > 1 the parts of the mixture.
+type QueryAnswer struct {
+	routing.Answer
+	Mixture []routing.Part `json:"mixture,omitempty"`
+	Micros  int64          `json:"latency_us"`
 }

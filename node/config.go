@@ -24,6 +24,19 @@ type Config struct {
 	Store StoreConfig `yaml:"store"`
 	// Training holds the defaults of `expert train`.
 	Training TrainingConfig `yaml:"training"`
+	// Query bounds what peers may ask of this node.
+	Query QueryConfig `yaml:"query"`
+}
+
+// QueryConfig bounds the query service.
+type QueryConfig struct {
+	// PeerRate is the queries a second one peer may send on average (its token bucket refills
+	// at this rate); PeerBurst the bucket's size. A 10K-parameter expert answers in about 10
+	// µs, so 5,000/s from one peer is a fifth of a core: others still get served.
+	PeerRate  float64 `yaml:"peer_rate"`
+	PeerBurst int     `yaml:"peer_burst"`
+	// StreamsPerPeer caps one peer's concurrent query streams in the resource manager.
+	StreamsPerPeer int `yaml:"streams_per_peer"`
 }
 
 // APIConfig configures the local HTTP API.
@@ -103,6 +116,7 @@ func Preset(name string) (Config, error) {
 		Store: StoreConfig{MemTableMiB: 16, BlockCacheMiB: 32},
 		// Batches of 64 with Adam converge in a few epochs on the seed data sets.
 		Training: TrainingConfig{BatchSize: 64, Epochs: 10, Patience: 3},
+		Query:    QueryConfig{PeerRate: 5000, PeerBurst: 10000, StreamsPerPeer: 128},
 	}
 	switch name {
 	case "development":
@@ -157,8 +171,13 @@ func (c Config) Validate() error {
 		{"training.epochs", c.Training.Epochs, 0, 100000},
 		{"training.patience", c.Training.Patience, 0, 100000},
 		{"mesh.max_memory_mib", c.Mesh.MaxMemoryMiB, 16, 1 << 20},
+		{"query.peer_burst", c.Query.PeerBurst, 1, 1 << 30},
+		{"query.streams_per_peer", c.Query.StreamsPerPeer, 1, 1 << 16},
 		{"mesh.conn_low", c.Mesh.ConnLow, 1, 100000},
 		{"mesh.conn_high", c.Mesh.ConnHigh, c.Mesh.ConnLow + 1, 100000},
+	}
+	if c.Query.PeerRate <= 0 {
+		return fmt.Errorf("config query.peer_rate %g: must be positive", c.Query.PeerRate)
 	}
 	if c.Mesh.AdvertTTL < time.Second || c.Mesh.AdvertTTL > time.Hour {
 		return fmt.Errorf("config mesh.advert_ttl %s: outside [1s, 1h]", c.Mesh.AdvertTTL)

@@ -1,12 +1,14 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"image"
 	_ "image/jpeg" // decoders for query images
 	_ "image/png"
+	"io"
 	"os"
 	"sort"
 	"time"
@@ -69,13 +71,34 @@ func Features(spec experts.InputSpec, in QueryInput) ([]float64, error) {
 			return nil, fmt.Errorf("read image: %w", err)
 		}
 		defer f.Close()
-		img, _, err := image.Decode(f)
+		x, err := ImageFeatures(spec, f, in.Invert)
 		if err != nil {
-			return nil, fmt.Errorf("image %s: not a PNG or JPEG image: %w", in.ImagePath, err)
+			return nil, fmt.Errorf("image %s: %w", in.ImagePath, err)
 		}
-		return spec.FromImage(img, in.Invert)
+		return x, nil
 	}
 	return nil, fmt.Errorf("empty query: give a vector, a text or an image")
+}
+
+// MaxImagePixels bounds an image a query may carry (decoding is refused above it, before any
+// pixel is allocated).
+const MaxImagePixels = 4096 * 4096
+
+// ImageFeatures decodes a PNG or JPEG image and turns it into the expert's features.
+func ImageFeatures(spec experts.InputSpec, r io.Reader, invert bool) ([]float64, error) {
+	var head bytes.Buffer
+	cfg, _, err := image.DecodeConfig(io.TeeReader(r, &head))
+	if err != nil {
+		return nil, fmt.Errorf("not a PNG or JPEG image: %w", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > MaxImagePixels {
+		return nil, fmt.Errorf("image of %d×%d pixels is outside the limit of %d pixels", cfg.Width, cfg.Height, MaxImagePixels)
+	}
+	img, _, err := image.Decode(io.MultiReader(&head, r))
+	if err != nil {
+		return nil, fmt.Errorf("not a PNG or JPEG image: %w", err)
+	}
+	return spec.FromImage(img, invert)
 }
 
 // QueryLocal answers a query with a hosted expert, without a daemon.

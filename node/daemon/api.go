@@ -41,6 +41,18 @@ func (d *Daemon) routes(token string) http.Handler {
 		}
 		return map[string]string{"unserved": req.Ref}, d.Unserve(r.Context(), req.Ref)
 	}))
+	mux.HandleFunc("POST "+node.PathQuery, d.handle(func(r *http.Request) (any, error) {
+		var q node.QueryRequest
+		dec := json.NewDecoder(io.LimitReader(r.Body, 16<<20))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&q); err != nil {
+			return nil, badRequest{fmt.Errorf("query body: %w", err)}
+		}
+		return d.Query(r.Context(), q)
+	}))
+	mux.HandleFunc("GET "+node.PathRoutes, d.handle(func(r *http.Request) (any, error) {
+		return d.engine.router.Stats(time.Now()), nil
+	}))
 	mux.Handle("GET "+node.PathMetrics, promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
 	return authenticate(token, mux)
 }
@@ -50,7 +62,7 @@ func authenticate(token string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
-			writeJSON(w, http.StatusUnauthorized, node.APIError{"missing or wrong API token (Authorization: Bearer <repo api.token>)"})
+			writeJSON(w, http.StatusUnauthorized, node.APIError{Error: "missing or wrong API token (Authorization: Bearer <repo api.token>)"})
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -72,7 +84,7 @@ func (d *Daemon) handle(f func(*http.Request) (any, error)) http.HandlerFunc {
 			case errors.Is(err, store.ErrNotFound):
 				status = http.StatusNotFound
 			}
-			writeJSON(w, status, node.APIError{err.Error()})
+			writeJSON(w, status, node.APIError{Error: err.Error()})
 			return
 		}
 		writeJSON(w, http.StatusOK, v)

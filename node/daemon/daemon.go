@@ -24,6 +24,7 @@ import (
 	"github.com/meshnode/meshnode/mesh"
 	"github.com/meshnode/meshnode/mesh/advert"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/routing"
 )
 
 // Options override the repo's config for one run of the daemon.
@@ -45,6 +46,7 @@ type Daemon struct {
 	started  time.Time
 	log      *slog.Logger
 	apiDone  chan error
+	engine   *engine
 }
 
 // Start opens the repo's database, joins the mesh, re-advertises the experts it served
@@ -68,6 +70,7 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{Repo: r, Mesh: m, registry: reg, served: st.Datastore("/served"), started: time.Now(), log: o.Logger}
+	d.engine = newEngine(d)
 	if err := d.restoreServed(ctx); err != nil {
 		d.Mesh.Close()
 		return nil, err
@@ -94,6 +97,8 @@ func meshConfig(r *node.Repo, o Options) (mesh.Config, error) {
 		ConnHigh:      mc.ConnHigh,
 		AdvertTTL:     mc.AdvertTTL,
 		AdvertRefresh: mc.AdvertRefresh,
+		StreamLimits: []mesh.StreamLimit{{Protocol: routing.QueryProtocol,
+			Total: 16 * r.Config.Query.StreamsPerPeer, PerPeer: r.Config.Query.StreamsPerPeer}},
 	}
 	if len(o.Listen) > 0 {
 		cfg.ListenAddrs = o.Listen
@@ -213,7 +218,13 @@ func (d *Daemon) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, d.engine.client.Close())
 	errs = append(errs, d.Mesh.Close())
 	errs = append(errs, d.Repo.Close())
 	return errors.Join(errs...)
+}
+
+// Query routes one query of this node (see engine.Query).
+func (d *Daemon) Query(ctx context.Context, q node.QueryRequest) (*node.QueryAnswer, error) {
+	return d.engine.Query(ctx, q)
 }

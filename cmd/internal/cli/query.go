@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -12,48 +14,41 @@ import (
 )
 
 func queryCmd(e *env) *cobra.Command {
-	var expert, input, text, vector string
+	var q node.QueryRequest
+	var input, text, vector string
 	var invert bool
 	c := &cobra.Command{
 		Use:   "query",
-		Short: "Ask an expert: a JSON vector, an image (PNG/JPEG) or a text",
-		Long: `Run one query against a hosted expert. --input takes a file holding a JSON array of
-numbers or a PNG/JPEG image (converted to the expert's input spec: gray, resized, scaled to
-[0,1]); --text takes a string for text experts; --vector takes a JSON array inline.`,
-		Example: `  meshnode query --expert fashion-mnist --input shoe.png
-  meshnode query --expert iris --vector '[5.1,3.5,1.4,0.2]' --json`,
+		Short: "Ask an expert, on this node or anywhere on the mesh",
+		Long: `Run one query. With a daemon running, the query is routed to the best expert on this node
+or on a peer (by --expert ID or name, or the best of a --domain), with failover to the next
+candidate and a hedged request when one is slow; --k N mixes the N best experts' answers.
+Without a daemon, the named hosted expert answers here.
+--input takes a file holding a JSON array of numbers or a PNG/JPEG image (converted to the
+expert's input spec: gray, resized, scaled to [0,1]); --text takes a string for text experts;
+--vector takes a JSON array inline.`,
+		Example: `  meshnode query --expert fashion --input shoe.png
+  meshnode query --domain vision --k 3 --input shoe.png --json
+  meshnode query --expert iris --vector '[5.1,3.5,1.4,0.2]'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var in node.QueryInput
-			given := 0
-			for _, s := range []string{input, text, vector} {
-				if s != "" {
-					given++
-				}
-			}
-			if given != 1 {
-				return fmt.Errorf("give exactly one of --input FILE, --text STR or --vector JSON")
-			}
-			switch {
-			case input != "":
-				var err error
-				if in, err = node.ReadQueryFile(input); err != nil {
-					return err
-				}
-			case text != "":
-				in.Text = text
-			default:
-				if err := json.Unmarshal([]byte(vector), &in.Vector); err != nil {
-					return fmt.Errorf("--vector: want a JSON array of numbers: %w", err)
-				}
+			in, err := queryInput(input, text, vector)
+			if err != nil {
+				return err
 			}
 			in.Invert = invert
+			if c, err := e.client(); err == nil {
+				return e.queryDaemon(cmd.Context(), c, q, in)
+			}
+			if q.Expert == "" {
+				return fmt.Errorf("without a running daemon, name a hosted expert with --expert (--domain routing needs 'meshnode daemon')")
+			}
 			r, err := e.repo()
 			if err != nil {
 				return err
 			}
 			defer r.Close()
-			res, err := r.QueryLocal(cmd.Context(), expert, in)
+			res, err := r.QueryLocal(cmd.Context(), q.Expert, in)
 			if err != nil {
 				return err
 			}
@@ -71,13 +66,81 @@ numbers or a PNG/JPEG image (converted to the expert's input spec: gray, resized
 			})
 		},
 	}
-	c.Flags().StringVar(&expert, "expert", "", "expert ID or name (required)")
+	c.Flags().StringVar(&q.Expert, "expert", "", "expert ID or name")
+	c.Flags().StringVar(&q.Domain, "domain", "", "the best expert of this domain (daemon only)")
+	c.Flags().IntVar(&q.K, "k", 1, "mix the answers of the K best experts (daemon only)")
+	c.Flags().IntVar(&q.TimeoutMS, "timeout-ms", 5000, "give up after this long (daemon only)")
 	c.Flags().StringVar(&input, "input", "", "file: JSON array or PNG/JPEG image")
 	c.Flags().StringVar(&text, "text", "", "text, for text experts")
 	c.Flags().StringVar(&vector, "vector", "", "inline JSON array of numbers")
-	c.Flags().BoolVar(&invert, "invert", false, "invert image brightness first (dark object on white → white on black)")
-	_ = c.MarkFlagRequired("expert")
+	c.Flags().BoolVar(&invert, "invert", false, "invert image brightness first (offline only)")
 	return c
+}
+
+func queryInput(input, text, vector string) (node.QueryInput, error) {
+	var in node.QueryInput
+	given := 0
+	for _, s := range []string{input, text, vector} {
+		if s != "" {
+			given++
+		}
+	}
+	if given != 1 {
+		return in, fmt.Errorf("give exactly one of --input FILE, --text STR or --vector JSON")
+	}
+	switch {
+	case input != "":
+		return node.ReadQueryFile(input)
+	case text != "":
+		in.Text = text
+	default:
+		if err := json.Unmarshal([]byte(vector), &in.Vector); err != nil {
+			return in, fmt.Errorf("--vector: want a JSON array of numbers: %w", err)
+		}
+	}
+	return in, nil
+}
+
+func (e *env) queryDaemon(ctx context.Context, c *node.Client, q node.QueryRequest, in node.QueryInput) error {
+	switch {
+	case in.Vector != nil:
+		q.Vector = make([]float32, len(in.Vector))
+		for i, v := range in.Vector {
+			q.Vector[i] = float32(v)
+		}
+	case in.ImagePath != "":
+		b, err := os.ReadFile(in.ImagePath)
+		if err != nil {
+			return fmt.Errorf("read image: %w", err)
+		}
+		q.Image = b
+	default:
+		q.Text = in.Text
+	}
+	var ans node.QueryAnswer
+	if err := c.Post(ctx, node.PathQuery, q, &ans); err != nil {
+		return err
+	}
+	return e.emit(ans, func(w io.Writer) {
+		if ans.Label != "" {
+			fmt.Fprintf(w, "%s\n", ans.Label)
+		} else {
+			fmt.Fprintf(w, "%v\n", ans.Output)
+		}
+		where := "on peer " + ans.Candidate.Peer
+		if ans.Candidate.Local {
+			where = "on this node"
+		}
+		fmt.Fprintf(w, "answered by %s (%s) %s in %dµs\n", ans.Candidate.Name, ans.Candidate.Expert, where, ans.Micros)
+		for _, a := range ans.Attempts {
+			if a.Error != "" {
+				fmt.Fprintf(w, "  failed over from %s on %s: %s\n", a.Expert, a.Peer, a.Error)
+			}
+		}
+		for _, p := range ans.Mixture {
+			fmt.Fprintf(w, "  gate %.3f %s on %s %s\n", p.Gate, p.Expert, p.Peer, p.Error)
+		}
+	})
 }
 
 func sortedKeys(m map[string]string) []string {

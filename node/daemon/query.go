@@ -1,0 +1,281 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/meshnode/meshnode/experts"
+	"github.com/meshnode/meshnode/experts/store"
+	"github.com/meshnode/meshnode/mesh/rpc"
+	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/routing"
+)
+
+// loaded is an expert ready to run.
+type loaded struct {
+	manifest *experts.Manifest
+	net      *experts.Network
+}
+
+// engine answers queries: it runs hosted experts for local and remote callers, and routes this
+// node's queries to the best local or remote expert.
+type engine struct {
+	d        *Daemon
+	router   *routing.Router
+	client   *rpc.Client
+	inflight atomic.Int64
+	capacity float64
+
+	mu    sync.Mutex
+	cache map[string]*loaded // hosted experts loaded so far (bounded by maxCached)
+}
+
+const maxCached = 64
+
+func newEngine(d *Daemon) *engine {
+	e := &engine{d: d, cache: map[string]*loaded{}, capacity: 64,
+		router: routing.NewRouter(d.Mesh.Host.ID().String(), routing.DefaultWeights()),
+		client: rpc.NewClient(d.Mesh.Host, routing.QueryProtocol, 4<<20, 64)}
+	rpc.Serve(d.Mesh.Host, routing.QueryProtocol, e.serve, rpc.ServerOptions{
+		MaxRequest: 1 << 20, PeerRate: d.Repo.Config.Query.PeerRate, PeerBurst: d.Repo.Config.Query.PeerBurst,
+		Logger: d.log,
+	})
+	d.Mesh.Adverts.SetLoad(func() float64 { return float64(e.inflight.Load()) / e.capacity })
+	return e
+}
+
+// load returns a hosted expert, loading it on first use.
+func (e *engine) load(ctx context.Context, id string) (*loaded, error) {
+	e.mu.Lock()
+	l, ok := e.cache[id]
+	e.mu.Unlock()
+	if ok {
+		return l, nil
+	}
+	c, err := cid.Decode(id)
+	if err != nil {
+		return nil, fmt.Errorf("expert %q is not a CID", id)
+	}
+	st, err := e.d.Repo.Store()
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.GetExpert(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	n, err := st.LoadNetwork(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	l = &loaded{manifest: m, net: n}
+	e.mu.Lock()
+	if len(e.cache) >= maxCached {
+		for k := range e.cache { // evict any one; experts are cheap to reload
+			delete(e.cache, k)
+			break
+		}
+	}
+	e.cache[id] = l
+	e.mu.Unlock()
+	return l, nil
+}
+
+// run answers a request with a hosted expert.
+func (e *engine) run(ctx context.Context, req routing.Request) (routing.Response, error) {
+	if !req.Deadline.IsZero() && time.Now().After(req.Deadline) {
+		return routing.Response{}, fmt.Errorf("deadline expired %s ago", time.Since(req.Deadline).Round(time.Millisecond))
+	}
+	e.inflight.Add(1)
+	defer e.inflight.Add(-1)
+	l, err := e.load(ctx, req.Expert)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return routing.Response{}, fmt.Errorf("unknown expert %s: this node does not host it", req.Expert)
+		}
+		return routing.Response{}, err
+	}
+	var x []float64
+	if req.Vector != nil {
+		v := make([]float64, len(req.Vector))
+		for i, f := range req.Vector {
+			v[i] = float64(f)
+		}
+		x, err = l.manifest.Input.FromVector(v)
+	} else if req.Image != nil {
+		x, err = node.ImageFeatures(l.manifest.Input, bytes.NewReader(req.Image), false)
+	} else {
+		x, err = l.manifest.Input.FromText(req.Text)
+	}
+	if err != nil {
+		return routing.Response{}, err
+	}
+	for _, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return routing.Response{}, errors.New("input has a value that is not finite")
+		}
+	}
+	t0 := time.Now()
+	y, err := l.net.Predict(x)
+	if err != nil {
+		return routing.Response{}, err
+	}
+	resp := routing.Response{Expert: req.Expert, Output: make([]float32, len(y)), Compute: time.Since(t0)}
+	best := 0
+	for i, v := range y {
+		resp.Output[i] = float32(v)
+		if v > y[best] {
+			best = i
+		}
+	}
+	if l.manifest.Output.Kind == experts.OutputClasses {
+		resp.Label = l.manifest.Output.Labels[best]
+	}
+	return resp, nil
+}
+
+// serve is the stream handler of the query protocol.
+func (e *engine) serve(ctx context.Context, from peer.ID, data []byte) ([]byte, error) {
+	req, err := routing.DecodeRequest(data)
+	if err != nil {
+		return nil, err
+	}
+	if !req.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, req.Deadline)
+		defer cancel()
+	}
+	resp, err := e.run(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return routing.EncodeResponse(resp), nil
+}
+
+// candidates lists who could answer: the hosted expert (or hosted experts of the domain) and
+// the remote table's providers of it (or of the domain).
+func (e *engine) candidates(ctx context.Context, expert, domain string) ([]routing.Candidate, error) {
+	self := e.d.Mesh.Host.ID().String()
+	var out []routing.Candidate
+	st, err := e.d.Repo.Store()
+	if err != nil {
+		return nil, err
+	}
+	hosted, err := st.ListExperts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hosted {
+		if (expert != "" && h.ID.String() != expert) || (expert == "" && !slices.Contains(h.Domains, domain)) {
+			continue
+		}
+		m, err := st.GetExpert(ctx, h.ID)
+		if err != nil {
+			continue
+		}
+		s := node.ServiceOf(h.ID, m)
+		out = append(out, routing.Candidate{Expert: s.ID, Peer: self, Local: true, Name: s.Name, Domains: s.Domains,
+			Spec: s.Spec, Quality: s.Quality, Load: float64(e.inflight.Load()) / e.capacity})
+	}
+	for _, a := range e.d.Mesh.Adverts.Table().List(time.Now()) {
+		if (expert != "" && a.ID != expert) || (expert == "" && !slices.Contains(a.Domains, domain)) {
+			continue
+		}
+		out = append(out, routing.Candidate{Expert: a.ID, Peer: a.Provider, Name: a.Name, Domains: a.Domains,
+			Spec: a.Spec, Quality: a.Quality, Load: a.Load, Price: a.Price})
+	}
+	return out, nil
+}
+
+// call asks one candidate, locally or over the query protocol.
+func (e *engine) call(ctx context.Context, c routing.Candidate, req routing.Request) (routing.Response, error) {
+	req.Expert = c.Expert
+	if c.Local {
+		return e.run(ctx, req)
+	}
+	p, err := peer.Decode(c.Peer)
+	if err != nil {
+		return routing.Response{}, fmt.Errorf("provider %q: %w", c.Peer, err)
+	}
+	data, err := e.client.Call(ctx, p, routing.EncodeRequest(req))
+	if err != nil {
+		return routing.Response{}, err
+	}
+	resp, err := routing.DecodeResponse(data)
+	if err != nil {
+		return routing.Response{}, err
+	}
+	if resp.Expert != c.Expert {
+		return routing.Response{}, fmt.Errorf("provider answered with expert %s, not %s", resp.Expert, c.Expert)
+	}
+	return resp, nil
+}
+
+// Query routes one query of this node: to the named expert or the best of a domain, failing
+// over and hedging across candidates; with K > 1, to the K best distinct experts with the same
+// interface, mixing their outputs by gate weights.
+func (e *engine) Query(ctx context.Context, q node.QueryRequest) (*node.QueryAnswer, error) {
+	if (q.Expert == "") == (q.Domain == "") {
+		return nil, errors.New("query: name exactly one of an expert or a domain")
+	}
+	if q.Expert != "" {
+		st, err := e.d.Repo.Store()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := cid.Decode(q.Expert); err != nil { // a name: resolve it among hosted experts
+			id, err := st.Resolve(ctx, q.Expert)
+			if err != nil {
+				return nil, err
+			}
+			q.Expert = id.String()
+		}
+	}
+	timeout := time.Duration(q.TimeoutMS) * time.Millisecond
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	req := routing.Request{Vector: q.Vector, Text: q.Text, Image: q.Image, Deadline: deadline}
+	cands, err := e.candidates(ctx, q.Expert, q.Domain)
+	if err != nil {
+		return nil, err
+	}
+	ranked := e.router.Rank(cands, q.Domain, time.Now())
+	if len(ranked) == 0 {
+		return nil, fmt.Errorf("query: no local or remote expert for %s", orStr(q.Expert, "domain "+q.Domain))
+	}
+	call := func(ctx context.Context, c routing.Candidate) (routing.Response, error) { return e.call(ctx, c, req) }
+	t0 := time.Now()
+	if q.K <= 1 {
+		ans, err := e.router.Dispatch(ctx, ranked, 0, call)
+		if err != nil {
+			return nil, err
+		}
+		return &node.QueryAnswer{Answer: ans, Micros: time.Since(t0).Microseconds()}, nil
+	}
+	mix, err := e.router.Mix(ctx, ranked, q.K, call)
+	if err != nil {
+		return nil, err
+	}
+	return &node.QueryAnswer{Answer: mix.Answer, Mixture: mix.Parts, Micros: time.Since(t0).Microseconds()}, nil
+}
+
+func orStr(s, d string) string {
+	if s != "" {
+		return s
+	}
+	return d
+}

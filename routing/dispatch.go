@@ -1,0 +1,153 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// CallFunc asks one candidate; the router measures it.
+type CallFunc func(ctx context.Context, c Candidate) (Response, error)
+
+// Attempt records one try of a dispatch.
+type Attempt struct {
+	Expert  string  `json:"expert"`
+	Peer    string  `json:"peer"`
+	Hedge   bool    `json:"hedge,omitempty"`
+	Millis  float64 `json:"ms"`
+	Error   string  `json:"error,omitempty"`
+	Won     bool    `json:"won,omitempty"`
+	Started float64 `json:"started_ms"` // after the dispatch began
+}
+
+// Answer is a dispatch's result.
+type Answer struct {
+	Response
+	Candidate Candidate `json:"candidate"`
+	Attempts  []Attempt `json:"attempts"`
+}
+
+// ErrNoCandidate is returned when nothing can answer.
+var ErrNoCandidate = errors.New("no expert can answer this query")
+
+// Dispatch asks the ranked candidates in order until one answers, within ctx's deadline:
+// a failure or timeout moves on to the next (failover), and when the current one is slower than
+// its recent p95 the next is asked too (a hedge) and the first answer wins. maxAttempts bounds
+// the candidates tried (0: all).
+func (r *Router) Dispatch(ctx context.Context, ranked []Scored, maxAttempts int, call CallFunc) (Answer, error) {
+	if len(ranked) == 0 {
+		return Answer{}, ErrNoCandidate
+	}
+	if maxAttempts <= 0 || maxAttempts > len(ranked) {
+		maxAttempts = len(ranked)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the losers of a hedge
+	type result struct {
+		i    int
+		resp Response
+		err  error
+		rtt  time.Duration
+	}
+	results := make(chan result, maxAttempts)
+	start := time.Now()
+	attempts := make([]Attempt, 0, maxAttempts)
+	launch := func(i int, hedge bool) {
+		c := ranked[i].Candidate
+		attempts = append(attempts, Attempt{Expert: c.Expert, Peer: c.Peer, Hedge: hedge, Started: ms(time.Since(start))})
+		if !c.Local {
+			r.Begin(c.Peer)
+		}
+		limit := time.Now().Add(r.attemptTimeout(ctx, c))
+		actx, acancel := context.WithDeadline(ctx, limit)
+		go func() {
+			defer acancel()
+			t0 := time.Now()
+			resp, err := call(actx, c)
+			if err != nil && ctx.Err() == nil && !time.Now().Before(limit) {
+				err = fmt.Errorf("no answer within %s: %w", time.Since(t0).Round(time.Millisecond), context.DeadlineExceeded)
+			}
+			results <- result{i: i, resp: resp, err: err, rtt: time.Since(t0)}
+		}()
+	}
+	next, running := 0, 0
+	launch(next, false)
+	next, running = 1, 1
+	var errs []string
+	for running > 0 {
+		var hedge <-chan time.Time
+		if next < maxAttempts {
+			if d, ok := r.HedgeDelay(ranked[next-1].Peer); ok && !ranked[next-1].Local {
+				hedge = time.After(d)
+			}
+		}
+		select {
+		case res := <-results:
+			running--
+			c := ranked[res.i].Candidate
+			a := attemptFor(attempts, c)
+			a.Millis = ms(res.rtt)
+			if !c.Local && !errors.Is(res.err, context.Canceled) {
+				r.End(c.Peer, res.rtt, res.err, time.Now())
+			}
+			if res.err == nil {
+				a.Won = true
+				return Answer{Response: res.resp, Candidate: c, Attempts: attempts}, nil
+			}
+			a.Error = res.err.Error()
+			errs = append(errs, fmt.Sprintf("%s on %s: %v", short(c.Expert), short(c.Peer), res.err))
+			if ctx.Err() != nil {
+				break
+			}
+			if running == 0 && next < maxAttempts {
+				launch(next, false)
+				next++
+				running++
+			}
+		case <-hedge:
+			launch(next, true)
+			next++
+			running++
+		case <-ctx.Done():
+			return Answer{Attempts: attempts}, fmt.Errorf("query: %w (tried %s)", ctx.Err(), strings.Join(errs, "; "))
+		}
+	}
+	return Answer{Attempts: attempts}, fmt.Errorf("query failed on every candidate: %s", strings.Join(errs, "; "))
+}
+
+// attemptTimeout bounds one attempt so a peer that accepts and never answers cannot use up the
+// whole deadline: four times its recent p95 (at least 50 ms) once that is known, otherwise half
+// of the time left, so at least one more candidate can be tried.
+func (r *Router) attemptTimeout(ctx context.Context, c Candidate) time.Duration {
+	left := time.Hour
+	if d, ok := ctx.Deadline(); ok {
+		left = time.Until(d)
+	}
+	if c.Local {
+		return left
+	}
+	if p95, ok := r.HedgeDelay(c.Peer); ok {
+		return min(left, max(4*p95, 50*time.Millisecond))
+	}
+	return left / 2
+}
+
+func attemptFor(as []Attempt, c Candidate) *Attempt {
+	for i := range as {
+		if as[i].Expert == c.Expert && as[i].Peer == c.Peer && as[i].Millis == 0 && as[i].Error == "" {
+			return &as[i]
+		}
+	}
+	return &Attempt{}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func short(s string) string {
+	if len(s) > 12 {
+		return "…" + s[len(s)-8:]
+	}
+	return s
+}

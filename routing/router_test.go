@@ -1,0 +1,157 @@
+package routing
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var t0 = time.Unix(1_800_000_000, 0)
+
+func TestRankPrefersQualityThenNearness(t *testing.T) {
+	r := NewRouter("me", DefaultWeights())
+	for i := 0; i < 10; i++ {
+		r.Begin("far")
+		r.End("far", 40*time.Millisecond, nil, t0)
+		r.Begin("near")
+		r.End("near", time.Millisecond, nil, t0)
+	}
+	cands := []Candidate{
+		{Expert: "a", Peer: "far", Quality: 0.9},
+		{Expert: "a", Peer: "near", Quality: 0.9},
+		{Expert: "b", Peer: "near", Quality: 0.5},
+		{Expert: "a", Peer: "me", Local: true, Quality: 0.9},
+		{Expert: "c", Peer: "near", Quality: 0.9, Domains: []string{"vision"}},
+	}
+	got := r.Rank(cands, "vision", t0)
+	order := []string{}
+	for _, s := range got {
+		order = append(order, s.Expert+"@"+s.Peer)
+	}
+	want := []string{"c@near", "a@me", "a@near", "a@far", "b@near"}
+	for i := range want {
+		if order[i] != want[i] {
+			t.Fatalf("rank order %v, want %v", order, want)
+		}
+	}
+}
+
+func TestBreakerOpensAndCloses(t *testing.T) {
+	r := NewRouter("me", DefaultWeights())
+	c := []Candidate{{Expert: "a", Peer: "flaky", Quality: 1}}
+	for i := 0; i < FailuresToOpen; i++ {
+		r.Begin("flaky")
+		r.End("flaky", 0, errors.New("reset"), t0)
+	}
+	if got := r.Rank(c, "", t0.Add(time.Second)); len(got) != 0 {
+		t.Fatal("a peer with an open breaker is still ranked")
+	}
+	if got := r.Rank(c, "", t0.Add(Cooldown+time.Millisecond)); len(got) != 1 {
+		t.Fatal("the breaker did not half-open after the cooldown")
+	}
+	r.Begin("flaky")
+	r.End("flaky", time.Millisecond, nil, t0.Add(Cooldown+time.Second))
+	if s := r.Stats(t0.Add(Cooldown + time.Second)); s[0].Open || s[0].Failures != 0 {
+		t.Fatalf("a success did not close the breaker: %+v", s)
+	}
+}
+
+func ranked(peers ...string) []Scored {
+	var out []Scored
+	for _, p := range peers {
+		out = append(out, Scored{Candidate: Candidate{Expert: "x", Peer: p}})
+	}
+	return out
+}
+
+func TestDispatchFailsOverAndTimesOutStalledPeers(t *testing.T) {
+	r := NewRouter("me", DefaultWeights())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ans, err := r.Dispatch(ctx, ranked("dead", "stalled", "good"), 0, func(ctx context.Context, c Candidate) (Response, error) {
+		switch c.Peer {
+		case "dead":
+			return Response{}, errors.New("connection refused")
+		case "stalled":
+			<-ctx.Done() // accepts and never answers
+			return Response{}, ctx.Err()
+		}
+		return Response{Expert: "x", Label: "ok"}, nil
+	})
+	if err != nil {
+		t.Fatalf("dispatch: %v", err)
+	}
+	if ans.Candidate.Peer != "good" || len(ans.Attempts) != 3 || ans.Attempts[0].Error == "" || ans.Attempts[1].Error == "" {
+		t.Fatalf("answer %+v", ans)
+	}
+}
+
+func TestDispatchHedgesASlowPeer(t *testing.T) {
+	r := NewRouter("me", DefaultWeights())
+	for i := 0; i < 20; i++ { // "slow" usually answers in 1 ms
+		r.Begin("slow")
+		r.End("slow", time.Millisecond, nil, t0)
+	}
+	var calls atomic.Int32
+	ans, err := r.Dispatch(context.Background(), ranked("slow", "fast"), 0, func(ctx context.Context, c Candidate) (Response, error) {
+		calls.Add(1)
+		if c.Peer == "slow" {
+			select { // this time it hangs far beyond its p95
+			case <-ctx.Done():
+				return Response{}, ctx.Err()
+			case <-time.After(5 * time.Second):
+			}
+		}
+		return Response{Expert: "x"}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ans.Candidate.Peer != "fast" || !ans.Attempts[1].Hedge || calls.Load() != 2 {
+		t.Fatalf("no hedge: %+v", ans)
+	}
+}
+
+func TestDispatchReportsEveryFailure(t *testing.T) {
+	r := NewRouter("me", DefaultWeights())
+	_, err := r.Dispatch(context.Background(), ranked("a", "b"), 0, func(ctx context.Context, c Candidate) (Response, error) {
+		return Response{}, errors.New("boom " + c.Peer)
+	})
+	if err == nil || !contains(err.Error(), "boom a") || !contains(err.Error(), "boom b") {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := r.Dispatch(context.Background(), nil, 0, nil); !errors.Is(err, ErrNoCandidate) {
+		t.Fatalf("no candidates: %v", err)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestMixGatesByScore(t *testing.T) {
+	r := NewRouter("me", DefaultWeights())
+	rk := []Scored{
+		{Candidate: Candidate{Expert: "a", Peer: "p1", Spec: "s"}, Score: 1.0},
+		{Candidate: Candidate{Expert: "b", Peer: "p2", Spec: "s"}, Score: 0.9},
+		{Candidate: Candidate{Expert: "c", Peer: "p3", Spec: "other"}, Score: 0.95},
+	}
+	m, err := r.Mix(context.Background(), rk, 3, func(ctx context.Context, c Candidate) (Response, error) {
+		if c.Expert == "a" {
+			return Response{Expert: "a", Output: []float32{1, 0}}, nil
+		}
+		return Response{Expert: c.Expert, Output: []float32{0, 1}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Parts) != 2 {
+		t.Fatalf("the mixture took an expert of another interface: %+v", m.Parts)
+	}
+	wantA := 1 / (1 + math.Exp(-0.1/GateTemperature))
+	if math.Abs(m.Parts[0].Gate-wantA) > 1e-9 || math.Abs(float64(m.Answer.Output[0])-wantA) > 1e-6 {
+		t.Fatalf("gates %+v, output %v; want gate of a %.4f", m.Parts, m.Answer.Output, wantA)
+	}
+}
