@@ -43,6 +43,9 @@ func (r *Router) Dispatch(ctx context.Context, ranked []Scored, maxAttempts int,
 	if maxAttempts <= 0 || maxAttempts > len(ranked) {
 		maxAttempts = len(ranked)
 	}
+	if maxAttempts == 1 {
+		return r.dispatchOne(ctx, ranked[0].Candidate, call)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // stops the losers of a hedge
 	type result struct {
@@ -115,6 +118,26 @@ func (r *Router) Dispatch(ctx context.Context, ranked []Scored, maxAttempts int,
 		}
 	}
 	return Answer{Attempts: attempts}, fmt.Errorf("query failed on every candidate: %s", strings.Join(errs, "; "))
+}
+
+// dispatchOne asks a lone candidate inline: with nothing to fail over or hedge to, the
+// goroutine and channel of the general path would only add latency.
+func (r *Router) dispatchOne(ctx context.Context, c Candidate, call CallFunc) (Answer, error) {
+	if !c.Local {
+		r.Begin(c.Peer)
+	}
+	t0 := time.Now()
+	resp, err := call(ctx, c)
+	rtt := time.Since(t0)
+	if !c.Local && !errors.Is(err, context.Canceled) {
+		r.End(c.Peer, rtt, err, time.Now())
+	}
+	a := Attempt{Expert: c.Expert, Peer: c.Peer, Millis: ms(rtt), Won: err == nil}
+	if err != nil {
+		a.Error = err.Error()
+		return Answer{Attempts: []Attempt{a}}, fmt.Errorf("query failed on the only candidate: %s on %s: %w", short(c.Expert), short(c.Peer), err)
+	}
+	return Answer{Response: resp, Candidate: c, Attempts: []Attempt{a}}, nil
 }
 
 // attemptTimeout bounds one attempt so a peer that accepts and never answers cannot use up the

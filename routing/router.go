@@ -63,6 +63,7 @@ type peerStats struct {
 	ewma      float64 // seconds
 	samples   []float64
 	next      int
+	p95Cache  time.Duration // recomputed when a sample arrives
 	inflight  int
 	failures  int
 	openUntil time.Time
@@ -140,12 +141,18 @@ func (s *peerStats) latency() time.Duration {
 
 // p95 is the 95th percentile of the recent latencies, and whether there are enough samples.
 func (s *peerStats) p95() (time.Duration, bool) {
+	return s.p95Cache, len(s.samples) >= 8
+}
+
+func (s *peerStats) updateP95() {
 	if len(s.samples) < 8 {
-		return 0, false
+		return
 	}
-	sorted := slices.Clone(s.samples)
+	var buf [latencyWindow]float64
+	sorted := buf[:len(s.samples)]
+	copy(sorted, s.samples)
 	slices.Sort(sorted)
-	return time.Duration(sorted[int(math.Ceil(0.95*float64(len(sorted))))-1] * float64(time.Second)), true
+	s.p95Cache = time.Duration(sorted[int(math.Ceil(0.95*float64(len(sorted))))-1] * float64(time.Second))
 }
 
 // Begin counts a request to p as in flight.
@@ -181,6 +188,7 @@ func (r *Router) End(p string, rtt time.Duration, err error, now time.Time) {
 		s.samples[s.next] = x
 		s.next = (s.next + 1) % latencyWindow
 	}
+	s.updateP95()
 }
 
 // HedgeDelay is how long to wait for p before also asking the next candidate: its recent p95,

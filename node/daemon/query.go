@@ -38,7 +38,13 @@ type engine struct {
 
 	mu    sync.Mutex
 	cache map[string]*loaded // hosted experts loaded so far (bounded by maxCached)
+	// hosted caches the local candidates (the store's experts), refreshed every hostedTTL.
+	hosted     []routing.Candidate
+	hostedTime time.Time
 }
+
+// hostedTTL bounds how stale the cached list of hosted experts may be.
+const hostedTTL = 2 * time.Second
 
 const maxCached = 64
 
@@ -165,27 +171,18 @@ func (e *engine) serve(ctx context.Context, from peer.ID, data []byte) ([]byte, 
 // candidates lists who could answer: the hosted expert (or hosted experts of the domain) and
 // the remote table's providers of it (or of the domain).
 func (e *engine) candidates(ctx context.Context, expert, domain string) ([]routing.Candidate, error) {
-	self := e.d.Mesh.Host.ID().String()
+	hosted, err := e.hostedCandidates(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []routing.Candidate
-	st, err := e.d.Repo.Store()
-	if err != nil {
-		return nil, err
-	}
-	hosted, err := st.ListExperts(ctx)
-	if err != nil {
-		return nil, err
-	}
+	load := float64(e.inflight.Load()) / e.capacity
 	for _, h := range hosted {
-		if (expert != "" && h.ID.String() != expert) || (expert == "" && !slices.Contains(h.Domains, domain)) {
+		if (expert != "" && h.Expert != expert) || (expert == "" && !slices.Contains(h.Domains, domain)) {
 			continue
 		}
-		m, err := st.GetExpert(ctx, h.ID)
-		if err != nil {
-			continue
-		}
-		s := node.ServiceOf(h.ID, m)
-		out = append(out, routing.Candidate{Expert: s.ID, Peer: self, Local: true, Name: s.Name, Domains: s.Domains,
-			Spec: s.Spec, Quality: s.Quality, Load: float64(e.inflight.Load()) / e.capacity})
+		h.Load = load
+		out = append(out, h)
 	}
 	for _, a := range e.d.Mesh.Adverts.Table().List(time.Now()) {
 		if (expert != "" && a.ID != expert) || (expert == "" && !slices.Contains(a.Domains, domain)) {
@@ -194,6 +191,40 @@ func (e *engine) candidates(ctx context.Context, expert, domain string) ([]routi
 		out = append(out, routing.Candidate{Expert: a.ID, Peer: a.Provider, Name: a.Name, Domains: a.Domains,
 			Spec: a.Spec, Quality: a.Quality, Load: a.Load, Price: a.Price})
 	}
+	return out, nil
+}
+
+// hostedCandidates lists this node's experts as candidates, from a cache at most hostedTTL old.
+func (e *engine) hostedCandidates(ctx context.Context) ([]routing.Candidate, error) {
+	e.mu.Lock()
+	if time.Since(e.hostedTime) < hostedTTL {
+		h := e.hosted
+		e.mu.Unlock()
+		return h, nil
+	}
+	e.mu.Unlock()
+	st, err := e.d.Repo.Store()
+	if err != nil {
+		return nil, err
+	}
+	list, err := st.ListExperts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	self := e.d.Mesh.Host.ID().String()
+	var out []routing.Candidate
+	for _, h := range list {
+		m, err := st.GetExpert(ctx, h.ID)
+		if err != nil {
+			continue
+		}
+		s := node.ServiceOf(h.ID, m)
+		out = append(out, routing.Candidate{Expert: s.ID, Peer: self, Local: true, Name: s.Name, Domains: s.Domains,
+			Spec: s.Spec, Quality: s.Quality})
+	}
+	e.mu.Lock()
+	e.hosted, e.hostedTime = out, time.Now()
+	e.mu.Unlock()
 	return out, nil
 }
 
