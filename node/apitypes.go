@@ -82,5 +82,9 @@ type QueryRequest struct {
 type QueryAnswer struct {
 	routing.Answer
 	Mixture []routing.Part `json:"mixture,omitempty"`
-	Micros  int64          `json:"latency_us"`
+	// Domain is the domain routed to; Gate, when the gating expert chose it, every domain's
+	// probability.
+	Domain string             `json:"domain,omitempty"`
+	Gate   map[string]float64 `json:"gate,omitempty"`
+	Micros int64              `json:"latency_us"`
 }

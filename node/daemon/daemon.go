@@ -71,6 +71,9 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 	}
 	d := &Daemon{Repo: r, Mesh: m, registry: reg, served: st.Datastore("/served"), started: time.Now(), log: o.Logger}
 	d.engine = newEngine(d)
+	if err := d.engine.loadGate(ctx); err != nil {
+		d.log.Warn("gating expert starts without its feedback", "err", err)
+	}
 	if err := d.restoreServed(ctx); err != nil {
 		d.Mesh.Close()
 		return nil, err
@@ -218,6 +221,7 @@ func (d *Daemon) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, d.engine.saveGate(ctx))
 	errs = append(errs, d.engine.client.Close())
 	errs = append(errs, d.Mesh.Close())
 	errs = append(errs, d.Repo.Close())

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/meshnode/meshnode/experts"
@@ -38,6 +40,7 @@ type engine struct {
 
 	mu    sync.Mutex
 	cache map[string]*loaded // hosted experts loaded so far (bounded by maxCached)
+	gate  *routing.Gate
 	// hosted caches the local candidates (the store's experts), refreshed every hostedTTL.
 	hosted     []routing.Candidate
 	hostedTime time.Time
@@ -49,7 +52,7 @@ const hostedTTL = 2 * time.Second
 const maxCached = 64
 
 func newEngine(d *Daemon) *engine {
-	e := &engine{d: d, cache: map[string]*loaded{}, capacity: 64,
+	e := &engine{d: d, cache: map[string]*loaded{}, capacity: 64, gate: routing.NewGate(),
 		router: routing.NewRouter(d.Mesh.Host.ID().String(), routing.DefaultWeights()),
 		client: rpc.NewClient(d.Mesh.Host, routing.QueryProtocol, 4<<20, 64)}
 	rpc.Serve(d.Mesh.Host, routing.QueryProtocol, e.serve, rpc.ServerOptions{
@@ -256,8 +259,21 @@ func (e *engine) call(ctx context.Context, c routing.Candidate, req routing.Requ
 // over and hedging across candidates; with K > 1, to the K best distinct experts with the same
 // interface, mixing their outputs by gate weights.
 func (e *engine) Query(ctx context.Context, q node.QueryRequest) (*node.QueryAnswer, error) {
-	if (q.Expert == "") == (q.Domain == "") {
-		return nil, errors.New("query: name exactly one of an expert or a domain")
+	if q.Expert != "" && q.Domain != "" {
+		return nil, errors.New("query: name an expert or a domain, not both")
+	}
+	var gated map[string]float64
+	switch {
+	case q.Expert == "" && q.Domain == "" && q.Text == "":
+		return nil, errors.New("query: name an expert or a domain (only a text query can go without: the gating expert picks its domain)")
+	case q.Expert == "" && q.Domain == "":
+		domain, probs, err := e.chooseDomain(ctx, q.Text)
+		if err != nil {
+			return nil, err
+		}
+		q.Domain, gated = domain, probs
+	case q.Domain != "" && q.Text != "":
+		e.gate.Observe(q.Text, q.Domain) // the caller's choice of domain teaches the gate
 	}
 	if q.Expert != "" {
 		st, err := e.d.Repo.Store()
@@ -295,13 +311,86 @@ func (e *engine) Query(ctx context.Context, q node.QueryRequest) (*node.QueryAns
 		if err != nil {
 			return nil, err
 		}
-		return &node.QueryAnswer{Answer: ans, Micros: time.Since(t0).Microseconds()}, nil
+		return &node.QueryAnswer{Answer: ans, Domain: q.Domain, Gate: gated, Micros: time.Since(t0).Microseconds()}, nil
 	}
 	mix, err := e.router.Mix(ctx, ranked, q.K, call)
 	if err != nil {
 		return nil, err
 	}
-	return &node.QueryAnswer{Answer: mix.Answer, Mixture: mix.Parts, Micros: time.Since(t0).Microseconds()}, nil
+	return &node.QueryAnswer{Answer: mix.Answer, Mixture: mix.Parts, Domain: q.Domain, Gate: gated, Micros: time.Since(t0).Microseconds()}, nil
+}
+
+// chooseDomain asks the gating expert, after telling it the domains the node knows now: each
+// domain's expert names, from the hosted experts and the remote table.
+func (e *engine) chooseDomain(ctx context.Context, text string) (string, map[string]float64, error) {
+	seeds := map[string][]string{}
+	add := func(domains []string, name string) {
+		for _, d := range domains {
+			if !slices.Contains(seeds[d], name) {
+				seeds[d] = append(seeds[d], name)
+			}
+		}
+	}
+	hosted, err := e.hostedCandidates(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, h := range hosted {
+		add(h.Domains, h.Name)
+	}
+	for _, a := range e.d.Mesh.Adverts.Table().List(time.Now()) {
+		add(a.Domains, a.Name)
+	}
+	for d := range seeds {
+		slices.Sort(seeds[d])
+	}
+	e.gate.SetDomains(seeds)
+	d, probs, err := e.gate.Choose(ctx, text)
+	if err != nil {
+		return "", nil, fmt.Errorf("query: choose a domain: %w", err)
+	}
+	return d, probs, nil
+}
+
+var gateKey = ds.NewKey("/gate/feedback")
+
+// loadGate restores the gating expert's feedback from the database.
+func (e *engine) loadGate(ctx context.Context) error {
+	st, err := e.d.Repo.Store()
+	if err != nil {
+		return err
+	}
+	b, err := st.Datastore("/").Get(ctx, gateKey)
+	if errors.Is(err, ds.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load gate feedback: %w", err)
+	}
+	var exs []routing.GateExample
+	if err := json.Unmarshal(b, &exs); err != nil {
+		return fmt.Errorf("load gate feedback: %w", err)
+	}
+	for _, ex := range exs {
+		e.gate.Observe(ex.Text, ex.Domain)
+	}
+	return nil
+}
+
+// saveGate stores the gating expert's feedback.
+func (e *engine) saveGate(ctx context.Context) error {
+	st, err := e.d.Repo.Store()
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(e.gate.Feedback())
+	if err != nil {
+		return err
+	}
+	if err := st.Datastore("/").Put(ctx, gateKey, b); err != nil {
+		return fmt.Errorf("save gate feedback: %w", err)
+	}
+	return nil
 }
 
 func orStr(s, d string) string {
