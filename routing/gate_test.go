@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -37,7 +37,7 @@ func lines(t *testing.T, files []string, n int) []string {
 // (coding) and of the licences Debian ships (legal), given as feedback, and checks it routes
 // held-out lines of each to the right domain.
 func TestGateLearnsDomainsFromFeedback(t *testing.T) {
-	goSrc, _ := filepath.Glob(filepath.Join(runtime.GOROOT(), "src", "strings", "*.go"))
+	goSrc, _ := filepath.Glob(filepath.Join(goroot(t), "src", "strings", "*.go"))
 	licences := []string{"/usr/share/common-licenses/GPL-3", "/usr/share/common-licenses/Apache-2.0", "/usr/share/common-licenses/GFDL-1.3"}
 	code := lines(t, goSrc, 600)
 	legal := lines(t, licences, 600)
@@ -74,4 +74,14 @@ func TestGateWithoutDomains(t *testing.T) {
 	if d, _, err := g.Choose(context.Background(), "x"); err != nil || d != "only" {
 		t.Fatalf("a lone domain: %q %v", d, err)
 	}
+}
+
+// goroot is the Go installation the tests run with (its sources are real code to learn from).
+func goroot(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	return strings.TrimSpace(string(out))
 }
