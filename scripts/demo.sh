@@ -90,4 +90,8 @@ $MESHNODE --repo "$C" expert list --remote
 echo "--- node B's status:"
 $MESHNODE --repo "$B" status
 
+step "8. Node C hosts no expert; it asks the mesh for the best 'fashion' expert"
+$MESHNODE --repo "$C" query --domain fashion --input "$OUT/samples/fashion-mnist-0000.png"
+$MESHNODE --repo "$C" query --domain fashion --input "$OUT/samples/fashion-mnist-0001.png"
+
 step "Done. Repos are in $OUT/; try: $MESHNODE --repo $A query --expert fashion --input $OUT/samples/fashion-mnist-0000.png"
