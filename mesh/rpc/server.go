@@ -93,7 +93,9 @@ func serveStream(s network.Stream, handler Handler, o *ServerOptions, limits *bu
 			o.Logger.Debug("bad request frame", "peer", from, "err", err)
 			_ = s.SetWriteDeadline(time.Now().Add(o.WriteTimeout))
 			_ = writeFrame(w, frameError, []byte("bad request: "+err.Error()))
-			s.Reset() // the stream's framing is lost; the caller opens a new one
+			// The stream's framing is lost: end it after the error (a reset would discard the
+			// error before the caller reads it); the caller opens a new stream.
+			_ = s.CloseWrite()
 			return
 		}
 		var resp []byte
