@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -156,5 +158,15 @@ func checkMetrics(t *testing.T, d *daemonProc) {
 	}
 	if got := families["meshnode_adverts_received_total"].GetMetric()[0].GetCounter().GetValue(); got < 1 {
 		t.Errorf("node 5 counted %v adverts received, want ≥ 1", got)
+	}
+	var ours []*dto.MetricFamily
+	for name, f := range families {
+		if strings.HasPrefix(name, "meshnode_") {
+			ours = append(ours, f)
+		}
+	}
+	problems, err := promlint.NewWithMetricFamilies(ours).Lint()
+	if err != nil || len(problems) > 0 {
+		t.Errorf("metric names break Prometheus conventions: %v %+v", err, problems)
 	}
 }

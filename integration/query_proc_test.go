@@ -168,6 +168,38 @@ func TestQueriesAcrossFourDaemons(t *testing.T) {
 		t.Fatalf("the top-ranked staller was not tried and timed out (attempts %+v)", got.Attempts)
 	}
 	t.Logf("query with a stalled top-ranked provider answered in %s (attempts %+v)", time.Since(start).Round(time.Millisecond), got.Attempts)
+
+	// The operator's view: metrics export and the monitor see the queries.
+	var samples []struct {
+		Name   string            `json:"name"`
+		Labels map[string]string `json:"labels"`
+		Value  float64           `json:"value"`
+	}
+	cliJSONRaw(t, repos[a], &samples, "metrics", "export", "--format", "json")
+	routedOK := 0.0
+	for _, s := range samples {
+		if s.Name == "meshnode_query_duration_seconds_count" && s.Labels["outcome"] == "ok" {
+			routedOK += s.Value
+		}
+	}
+	if routedOK < 62 {
+		t.Fatalf("metrics count %v successful routed queries, the test made at least 62", routedOK)
+	}
+	mon := cli(t, repos[a], "monitor", "--count", "2", "--interval", "200ms")
+	for _, want := range []string{"peers ", "queries routed", survivor.PeerID} {
+		if !strings.Contains(mon, want) {
+			t.Fatalf("monitor output lacks %q:\n%s", want, mon)
+		}
+	}
+}
+
+// cliJSONRaw runs a command whose output is JSON without --json (such as metrics export).
+func cliJSONRaw(t *testing.T, repo string, out any, args ...string) {
+	t.Helper()
+	s := cli(t, repo, args...)
+	if err := json.Unmarshal([]byte(s), out); err != nil {
+		t.Fatalf("meshnode %s printed %q: %v", strings.Join(args, " "), s, err)
+	}
 }
 
 // newStaller is an in-process mesh node that advertises an expert and swallows queries.

@@ -60,6 +60,18 @@ func (c *Client) Post(ctx context.Context, path string, body, out any) error {
 	return c.do(ctx, http.MethodPost, path, b, out)
 }
 
+// Metrics returns the daemon's Prometheus exposition text.
+func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
+	var raw rawBody
+	if err := c.do(ctx, http.MethodGet, PathMetrics, nil, &raw); err != nil {
+		return nil, err
+	}
+	return raw, nil
+}
+
+// rawBody receives an answer as bytes instead of JSON.
+type rawBody []byte
+
 func (c *Client) do(ctx context.Context, method, path string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
@@ -84,6 +96,10 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		return fmt.Errorf("daemon API %s: %s", path, resp.Status)
 	}
 	if out == nil {
+		return nil
+	}
+	if raw, ok := out.(*rawBody); ok {
+		*raw = data
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {

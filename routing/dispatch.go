@@ -78,6 +78,19 @@ func (r *Router) Dispatch(ctx context.Context, ranked []Scored, maxAttempts int,
 	next, running := 0, 0
 	launch(next, false)
 	next, running = 1, 1
+	// Whatever is still running when Dispatch returns is cancelled; its results are collected
+	// so every Begin gets its End.
+	defer func() {
+		if running == 0 {
+			return
+		}
+		go func(n int) {
+			for ; n > 0; n-- {
+				res := <-results
+				r.finish(ranked[res.i].Candidate, res.rtt, res.err)
+			}
+		}(running)
+	}()
 	var errs []string
 	for running > 0 {
 		var hedge <-chan time.Time
@@ -92,9 +105,7 @@ func (r *Router) Dispatch(ctx context.Context, ranked []Scored, maxAttempts int,
 			c := ranked[res.i].Candidate
 			a := attemptFor(attempts, c)
 			a.Millis = ms(res.rtt)
-			if !c.Local && !errors.Is(res.err, context.Canceled) {
-				r.End(c.Peer, res.rtt, res.err, time.Now())
-			}
+			r.finish(c, res.rtt, res.err)
 			if res.err == nil {
 				a.Won = true
 				return Answer{Response: res.resp, Candidate: c, Attempts: attempts}, nil
@@ -129,15 +140,24 @@ func (r *Router) dispatchOne(ctx context.Context, c Candidate, call CallFunc) (A
 	t0 := time.Now()
 	resp, err := call(ctx, c)
 	rtt := time.Since(t0)
-	if !c.Local && !errors.Is(err, context.Canceled) {
-		r.End(c.Peer, rtt, err, time.Now())
-	}
+	r.finish(c, rtt, err)
 	a := Attempt{Expert: c.Expert, Peer: c.Peer, Millis: ms(rtt), Won: err == nil}
 	if err != nil {
 		a.Error = err.Error()
 		return Answer{Attempts: []Attempt{a}}, fmt.Errorf("query failed on the only candidate: %s on %s: %w", short(c.Expert), short(c.Peer), err)
 	}
 	return Answer{Response: resp, Candidate: c, Attempts: []Attempt{a}}, nil
+}
+
+// finish records the end of a call to c: abandoned when it was cancelled, measured otherwise.
+func (r *Router) finish(c Candidate, rtt time.Duration, err error) {
+	switch {
+	case c.Local:
+	case errors.Is(err, context.Canceled):
+		r.Abandon(c.Peer)
+	default:
+		r.End(c.Peer, rtt, err, time.Now())
+	}
 }
 
 // attemptTimeout bounds one attempt so a peer that accepts and never answers cannot use up the

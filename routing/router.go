@@ -162,6 +162,15 @@ func (r *Router) Begin(p string) {
 	r.stats(p).inflight++
 }
 
+// Abandon ends an in-flight request to p whose answer is no longer wanted (the loser of a
+// hedge, or a call cancelled by its caller): it counts neither as a success nor a failure.
+func (r *Router) Abandon(p string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.stats(p)
+	s.inflight = max(0, s.inflight-1)
+}
+
 // End records how a request to p went: its round-trip time on success, or a failure.
 func (r *Router) End(p string, rtt time.Duration, err error, now time.Time) {
 	r.mu.Lock()

@@ -155,3 +155,41 @@ func TestMixGatesByScore(t *testing.T) {
 		t.Fatalf("gates %+v, output %v; want gate of a %.4f", m.Parts, m.Answer.Output, wantA)
 	}
 }
+
+// TestDispatchEndsEveryAttempt: the losers of a hedge are collected, so in-flight counts return
+// to zero and no peer is charged a failure for being cancelled.
+func TestDispatchEndsEveryAttempt(t *testing.T) {
+	r := NewRouter("me", DefaultWeights())
+	for i := 0; i < 20; i++ {
+		r.Begin("slow")
+		r.End("slow", time.Millisecond, nil, t0)
+	}
+	_, err := r.Dispatch(context.Background(), ranked("slow", "fast"), 0, func(ctx context.Context, c Candidate) (Response, error) {
+		if c.Peer == "slow" {
+			<-ctx.Done()
+			return Response{}, ctx.Err()
+		}
+		return Response{Expert: "x"}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stats := r.Stats(time.Now())
+		busy := false
+		for _, s := range stats {
+			busy = busy || s.InFlight != 0
+			if s.Failures != 0 {
+				t.Fatalf("a cancelled hedge loser was charged a failure: %+v", s)
+			}
+		}
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("in-flight counts never returned to zero: %+v", stats)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -38,9 +38,10 @@ type engine struct {
 	inflight atomic.Int64
 	capacity float64
 
-	mu    sync.Mutex
-	cache map[string]*loaded // hosted experts loaded so far (bounded by maxCached)
-	gate  *routing.Gate
+	mu      sync.Mutex
+	cache   map[string]*loaded // hosted experts loaded so far (bounded by maxCached)
+	gate    *routing.Gate
+	metrics *queryMetrics
 	// hosted caches the local candidates (the store's experts), refreshed every hostedTTL.
 	hosted     []routing.Candidate
 	hostedTime time.Time
@@ -52,7 +53,7 @@ const hostedTTL = 2 * time.Second
 const maxCached = 64
 
 func newEngine(d *Daemon) *engine {
-	e := &engine{d: d, cache: map[string]*loaded{}, capacity: 64, gate: routing.NewGate(),
+	e := &engine{d: d, cache: map[string]*loaded{}, capacity: 64, gate: routing.NewGate(), metrics: newQueryMetrics(d.registry),
 		router: routing.NewRouter(d.Mesh.Host.ID().String(), routing.DefaultWeights()),
 		client: rpc.NewClient(d.Mesh.Host, routing.QueryProtocol, 4<<20, 64)}
 	rpc.Serve(d.Mesh.Host, routing.QueryProtocol, e.serve, rpc.ServerOptions{
@@ -166,8 +167,10 @@ func (e *engine) serve(ctx context.Context, from peer.ID, data []byte) ([]byte, 
 	}
 	resp, err := e.run(ctx, req)
 	if err != nil {
+		e.metrics.served.WithLabelValues("error").Inc()
 		return nil, err
 	}
+	e.metrics.served.WithLabelValues("ok").Inc()
 	return routing.EncodeResponse(resp), nil
 }
 
@@ -259,6 +262,30 @@ func (e *engine) call(ctx context.Context, c routing.Candidate, req routing.Requ
 // over and hedging across candidates; with K > 1, to the K best distinct experts with the same
 // interface, mixing their outputs by gate weights.
 func (e *engine) Query(ctx context.Context, q node.QueryRequest) (*node.QueryAnswer, error) {
+	t0 := time.Now()
+	a, err := e.query(ctx, q)
+	outcome, answerer := "ok", "none"
+	if err != nil {
+		outcome = "error"
+	} else {
+		answerer = "remote"
+		if a.Candidate.Local {
+			answerer = "local"
+		}
+		for _, at := range a.Attempts {
+			if at.Error != "" {
+				e.metrics.failover.Inc()
+			}
+			if at.Hedge {
+				e.metrics.hedged.Inc()
+			}
+		}
+	}
+	e.metrics.routed.WithLabelValues(outcome, answerer).Observe(time.Since(t0).Seconds())
+	return a, err
+}
+
+func (e *engine) query(ctx context.Context, q node.QueryRequest) (*node.QueryAnswer, error) {
 	if q.Expert != "" && q.Domain != "" {
 		return nil, errors.New("query: name an expert or a domain, not both")
 	}
