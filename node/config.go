@@ -217,20 +217,11 @@ func LoadConfig(path string) (Config, error) {
 	if err := dec.Decode(&c); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
+	if err := c.applyEnv(envLookup); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
 	if err := c.Validate(); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
-}
-
-// Marshal renders the config as YAML with a comment header.
-func (c Config) Marshal() ([]byte, error) {
-	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "# meshnode config (preset %s). Fields not set here take the preset's value.\n", c.Preset)
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(c); err != nil {
-		return nil, fmt.Errorf("encode config: %w", err)
-	}
-	return buf.Bytes(), nil
 }

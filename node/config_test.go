@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 func TestPresetsAreValidAndRoundTrip(t *testing.T) {
@@ -51,5 +54,45 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want an error naming %q", tc.yaml, err, tc.want)
 		}
+	}
+}
+
+func TestEveryConfigFieldIsDocumented(t *testing.T) {
+	c, _ := Preset("production")
+	var n yaml.Node
+	if err := n.Encode(c); err != nil {
+		t.Fatal(err)
+	}
+	docs := configDocs()
+	walkConfig(&n, "", func(path string, _, _ *yaml.Node) {
+		if docs[path] == "" {
+			t.Errorf("config field %s has no comment", path)
+		}
+	})
+}
+
+func TestEnvironmentOverridesFields(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("preset: fast\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MESHNODE_MESH_ADVERT_TTL", "5s")
+	t.Setenv("MESHNODE_MESH_ADVERT_REFRESH", "1s")
+	t.Setenv("MESHNODE_MESH_BOOTSTRAP", "/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDywLWxBokMM6geraoY7dcvUmDZDVZx1PfHH4cQt3gDH9, /ip4/127.0.0.1/tcp/2")
+	t.Setenv("MESHNODE_TRAINING_EPOCHS", "7")
+	c, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mesh.AdvertTTL != 5*time.Second || c.Training.Epochs != 7 || len(c.Mesh.Bootstrap) != 2 || c.Training.BatchSize != 128 {
+		t.Fatalf("overrides not applied: %+v", c)
+	}
+	t.Setenv("MESHNODE_TRAINING_EPOCHS", "lots")
+	if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), "lots") {
+		t.Fatalf("a bad override: %v", err)
+	}
+	t.Setenv("MESHNODE_TRAINING_EPOCHS", "-3")
+	if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), "training.epochs") {
+		t.Fatalf("an out-of-range override: %v", err)
 	}
 }
