@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what meshnode's tests, benchmarks and demo need on a fresh Debian machine:
-# Go modules, Fashion-MNIST (dataset-fashion-mnist) and scikit-learn's CSV data sets (extracted
-# from the python3-sklearn package; its Python dependencies are not needed). Idempotent.
+# Go modules, Fashion-MNIST (dataset-fashion-mnist), scikit-learn's CSV data sets (extracted
+# from the python3-sklearn package; its Python dependencies are not needed) and chromium for
+# the dashboard's headless browser test. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,12 @@ if [ ! -f "$SKLEARN_DIR/iris.csv" ] && [ ! -f /usr/lib/python3/dist-packages/skl
 	dpkg-deb -x "$tmp"/python3-sklearn_*.deb "$tmp/x"
 	as_root mkdir -p "$SKLEARN_DIR"
 	as_root cp "$tmp"/x/usr/lib/python3/dist-packages/sklearn/datasets/data/*.csv* "$SKLEARN_DIR"/
+fi
+
+if [ ! -x /usr/bin/chromium ]; then
+	echo "setup: installing chromium (the dashboard's browser test drives it headless)"
+	apt_update_once
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 go mod download

@@ -54,12 +54,16 @@ func (d *Daemon) routes(token string) http.Handler {
 		return d.engine.router.Stats(time.Now()), nil
 	}))
 	mux.Handle("GET "+node.PathMetrics, promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
-	return authenticate(token, mux)
+	return authenticate(token, mux, serveUI)
 }
 
-func authenticate(token string, next http.Handler) http.Handler {
+func authenticate(token string, next http.Handler, ui http.HandlerFunc) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == PathUI {
+			ui(w, r) // static, no data: the page itself calls the API with the token
+			return
+		}
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
 			writeJSON(w, http.StatusUnauthorized, node.APIError{Error: "missing or wrong API token (Authorization: Bearer <repo api.token>)"})

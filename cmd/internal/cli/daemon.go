@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -163,4 +164,46 @@ func serveCmd(e *env, unserve bool) *cobra.Command {
 			})
 		},
 	}
+}
+
+func dashboardCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "dashboard",
+		Short: "Print the address of the running daemon's dashboard (open it in a browser)",
+		Long: `Print the dashboard's URL: a page served by the daemon on 127.0.0.1 showing peers, local and
+remote experts and query traffic, with a form to send a query and see who answered. The API token
+rides in the URL's fragment, which the browser never sends to any server.`,
+		Example: `  xdg-open "$(meshnode dashboard)"`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			url, err := e.dashboardURL()
+			if err != nil {
+				return err
+			}
+			return e.emit(map[string]string{"url": url}, func(w io.Writer) { fmt.Fprintln(w, url) })
+		},
+	}
+}
+
+func (e *env) dashboardURL() (string, error) {
+	p := e.repoPath
+	if p == "" {
+		p = node.DefaultRepoPath()
+	}
+	if _, err := node.DaemonClient(p); err != nil {
+		return "", err
+	}
+	base, err := os.ReadFile(filepath.Join(p, node.APIFile))
+	if err != nil {
+		return "", err
+	}
+	r, err := node.Open(p)
+	if err != nil {
+		return "", err
+	}
+	tok, err := r.Token()
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(base)) + daemon.PathUI + "#token=" + tok, nil
 }
