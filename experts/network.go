@@ -309,3 +309,25 @@ func softmaxRows(v []float64, rows, cols int) {
 		}
 	}
 }
+
+// Params returns a copy of every trainable parameter, flattened in the weights file's order:
+// the vector federated averaging adds and subtracts.
+func (n *Network) Params() []float64 {
+	var out []float64
+	for _, p := range n.params() {
+		out = append(out, p.data...)
+	}
+	return out
+}
+
+// SetParams overwrites every trainable parameter from a vector made by Params.
+func (n *Network) SetParams(v []float64) error {
+	if len(v) != n.ParamCount() {
+		return fmt.Errorf("set parameters: got %d values, the network has %d", len(v), n.ParamCount())
+	}
+	off := 0
+	for _, p := range n.params() {
+		off += copy(p.data, v[off:off+len(p.data)])
+	}
+	return nil
+}

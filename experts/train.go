@@ -75,8 +75,12 @@ type TrainConfig struct {
 	// restores the best weights. Zero trains every epoch (and still restores the best weights
 	// when a validation set is given).
 	Patience int
-	Seed     uint64           // shuffling order
-	Progress func(EpochStats) // called after each epoch
+	// ProxMu adds FedProx's proximal term μ/2·‖w − ProxCenter‖² to the loss, keeping a
+	// participant's local training near the round's global model. Zero: off.
+	ProxMu     float64
+	ProxCenter []float64        // parameters as Params returns them; required when ProxMu > 0
+	Seed       uint64           // shuffling order
+	Progress   func(EpochStats) // called after each epoch
 }
 
 // EpochStats reports one epoch.
@@ -201,6 +205,9 @@ func Train(ctx context.Context, n *Network, train, val Samples, cfg TrainConfig)
 			lossSum += l * float64(b)
 			correct += c
 			n.backward(ws, b, grads)
+			if cfg.ProxMu > 0 {
+				addProximal(n, grads, cfg.ProxMu, cfg.ProxCenter)
+			}
 			opt.step(n, grads)
 			res.Samples += b
 		}
@@ -241,6 +248,19 @@ func Train(ctx context.Context, n *Network, train, val Samples, cfg TrainConfig)
 	n.roundToFloat32()
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// addProximal adds the gradient of μ/2·‖w − center‖², μ(w − center), to grads.
+func addProximal(n, grads *Network, mu float64, center []float64) {
+	off := 0
+	gs := grads.params()
+	for k, p := range n.params() {
+		g := gs[k].data
+		for i, w := range p.data {
+			g[i] += mu * (w - center[off+i])
+		}
+		off += len(p.data)
+	}
 }
 
 func gatherRows(dst []float64, x []float32, dim int, idx []int) {
