@@ -242,3 +242,40 @@ func TestRepoFilesAndReopen(t *testing.T) {
 		t.Fatalf("token %q, %v", tok, err)
 	}
 }
+
+// TestPartitionWritesUsableNonIIDParts: every training row lands in exactly one part, small
+// alpha skews the parts, and a part trains an expert through csv:FILE.
+func TestPartitionWritesUsableNonIIDParts(t *testing.T) {
+	cat := dataset.DefaultCatalog()
+	dir := t.TempDir()
+	rep, err := Partition(cat, "digits", 4, 0.1, 3, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, dominated := 0, 0
+	for _, p := range rep.Parts {
+		total += p.Samples
+		top := 0
+		for _, c := range p.ClassCounts {
+			top = max(top, c)
+		}
+		if p.Samples > 0 && float64(top)/float64(p.Samples) > 0.3 {
+			dominated++
+		}
+	}
+	train, _, _ := cat.Load("digits", 0)
+	if total != train.Len() {
+		t.Fatalf("parts hold %d rows, the training part has %d", total, train.Len())
+	}
+	if dominated < 3 {
+		t.Fatalf("alpha 0.1 should give skewed parts; only %d of 4 have a class above 30%%: %+v", dominated, rep.Parts)
+	}
+	r := newRepo(t)
+	tr, err := r.TrainExpert(context.Background(), cat, TrainRequest{Dataset: "csv:" + rep.Parts[0].File, Hidden: []int{16}, Epochs: 5, Patience: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Manifest.Input.Dim != 64 {
+		t.Fatalf("an expert trained on a part takes %d features", tr.Manifest.Input.Dim)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -107,13 +108,21 @@ func (r *Repo) TrainExpert(ctx context.Context, cat dataset.Catalog, req TrainRe
 	if err != nil {
 		return nil, err
 	}
+	// A CSV data set is named after its file: csv:/data/parts/part-00.csv is "part-00".
+	short := req.Dataset
+	if path, ok := strings.CutPrefix(req.Dataset, "csv:"); ok {
+		short = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+		if len(short) > 64 {
+			short = short[:64]
+		}
+	}
 	name := req.Name
 	if name == "" {
-		name = req.Dataset
+		name = short
 	}
 	domains := req.Domains
 	if len(domains) == 0 {
-		domains = []string{strings.TrimPrefix(req.Dataset, "csv:")}
+		domains = []string{short}
 	}
 	m := &experts.Manifest{
 		Name:    name,
