@@ -103,15 +103,7 @@ func ImageFeatures(spec experts.InputSpec, r io.Reader, invert bool) ([]float64,
 
 // QueryLocal answers a query with a hosted expert, without a daemon.
 func (r *Repo) QueryLocal(ctx context.Context, ref string, in QueryInput) (*QueryResult, error) {
-	st, err := r.Store()
-	if err != nil {
-		return nil, err
-	}
-	id, err := st.Resolve(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	m, err := st.GetExpert(ctx, id)
+	st, id, m, err := r.Expert(ctx, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ipfs/go-cid"
+
+	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/store"
 )
 
@@ -139,6 +142,24 @@ func (r *Repo) Store() (*store.Store, error) {
 	}
 	r.st = st
 	return st, nil
+}
+
+// Expert finds a hosted expert by ID or name and returns the store, its ID and its manifest
+// (checked against the ID).
+func (r *Repo) Expert(ctx context.Context, ref string) (*store.Store, cid.Cid, *experts.Manifest, error) {
+	st, err := r.Store()
+	if err != nil {
+		return nil, cid.Undef, nil, err
+	}
+	id, err := st.Resolve(ctx, ref)
+	if err != nil {
+		return nil, cid.Undef, nil, err
+	}
+	m, err := st.GetExpert(ctx, id)
+	if err != nil {
+		return nil, cid.Undef, nil, err
+	}
+	return st, id, m, nil
 }
 
 // Token is the API token.

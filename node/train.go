@@ -204,15 +204,7 @@ type EvalReport struct {
 
 // EvalExpert evaluates a stored expert on a catalog data set's test part.
 func (r *Repo) EvalExpert(ctx context.Context, cat dataset.Catalog, ref, ds string, limit int) (*EvalReport, error) {
-	st, err := r.Store()
-	if err != nil {
-		return nil, err
-	}
-	id, err := st.Resolve(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	m, err := st.GetExpert(ctx, id)
+	st, id, m, err := r.Expert(ctx, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -29,15 +29,7 @@ type ExportReport struct {
 // ExportExpert writes a hosted expert's weights (a safetensors file, byte for byte the blob its
 // manifest links to) and its manifest (canonical dag-cbor, whose CID is the expert's ID).
 func (r *Repo) ExportExpert(ctx context.Context, ref, path string) (*ExportReport, error) {
-	st, err := r.Store()
-	if err != nil {
-		return nil, err
-	}
-	id, err := st.Resolve(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	m, err := st.GetExpert(ctx, id)
+	st, id, m, err := r.Expert(ctx, ref)
 	if err != nil {
 		return nil, err
 	}

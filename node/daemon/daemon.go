@@ -127,15 +127,7 @@ func meshConfig(r *node.Repo, o Options) (mesh.Config, error) {
 
 // Serve starts advertising a hosted expert (by ID or name) and remembers it across restarts.
 func (d *Daemon) Serve(ctx context.Context, ref string) (advert.Service, error) {
-	st, err := d.Repo.Store()
-	if err != nil {
-		return advert.Service{}, err
-	}
-	id, err := st.Resolve(ctx, ref)
-	if err != nil {
-		return advert.Service{}, err
-	}
-	m, err := st.GetExpert(ctx, id)
+	_, id, m, err := d.Repo.Expert(ctx, ref)
 	if err != nil {
 		return advert.Service{}, err
 	}

@@ -219,15 +219,7 @@ func inspectCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer r.Close()
-			st, err := r.Store()
-			if err != nil {
-				return err
-			}
-			id, err := st.Resolve(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			m, err := st.GetExpert(cmd.Context(), id)
+			_, id, m, err := r.Expert(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
