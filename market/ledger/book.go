@@ -1,0 +1,173 @@
+package ledger
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+)
+
+// Policy is who may create credits.
+type Policy struct {
+	// Issuers are the keys whose grants create credits.
+	Issuers map[string]bool
+	// Genesis is the balance every key starts with (the development preset's "each new node
+	// starts with a balance", so a local mesh can trade out of the box). 0: none; credits then
+	// come only from issuers.
+	Genesis uint64
+}
+
+// DoubleSpend is the proof that a key signed two different entries with one sequence number.
+type DoubleSpend struct {
+	Author string `json:"author"`
+	Seq    uint64 `json:"seq"`
+	A, B   *Entry `json:"-"`
+	AID    string `json:"a"`
+	BID    string `json:"b"`
+}
+
+// Book holds entries from any number of chains and judges them. It is not safe for concurrent
+// use; callers serialise.
+type Book struct {
+	policy  Policy
+	verify  Verifier
+	chains  map[string][]*Entry // author -> entries by seq (index seq-1)
+	byID    map[string]*Entry
+	refused map[string]DoubleSpend
+}
+
+// NewBook returns an empty book.
+func NewBook(p Policy, verify Verifier) *Book {
+	return &Book{policy: p, verify: verify, chains: map[string][]*Entry{}, byID: map[string]*Entry{}, refused: map[string]DoubleSpend{}}
+}
+
+// Add checks an entry against the rules and the entries before it in its chain, and appends
+// it. Entries of a chain must arrive in order. A second, different entry for a sequence
+// number already held records a double spend (returned) and refuses the key from then on.
+func (b *Book) Add(e *Entry) (*DoubleSpend, error) {
+	if err := e.checkShape(b.verify); err != nil {
+		return nil, err
+	}
+	if ds, ok := b.refused[e.Author]; ok {
+		return &ds, fmt.Errorf("%w: %s is refused for double spending at sequence %d", ErrInvalid, e.Author, ds.Seq)
+	}
+	chain := b.chains[e.Author]
+	if e.Seq <= uint64(len(chain)) {
+		old := chain[e.Seq-1]
+		if bytes.Equal(old.Encode(), e.Encode()) {
+			return nil, nil // already held
+		}
+		ds := DoubleSpend{Author: e.Author, Seq: e.Seq, A: old, B: e, AID: old.ID(), BID: e.ID()}
+		b.refused[e.Author] = ds
+		return &ds, fmt.Errorf("%w: double spend by %s at sequence %d (%s and %s)", ErrInvalid, e.Author, e.Seq, ds.AID, ds.BID)
+	}
+	if e.Seq != uint64(len(chain))+1 {
+		return nil, fmt.Errorf("%w: %s entry %d arrives before entry %d", ErrInvalid, e.Author, e.Seq, len(chain)+1)
+	}
+	if len(chain) > 0 && e.Prev != chain[len(chain)-1].ID() {
+		return nil, fmt.Errorf("%w: %s entry %d does not link to entry %d", ErrInvalid, e.Author, e.Seq, e.Seq-1)
+	}
+	switch e.Kind {
+	case KindGrant:
+		if !b.policy.Issuers[e.Author] {
+			return nil, fmt.Errorf("%w: %s is not an issuer; only issuers grant credits", ErrInvalid, e.Author)
+		}
+	case KindPayment:
+		if bal := b.Balance(e.Author); bal < e.Amount {
+			return nil, fmt.Errorf("%w: %s pays %d with a balance of %d", ErrInvalid, e.Author, e.Amount, bal)
+		}
+	case KindReceipt:
+		p, ok := b.byID[e.Ref]
+		if !ok || p.Kind != KindPayment || p.To != e.Author || p.Listing != e.Listing {
+			return nil, fmt.Errorf("%w: receipt of %s names %s, which is no payment to it for %q", ErrInvalid, e.Author, e.Ref, e.Listing)
+		}
+		if b.receipted(e.Ref) {
+			return nil, fmt.Errorf("%w: payment %s already has a receipt", ErrInvalid, e.Ref)
+		}
+	}
+	b.chains[e.Author] = append(chain, e)
+	b.byID[e.ID()] = e
+	return nil, nil
+}
+
+func (b *Book) receipted(payment string) bool {
+	for _, chain := range b.chains {
+		for _, e := range chain {
+			if e.Kind == KindReceipt && e.Ref == payment {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Balance is what key holds: the genesis allowance, plus grants and payments to it, minus its
+// payments. A refused key's balance is 0.
+func (b *Book) Balance(key string) uint64 {
+	if _, ok := b.refused[key]; ok {
+		return 0
+	}
+	var in, out uint64 = b.policy.Genesis, 0
+	for author, chain := range b.chains {
+		for _, e := range chain {
+			switch {
+			case e.Kind == KindPayment && author == key:
+				out += e.Amount
+			case (e.Kind == KindPayment || e.Kind == KindGrant) && e.To == key:
+				if _, bad := b.refused[author]; !bad {
+					in += e.Amount
+				}
+			}
+		}
+	}
+	if out > in {
+		return 0
+	}
+	return in - out
+}
+
+// Head is the last entry of key's chain (nil if it has none).
+func (b *Book) Head(key string) *Entry {
+	c := b.chains[key]
+	if len(c) == 0 {
+		return nil
+	}
+	return c[len(c)-1]
+}
+
+// Next prepares key's next entry: sequence and previous link filled in.
+func (b *Book) Next(key, kind string) *Entry {
+	e := &Entry{Author: key, Seq: 1, Kind: kind}
+	if h := b.Head(key); h != nil {
+		e.Seq, e.Prev = h.Seq+1, h.ID()
+	}
+	return e
+}
+
+// History lists every entry that involves key (written by it or naming it), in chain order
+// per author, authors sorted.
+func (b *Book) History(key string) []*Entry {
+	authors := make([]string, 0, len(b.chains))
+	for a := range b.chains {
+		authors = append(authors, a)
+	}
+	sort.Strings(authors)
+	var out []*Entry
+	for _, a := range authors {
+		for _, e := range b.chains[a] {
+			if a == key || e.To == key || (e.Kind == KindReceipt && b.byID[e.Ref] != nil && b.byID[e.Ref].Author == key) {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// Refused lists the keys caught double spending.
+func (b *Book) Refused() []DoubleSpend {
+	var out []DoubleSpend
+	for _, d := range b.refused {
+		out = append(out, d)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Author < out[j].Author })
+	return out
+}
