@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Blob exchange on loopback (mesh/blobs over boxo bitswap), in one run: time to fetch a 400 KB
+# expert-sized blob (p50/p99), fetch throughput of 64 MiB and 512 MiB blobs with boxo's default
+# settings and the node's tuned settings, from one provider and from three at once, the raw
+# throughput of one libp2p stream between the same hosts, and the fetching process's peak memory.
+# Writes bench/results/blobs.md (and the run's log beside it).
+#
+# A quick run: SIZES=16MiB TRIALS=20 REPEAT=1 bash bench/blobs.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZES=${SIZES:-64MiB,512MiB}
+SMALL=${SMALL:-400KB}
+TRIALS=${TRIALS:-200}
+PROVIDERS=${PROVIDERS:-3}
+REPEAT=${REPEAT:-3}
+out=bench/results/blobs.md
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+go build -o "$bin/blobbench" ./bench/blobbench
+mkdir -p bench/results
+"$bin/blobbench" -sizes "$SIZES" -small "$SMALL" -trials "$TRIALS" -providers "$PROVIDERS" \
+	-repeat "$REPEAT" -out "$out" 2>&1 | tee bench/results/blobs.log

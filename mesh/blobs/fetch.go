@@ -1,0 +1,441 @@
+package blobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipfs/boxo/exchange"
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/boxo/ipld/unixfs"
+	"github.com/ipfs/boxo/verifcid"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	ipld "github.com/ipfs/go-ipld-format"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// Progress reports how far a fetch has got. Bytes and Total count the blob's file bytes (the
+// data of its leaves), so Bytes reaches Total when the fetch is done.
+type Progress struct {
+	// Blocks is the number of the blob's blocks now held locally (fetched or found).
+	Blocks int
+	// Bytes is the number of the blob's file bytes now held locally.
+	Bytes int64
+	// Total is the blob's size as its root block gives it; 0 until the root is known.
+	Total int64
+	// Received is the number of block bytes this fetch received from peers.
+	Received int64
+	// Elapsed is the time since the fetch started.
+	Elapsed time.Duration
+	// Rate is Received / Elapsed, in bytes per second.
+	Rate float64
+}
+
+// Fetch pulls the whole DAG of the blob root into the local blockstore from whichever peers
+// hold it, and returns when every block is stored. Blocks already held are not fetched again,
+// so Fetch resumes an interrupted fetch and returns quickly for a blob that is complete.
+//
+// Every block is checked against its CID before it is written, and a block that does not match
+// is dropped and asked for again. (bitswap derives a received block's CID from its bytes, so a
+// tampered block reaches Fetch as one nobody asked for; the exchange then disconnects the peer
+// that sent it, see tracer.) Memory is bounded: at most Config.MaxBlocksInFlight blocks are held
+// between being requested and being written, whatever the blob's size. Links of raw and dag-pb
+// (UnixFS) blocks are followed; a block of another codec is fetched alone. progress, if not nil,
+// is called from Fetch's goroutine after every block and must return quickly.
+//
+// Fetch fails with ErrUnavailable when no block arrives for Config.FetchTimeout, with
+// ErrClosed when the exchange is closed, and with the context's error when ctx is done.
+func (x *Exchange) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)) error {
+	if x.closed.Load() {
+		return fmt.Errorf("fetch %s: %w", root, ErrClosed)
+	}
+	if !root.Defined() {
+		return errors.New("fetch: undefined CID")
+	}
+	if err := verifcid.ValidateCid(verifcid.DefaultAllowlist, root); err != nil {
+		return fmt.Errorf("fetch %s: %w", root, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	f := &fetch{
+		x:          x,
+		ctx:        ctx,
+		root:       root,
+		sess:       x.swap.NewSession(ctx),
+		progress:   progress,
+		start:      time.Now(),
+		results:    make(chan blocks.Block),
+		writes:     make(chan []blocks.Block, 4), // the window bounds what they hold
+		wrote:      make(chan struct{}, 1),
+		writeErr:   make(chan error, 1),
+		writerDone: make(chan struct{}),
+		inflight:   make(map[cid.Cid]int),
+		leaves:     make(map[cid.Cid]int64),
+		stack:      []link{{c: root, size: -1}},
+	}
+	go f.writer()
+	err := f.run()
+	if err != nil && len(f.batch) > 0 {
+		// Keep the verified blocks of a failed fetch, so the next one resumes after them.
+		select {
+		case f.writes <- f.batch:
+		case <-f.writerDone:
+		}
+		f.batch = nil
+	}
+	// Let the writer finish what it was given; it stops early only on an error.
+	close(f.writes)
+	<-f.writerDone
+	if err == nil {
+		select {
+		case err = <-f.writeErr:
+		default:
+		}
+	}
+	cancel()
+	f.wg.Wait()
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", root, err)
+	}
+	return nil
+}
+
+// fetch is the state of one Fetch call. Only run's goroutine touches its maps and stack.
+type fetch struct {
+	x        *Exchange
+	ctx      context.Context
+	root     cid.Cid
+	sess     exchange.Fetcher
+	progress func(Progress)
+	start    time.Time
+	p        Progress
+
+	stack    []link          // blocks still to look at, next on top
+	inflight map[cid.Cid]int // requested blocks -> references waiting for them
+	// unwritten counts received blocks not yet written (in the batch or with the writer); with
+	// inflight it makes the window.
+	unwritten atomic.Int64
+	wrote     chan struct{}     // the writer wrote a batch
+	leaves    map[cid.Cid]int64 // raw blocks already held -> their size, for repeated chunks
+	results   chan blocks.Block // blocks from the bitswap session
+
+	batch      []blocks.Block // verified blocks not yet handed to the writer
+	batchBytes int
+	writes     chan []blocks.Block
+	writeErr   chan error
+	writerDone chan struct{}
+
+	searching atomic.Bool    // a provider search is running
+	wg        sync.WaitGroup // the session forwarders and the provider search
+}
+
+func (f *fetch) run() error {
+	stall := time.NewTimer(f.x.cfg.FetchTimeout)
+	defer stall.Stop()
+	// While no block arrives, look for providers of the root, at growing intervals: bitswap
+	// searches by the wants it still has, the blob's inner blocks, which have no provider
+	// records when only roots are announced.
+	searchDelay := f.x.cfg.ProviderSearchDelay
+	search := time.NewTimer(searchDelay)
+	defer search.Stop()
+	progressed := func() {
+		stall.Reset(f.x.cfg.FetchTimeout)
+		searchDelay = f.x.cfg.ProviderSearchDelay
+		search.Reset(searchDelay)
+	}
+	for {
+		if err := f.request(); err != nil {
+			return err
+		}
+		if len(f.inflight) == 0 && len(f.stack) == 0 {
+			return f.flush(true)
+		}
+		select {
+		case b := <-f.results:
+			if err := f.receive(b); err != nil {
+				return err
+			}
+			progressed()
+		case <-f.wrote:
+			progressed()
+		case <-search.C:
+			f.findProviders()
+			searchDelay = min(2*searchDelay, f.x.cfg.RebroadcastDelay)
+			search.Reset(searchDelay)
+		case err := <-f.writeErr:
+			return err
+		case <-stall.C:
+			return fmt.Errorf("%w: no block arrived for %s; %d blocks (%d bytes) held, %d asked for and not received",
+				ErrUnavailable, f.x.cfg.FetchTimeout, f.p.Blocks, f.p.Bytes, len(f.inflight))
+		case <-f.x.done:
+			return ErrClosed
+		case <-f.ctx.Done():
+			return f.ctx.Err()
+		}
+	}
+}
+
+// findProviders looks up providers of the root in the background and connects to them (the
+// provider query manager dials what it finds), so bitswap's next broadcast of the fetch's wants
+// reaches them. One search runs at a time.
+func (f *fetch) findProviders() {
+	if f.x.pqm == nil || !f.searching.CompareAndSwap(false, true) {
+		return
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		defer f.searching.Store(false)
+		for range f.x.pqm.FindProvidersAsync(f.ctx, f.root, f.x.cfg.MaxProviders) {
+		}
+	}()
+}
+
+// request takes blocks off the stack until the window is full: blocks held locally are walked
+// at once, the others are asked for in one session request.
+func (f *fetch) request() error {
+	var want []cid.Cid
+	for len(f.inflight)+int(f.unwritten.Load()) < f.x.cfg.MaxBlocksInFlight && len(f.stack) > 0 {
+		l := f.stack[len(f.stack)-1]
+		f.stack = f.stack[:len(f.stack)-1]
+		c := l.c
+		if n, ok := f.inflight[c]; ok { // a repeated chunk already asked for
+			f.inflight[c] = n + 1
+			continue
+		}
+		if size, ok := f.leaves[c]; ok { // a repeated chunk already held
+			f.account(size)
+			continue
+		}
+		local, err := f.local(l)
+		if err != nil {
+			return err
+		}
+		if local {
+			continue
+		}
+		f.inflight[c] = 1
+		want = append(want, c)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	f.x.wanted.add(want...)
+	ch, err := f.sess.GetBlocks(f.ctx, want)
+	if err != nil {
+		return fmt.Errorf("request %d blocks: %w", len(want), err)
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for b := range ch {
+			select {
+			case f.results <- b:
+			case <-f.ctx.Done():
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// local handles l if the blockstore already holds it (or its CID inlines its data) and reports
+// whether it did.
+func (f *fetch) local(l link) (bool, error) {
+	c := l.c
+	if c.Prefix().MhType == mh.IDENTITY {
+		dmh, err := mh.Decode(c.Hash())
+		if err != nil {
+			return false, fmt.Errorf("decode identity CID %s: %w", c, err)
+		}
+		b, err := blocks.NewBlockWithCid(dmh.Digest, c)
+		if err != nil {
+			return false, fmt.Errorf("inline block %s: %w", c, err)
+		}
+		return true, f.visit(b, 1)
+	}
+	if c.Type() == cid.Raw && l.size >= 0 {
+		// A leaf whose size its parent gave: no need to read it.
+		has, err := f.x.bs.Has(f.ctx, c)
+		if err != nil {
+			return false, fmt.Errorf("look up block %s: %w", c, err)
+		}
+		if has {
+			f.leaves[c] = l.size
+			f.account(l.size)
+		}
+		return has, nil
+	}
+	b, err := f.x.bs.Get(f.ctx, c)
+	if err != nil {
+		if isNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("read block %s: %w", c, err)
+	}
+	return true, f.visit(b, 1)
+}
+
+// receive handles a block from the session: it checks it against its CID, queues it for writing
+// and walks it.
+func (f *fetch) receive(b blocks.Block) error {
+	c := b.Cid()
+	refs, ok := f.inflight[c]
+	if !ok {
+		return nil // not asked for, or already handled
+	}
+	delete(f.inflight, c)
+	f.p.Received += int64(len(b.RawData()))
+	if err := verify(c, b.RawData()); err != nil {
+		// Drop it and ask again: the session may get it from another peer.
+		for range refs {
+			f.stack = append(f.stack, link{c: c, size: -1})
+		}
+		return nil
+	}
+	f.batch = append(f.batch, b)
+	f.batchBytes += len(b.RawData())
+	f.unwritten.Add(1)
+	if err := f.visit(b, refs); err != nil {
+		return err
+	}
+	return f.flush(false)
+}
+
+// verify checks that data hashes to c with c's own hash function, and that the function is one
+// that cannot be forged.
+func verify(c cid.Cid, data []byte) error {
+	if err := verifcid.ValidateCid(verifcid.DefaultAllowlist, c); err != nil {
+		return err
+	}
+	got, err := c.Prefix().Sum(data)
+	if err != nil {
+		return fmt.Errorf("hash block %s: %w", c, err)
+	}
+	if !got.Equals(c) {
+		return fmt.Errorf("block %s: data hashes to %s", c, got)
+	}
+	return nil
+}
+
+// visit accounts for a block held (refs times: a DAG may repeat a chunk) and puts its links on
+// the stack.
+func (f *fetch) visit(b blocks.Block, refs int) error {
+	c := b.Cid()
+	var links []link
+	var size int64
+	switch c.Type() {
+	case cid.Raw:
+		size = int64(len(b.RawData()))
+		f.leaves[c] = size
+		if c.Equals(f.root) {
+			f.p.Total = size
+		}
+	case cid.DagProtobuf:
+		node, err := merkledag.DecodeProtobuf(b.RawData())
+		if err != nil {
+			return fmt.Errorf("decode block %s: %w", c, err)
+		}
+		fsn, err := unixfs.FSNodeFromBytes(node.Data())
+		if err != nil {
+			fsn = nil // a dag-pb node that is not UnixFS: follow its links, count no bytes
+		}
+		if fsn != nil {
+			size = int64(len(fsn.Data()))
+			if c.Equals(f.root) {
+				f.p.Total = int64(fsn.FileSize())
+			}
+		}
+		links = make([]link, 0, len(node.Links()))
+		for i, l := range node.Links() {
+			if err := verifcid.ValidateCid(verifcid.DefaultAllowlist, l.Cid); err != nil {
+				return fmt.Errorf("block %s links to %s: %w", c, l.Cid, err)
+			}
+			child := link{c: l.Cid, size: -1}
+			if fsn != nil && fsn.NumChildren() == len(node.Links()) {
+				child.size = int64(fsn.BlockSize(i))
+			}
+			links = append(links, child)
+		}
+	default:
+		size = int64(len(b.RawData()))
+		if c.Equals(f.root) {
+			f.p.Total = size
+		}
+	}
+	for range refs {
+		// Push in reverse so the blob's blocks come off the stack in file order.
+		for i := len(links) - 1; i >= 0; i-- {
+			f.stack = append(f.stack, links[i])
+		}
+		f.account(size)
+	}
+	return nil
+}
+
+// link is a block to fetch and, when its parent says, the file bytes it holds (-1: unknown).
+type link struct {
+	c    cid.Cid
+	size int64
+}
+
+func (f *fetch) account(fileBytes int64) {
+	f.p.Blocks++
+	f.p.Bytes += fileBytes
+	if f.progress != nil {
+		f.p.Elapsed = time.Since(f.start)
+		if s := f.p.Elapsed.Seconds(); s > 0 {
+			f.p.Rate = float64(f.p.Received) / s
+		}
+		f.progress(f.p)
+	}
+}
+
+// flush hands the batch to the writer when it is full, when no block is in flight (nothing to
+// wait for before writing), or when final is set.
+func (f *fetch) flush(final bool) error {
+	if len(f.batch) == 0 || (!final && f.batchBytes < f.x.cfg.WriteBatchBytes && len(f.inflight) > 0) {
+		return nil
+	}
+	select {
+	case f.writes <- f.batch:
+	case err := <-f.writeErr:
+		return err
+	case <-f.x.done:
+		return ErrClosed
+	case <-f.ctx.Done():
+		return f.ctx.Err()
+	}
+	f.batch = nil
+	f.batchBytes = 0
+	return nil
+}
+
+// writer writes batches of verified blocks to the blockstore and tells bitswap about them, so
+// peers waiting for them are served. It stops at the first error.
+func (f *fetch) writer() {
+	defer close(f.writerDone)
+	for batch := range f.writes {
+		if err := f.x.bs.PutMany(f.ctx, batch); err != nil {
+			f.writeErr <- fmt.Errorf("store %d blocks: %w", len(batch), err)
+			return
+		}
+		if err := f.x.swap.NotifyNewBlocks(f.ctx, batch...); err != nil {
+			f.writeErr <- fmt.Errorf("announce %d blocks to bitswap: %w", len(batch), err)
+			return
+		}
+		f.unwritten.Add(-int64(len(batch)))
+		select {
+		case f.wrote <- struct{}{}:
+		default: // the fetch loop has a wake-up pending already
+		}
+	}
+}
+
+func isNotFound(err error) bool {
+	return ipld.IsNotFound(err) || errors.Is(err, ds.ErrNotFound)
+}
