@@ -88,3 +88,32 @@ type QueryAnswer struct {
 	Gate   map[string]float64 `json:"gate,omitempty"`
 	Micros int64              `json:"latency_us"`
 }
+
+// Blob API paths.
+const (
+	PathBlobPut     = "/api/v1/blobs/put"
+	PathBlobFetch   = "/api/v1/blobs/fetch"
+	PathBlobCat     = "/api/v1/blobs/cat"
+	PathBlobPin     = "/api/v1/blobs/pin"
+	PathBlobUnpin   = "/api/v1/blobs/unpin"
+	PathBlobGC      = "/api/v1/blobs/gc"
+	PathExpertFetch = "/api/v1/experts/fetch"
+)
+
+// BlobInfo describes a blob put or fetched.
+type BlobInfo struct {
+	CID          string  `json:"cid"`
+	Name         string  `json:"name,omitempty"` // for experts
+	Size         int64   `json:"size"`
+	Received     int64   `json:"received_bytes,omitempty"`
+	Seconds      float64 `json:"seconds"`
+	MiBPerSecond float64 `json:"mib_per_second,omitempty"`
+	Pinned       bool    `json:"pinned,omitempty"`
+}
+
+// GCReport says what a gc removed.
+type GCReport struct {
+	Removed int   `json:"removed_blocks"`
+	Bytes   int64 `json:"removed_bytes"`
+	Kept    int   `json:"kept_blocks"`
+}

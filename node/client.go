@@ -69,6 +69,33 @@ func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
 	return raw, nil
 }
 
+// Stream copies a GET endpoint's raw answer to w (a blob can be larger than memory).
+func (c *Client) Stream(ctx context.Context, path string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	hc := *c.http
+	hc.Timeout = 0 // a large blob may take longer than an API call; ctx bounds it
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("daemon API %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var e APIError
+		if json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e) == nil && e.Error != "" {
+			return errors.New(e.Error)
+		}
+		return fmt.Errorf("daemon API %s: %s", path, resp.Status)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("daemon API %s: %w", path, err)
+	}
+	return nil
+}
+
 // rawBody receives an answer as bytes instead of JSON.
 type rawBody []byte
 

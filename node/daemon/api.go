@@ -1,10 +1,15 @@
 package daemon
 
 import (
+	"context"
+	"path/filepath"
+	"strconv"
+
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ipfs/go-cid"
 	"io"
 	"net/http"
 	"sort"
@@ -53,6 +58,7 @@ func (d *Daemon) routes(token string) http.Handler {
 	mux.HandleFunc("GET "+node.PathRoutes, d.handle(func(r *http.Request) (any, error) {
 		return d.engine.router.Stats(time.Now()), nil
 	}))
+	d.blobRoutes(mux)
 	mux.Handle("GET "+node.PathMetrics, promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
 	return authenticate(token, mux, serveUI)
 }
@@ -162,4 +168,89 @@ func (d *Daemon) hosted(r *http.Request) (any, error) {
 		out = append(out, node.HostedExpert{Entry: e, Served: served[e.ID.String()]})
 	}
 	return out, nil
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, node.MaxBodyBytes))
+	if err != nil {
+		return nil, badRequest{fmt.Errorf("request body: %w", err)}
+	}
+	return b, nil
+}
+
+// withTimeout bounds a fetch: timeout_ms from the body, default 60 s.
+func withTimeout(r *http.Request, body []byte) (context.Context, context.CancelFunc) {
+	var t struct {
+		TimeoutMS int `json:"timeout_ms"`
+	}
+	_ = json.Unmarshal(body, &t)
+	d := 60 * time.Second
+	if t.TimeoutMS > 0 {
+		d = time.Duration(t.TimeoutMS) * time.Millisecond
+	}
+	return context.WithTimeout(r.Context(), d)
+}
+
+func (d *Daemon) blobRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+node.PathBlobPut, d.handle(func(r *http.Request) (any, error) {
+		body, err := readBody(r)
+		if err != nil {
+			return nil, err
+		}
+		var req struct {
+			Path string `json:"path"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil || !filepath.IsAbs(req.Path) {
+			return nil, badRequest{fmt.Errorf("request body: want {\"path\": an absolute file path}")}
+		}
+		return d.blobs.Put(r.Context(), req.Path)
+	}))
+	cidHandler := func(f func(context.Context, cid.Cid) (any, error)) http.HandlerFunc {
+		return d.handle(func(r *http.Request) (any, error) {
+			body, err := readBody(r)
+			if err != nil {
+				return nil, err
+			}
+			c, err := decodeCIDBody(body)
+			if err != nil {
+				return nil, err
+			}
+			ctx, cancel := withTimeout(r, body)
+			defer cancel()
+			return f(ctx, c)
+		})
+	}
+	mux.HandleFunc("POST "+node.PathBlobFetch, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) { return d.blobs.Fetch(ctx, c) }))
+	mux.HandleFunc("POST "+node.PathExpertFetch, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) { return d.blobs.FetchExpert(ctx, c) }))
+	mux.HandleFunc("POST "+node.PathBlobPin, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) {
+		return map[string]string{"pinned": c.String()}, d.blobs.Pin(ctx, c)
+	}))
+	mux.HandleFunc("POST "+node.PathBlobUnpin, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) {
+		return map[string]string{"unpinned": c.String()}, d.blobs.Unpin(ctx, c)
+	}))
+	mux.HandleFunc("POST "+node.PathBlobGC, d.handle(func(r *http.Request) (any, error) { return d.blobs.GC(r.Context()) }))
+	mux.HandleFunc("GET "+node.PathBlobCat, func(w http.ResponseWriter, r *http.Request) {
+		c, err := cid.Decode(r.URL.Query().Get("cid"))
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, node.APIError{Error: "cat: ?cid= is not a CID"})
+			return
+		}
+		st, err := d.Repo.Store()
+		if err == nil {
+			var rd io.ReadSeekCloser
+			var size int64
+			if rd, size, err = st.OpenBlob(r.Context(), c); err == nil {
+				defer rd.Close()
+				w.Header().Set("Content-Type", "application/octet-stream")
+				w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+				_, _ = io.Copy(w, rd) // a client that goes away ends the copy
+				return
+			}
+		}
+		status := http.StatusInternalServerError
+		if errors.Is(err, store.ErrNotFound) {
+			status = http.StatusNotFound
+		}
+		writeJSON(w, status, node.APIError{Error: err.Error()})
+	})
 }

@@ -47,6 +47,7 @@ type Daemon struct {
 	log      *slog.Logger
 	apiDone  chan error
 	engine   *engine
+	blobs    *blobService
 }
 
 // Start opens the repo's database, joins the mesh, re-advertises the experts it served
@@ -71,6 +72,10 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 	}
 	d := &Daemon{Repo: r, Mesh: m, registry: reg, served: st.Datastore("/served"), started: time.Now(), log: o.Logger}
 	d.engine = newEngine(d)
+	if d.blobs, err = newBlobService(ctx, d); err != nil {
+		d.Mesh.Close()
+		return nil, err
+	}
 	if err := d.engine.loadGate(ctx); err != nil {
 		d.log.Warn("gating expert starts without its feedback", "err", err)
 	}
@@ -215,6 +220,7 @@ func (d *Daemon) Close() error {
 	}
 	errs = append(errs, d.engine.saveGate(ctx))
 	errs = append(errs, d.engine.client.Close())
+	errs = append(errs, d.blobs.x.Close())
 	errs = append(errs, d.Mesh.Close())
 	errs = append(errs, d.Repo.Close())
 	return errors.Join(errs...)

@@ -23,7 +23,7 @@ func expertCmd(e *env) *cobra.Command {
 		Example: `  meshnode expert train --dataset iris --hidden 16 --epochs 50
   meshnode expert list`,
 	}
-	c.AddCommand(trainCmd(e), listCmd(e), inspectCmd(e), evalCmd(e), exportCmd(e), importCmd(e), serveCmd(e, false), serveCmd(e, true))
+	c.AddCommand(trainCmd(e), listCmd(e), inspectCmd(e), evalCmd(e), exportCmd(e), importCmd(e), serveCmd(e, false), serveCmd(e, true), expertFetchCmd(e))
 	return c
 }
 

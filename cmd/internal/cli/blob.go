@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshnode/meshnode/node"
+)
+
+func blobCmd(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "blob",
+		Short: "Content-addressed blobs: put, get (from any provider), pin, unpin, gc",
+		Example: `  meshnode blob put model.safetensors
+  meshnode blob get bafy... --output copy.bin`,
+	}
+	var timeoutMS int
+	var output string
+	put := &cobra.Command{
+		Use:     "put FILE",
+		Short:   "Import a file as a UnixFS blob, pin it and announce it to the mesh",
+		Example: `  meshnode blob put data.bin --json`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, err := filepath.Abs(args[0])
+			if err != nil {
+				return err
+			}
+			return e.blobCall(cmd.Context(), node.PathBlobPut, map[string]any{"path": path}, func(w io.Writer, b node.BlobInfo) {
+				fmt.Fprintf(w, "%s  %d bytes, pinned and announced\n", b.CID, b.Size)
+			})
+		},
+	}
+	get := &cobra.Command{
+		Use:   "get CID",
+		Short: "Fetch a blob from any provider (verified against its CID) and write it out",
+		Example: `  meshnode blob get bafy... --output model.safetensors
+  meshnode blob get bafy... > copy.bin`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var info node.BlobInfo
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			if err := c.Post(cmd.Context(), node.PathBlobFetch, map[string]any{"cid": args[0], "timeout_ms": timeoutMS}, &info); err != nil {
+				return err
+			}
+			if output == "" && e.json {
+				return e.emit(info, nil)
+			}
+			w := e.out
+			if output != "" {
+				f, err := os.Create(output)
+				if err != nil {
+					return fmt.Errorf("blob get: %w", err)
+				}
+				defer f.Close()
+				w = f
+			}
+			if err := c.Stream(cmd.Context(), node.PathBlobCat+"?cid="+url.QueryEscape(args[0]), w); err != nil {
+				return err
+			}
+			if output != "" {
+				return e.emit(info, func(w io.Writer) {
+					fmt.Fprintf(w, "%s  %d bytes → %s (fetched %d bytes in %.2fs, %.1f MiB/s)\n", info.CID, info.Size, output, info.Received, info.Seconds, info.MiBPerSecond)
+				})
+			}
+			return nil
+		},
+	}
+	get.Flags().StringVar(&output, "output", "", "file to write (default stdout)")
+	get.Flags().IntVar(&timeoutMS, "timeout-ms", 60000, "give up when no block arrives for this long")
+	simple := func(use, short, path, done string) *cobra.Command {
+		return &cobra.Command{
+			Use:     use + " CID",
+			Short:   short,
+			Example: "  meshnode blob " + use + " bafy...",
+			Args:    cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, err := e.client()
+				if err != nil {
+					return err
+				}
+				var out map[string]string
+				if err := c.Post(cmd.Context(), path, map[string]any{"cid": args[0]}, &out); err != nil {
+					return err
+				}
+				return e.emit(out, func(w io.Writer) { fmt.Fprintf(w, "%s %s\n", done, args[0]) })
+			},
+		}
+	}
+	gc := &cobra.Command{
+		Use:     "gc",
+		Short:   "Delete blocks that neither a pinned blob nor a hosted expert needs",
+		Example: `  meshnode blob gc --json`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			var rep node.GCReport
+			if err := c.Post(cmd.Context(), node.PathBlobGC, map[string]any{}, &rep); err != nil {
+				return err
+			}
+			return e.emit(rep, func(w io.Writer) {
+				fmt.Fprintf(w, "removed %d blocks (%d bytes), kept %d\n", rep.Removed, rep.Bytes, rep.Kept)
+			})
+		},
+	}
+	c.AddCommand(put, get, simple("pin", "Keep a held blob through gc", node.PathBlobPin, "pinned"),
+		simple("unpin", "Let gc remove a blob", node.PathBlobUnpin, "unpinned"), gc)
+	return c
+}
+
+func (e *env) blobCall(ctx context.Context, path string, body any, human func(io.Writer, node.BlobInfo)) error {
+	c, err := e.client()
+	if err != nil {
+		return err
+	}
+	var info node.BlobInfo
+	if err := c.Post(ctx, path, body, &info); err != nil {
+		return err
+	}
+	return e.emit(info, func(w io.Writer) { human(w, info) })
+}
+
+func expertFetchCmd(e *env) *cobra.Command {
+	var timeoutMS int
+	c := &cobra.Command{
+		Use:     "fetch ID",
+		Short:   "Fetch an expert (manifest and weights) from the mesh, verify both and install it",
+		Example: `  meshnode expert fetch bafyrei...`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return e.blobCall(cmd.Context(), node.PathExpertFetch, map[string]any{"cid": args[0], "timeout_ms": timeoutMS}, func(w io.Writer, b node.BlobInfo) {
+				fmt.Fprintf(w, "installed %s (%s): weights %d bytes fetched in %.2fs\n", b.CID, b.Name, b.Size, b.Seconds)
+			})
+		},
+	}
+	c.Flags().IntVar(&timeoutMS, "timeout-ms", 60000, "give up when no block arrives for this long")
+	return c
+}

@@ -1,0 +1,89 @@
+package integration
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBlobAndExpertExchangeThroughDaemons: blob put on A, blob get on C (through B's mesh) gives
+// the same bytes; expert fetch on C installs A's expert, which C then answers with locally; gc
+// on C removes the unpinned blob but keeps the hosted expert; pin keeps a blob through gc.
+func TestBlobAndExpertExchangeThroughDaemons(t *testing.T) {
+	cfg := testConfig(t, 30*time.Second, 10*time.Second)
+	repos := make([]string, 3)
+	for i := range repos {
+		repos[i] = filepath.Join(t.TempDir(), "n")
+		cli(t, repos[i], "init", "--config", cfg)
+	}
+	id := trainTiny(t, repos[0], "iris-fetch")
+	d := make([]*daemonProc, 3)
+	d[0] = startDaemon(t, repos[0])
+	d[1] = startDaemon(t, repos[1], d[0].tcpAddr(t))
+	d[2] = startDaemon(t, repos[2], d[1].tcpAddr(t))
+
+	data := make([]byte, 3<<20+12345) // four chunks: a real UnixFS DAG
+	rng := rand.New(rand.NewPCG(9, 9))
+	for i := range data {
+		data[i] = byte(rng.UintN(256))
+	}
+	src := filepath.Join(t.TempDir(), "data.bin")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var put struct {
+		CID  string `json:"cid"`
+		Size int64  `json:"size"`
+	}
+	cliJSON(t, repos[0], &put, "blob", "put", src)
+	if put.Size != int64(len(data)) {
+		t.Fatalf("put reports %d bytes", put.Size)
+	}
+	out := filepath.Join(t.TempDir(), "copy.bin")
+	cli(t, repos[2], "blob", "get", put.CID, "--output", out, "--timeout-ms", "20000")
+	got, err := os.ReadFile(out)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("fetched blob differs from the original (%d vs %d bytes, %v)", len(got), len(data), err)
+	}
+
+	// An expert moves the same way; C then hosts it and answers from it without the network.
+	cli(t, repos[2], "expert", "fetch", id, "--timeout-ms", "20000")
+	var ans struct {
+		Candidate struct {
+			Local bool `json:"local"`
+		} `json:"candidate"`
+	}
+	cliJSON(t, repos[2], &ans, "query", "--expert", id, "--vector", "[5.9,3.0,5.1,1.8]")
+	if !ans.Candidate.Local {
+		t.Fatal("after expert fetch, C does not answer with its own copy")
+	}
+
+	// gc on C: the fetched blob is not pinned and goes; the hosted expert stays.
+	var gc struct {
+		Removed int `json:"removed_blocks"`
+	}
+	cliJSON(t, repos[2], &gc, "blob", "gc")
+	if gc.Removed < 4 {
+		t.Fatalf("gc removed %d blocks, want the fetched blob's 5", gc.Removed)
+	}
+	cliJSON(t, repos[2], &ans, "query", "--expert", id, "--vector", "[5.9,3.0,5.1,1.8]")
+	if !ans.Candidate.Local {
+		t.Fatal("gc removed a hosted expert")
+	}
+	// Fetch again, pin, gc: the pinned blob stays.
+	cli(t, repos[2], "blob", "get", put.CID, "--output", out)
+	cli(t, repos[2], "blob", "pin", put.CID)
+	cliJSON(t, repos[2], &gc, "blob", "gc")
+	if gc.Removed != 0 {
+		t.Fatalf("gc removed %d blocks of a pinned blob", gc.Removed)
+	}
+	// Unavailable: a CID nobody has fails with a clear error after the timeout.
+	_, err = cliErr(repos[2], "blob", "get", "bafkreidummyrmmmmjmxnkwq6jfmuuf3ho5ifvgwp4zbdvo6hnnmbu6ixhy", "--timeout-ms", "1500")
+	if err == nil || !strings.Contains(err.Error(), "is unavailable") {
+		t.Fatalf("an unavailable blob: %v", err)
+	}
+}

@@ -1,0 +1,235 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ipfs/boxo/ipld/merkledag"
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+
+	"github.com/meshnode/meshnode/experts"
+	"github.com/meshnode/meshnode/mesh/blobs"
+	"github.com/meshnode/meshnode/node"
+)
+
+// blobService moves blobs for the daemon: put (import and announce), fetch (from any provider,
+// verified), pins, and garbage collection of blocks nothing needs.
+type blobService struct {
+	d    *Daemon
+	x    *blobs.Exchange
+	pins ds.Datastore
+	// gcLock: puts and fetches hold it shared, gc exclusively, so gc never deletes a block a
+	// running import or fetch is about to link.
+	gcLock sync.RWMutex
+}
+
+func newBlobService(ctx context.Context, d *Daemon) (*blobService, error) {
+	st, err := d.Repo.Store()
+	if err != nil {
+		return nil, err
+	}
+	x, err := blobs.New(ctx, d.Mesh.Host, d.Mesh.DHT, st.Blockstore(), blobs.TunedConfig())
+	if err != nil {
+		return nil, err
+	}
+	return &blobService{d: d, x: x, pins: st.Datastore("/pins")}, nil
+}
+
+// Put imports a file into the store, pins it and announces it.
+func (b *blobService) Put(ctx context.Context, path string) (node.BlobInfo, error) {
+	b.gcLock.RLock()
+	defer b.gcLock.RUnlock()
+	f, err := os.Open(path)
+	if err != nil {
+		return node.BlobInfo{}, fmt.Errorf("blob put: %w", err)
+	}
+	defer f.Close()
+	st, err := b.d.Repo.Store()
+	if err != nil {
+		return node.BlobInfo{}, err
+	}
+	t0 := time.Now()
+	c, n, err := st.PutBlob(ctx, f)
+	if err != nil {
+		return node.BlobInfo{}, err
+	}
+	if err := b.pin(ctx, c); err != nil {
+		return node.BlobInfo{}, err
+	}
+	if err := b.x.Provide(ctx, c); err != nil {
+		return node.BlobInfo{}, fmt.Errorf("blob put %s: announce: %w", c, err)
+	}
+	return node.BlobInfo{CID: c.String(), Size: n, Seconds: time.Since(t0).Seconds(), Pinned: true}, nil
+}
+
+// Fetch pulls a blob from the mesh into the store (if not already held) and announces it.
+func (b *blobService) Fetch(ctx context.Context, c cid.Cid) (node.BlobInfo, error) {
+	b.gcLock.RLock()
+	defer b.gcLock.RUnlock()
+	t0 := time.Now()
+	var last blobs.Progress
+	if err := b.x.Fetch(ctx, c, func(p blobs.Progress) { last = p }); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, blobs.ErrUnavailable) {
+			return node.BlobInfo{}, fmt.Errorf("blob %s is unavailable: no provider delivered it within %s (%d of its bytes arrived): %w",
+				c, time.Since(t0).Round(time.Millisecond), last.Received, err)
+		}
+		return node.BlobInfo{}, err
+	}
+	if err := b.x.Provide(ctx, c); err != nil {
+		b.d.log.Warn("announce fetched blob", "cid", c, "err", err)
+	}
+	el := time.Since(t0).Seconds()
+	info := node.BlobInfo{CID: c.String(), Size: last.Total, Received: last.Received, Seconds: el}
+	if el > 0 {
+		info.MiBPerSecond = float64(last.Received) / (1 << 20) / el
+	}
+	return info, nil
+}
+
+// FetchExpert pulls an expert's manifest and weights from the mesh, checks both against their
+// CIDs and installs the expert.
+func (b *blobService) FetchExpert(ctx context.Context, id cid.Cid) (node.BlobInfo, error) {
+	if _, err := b.Fetch(ctx, id); err != nil {
+		return node.BlobInfo{}, err
+	}
+	st, err := b.d.Repo.Store()
+	if err != nil {
+		return node.BlobInfo{}, err
+	}
+	raw, err := st.GetManifestBytes(ctx, id)
+	if err != nil {
+		return node.BlobInfo{}, err
+	}
+	m, err := experts.DecodeManifestWithCID(id, raw)
+	if err != nil {
+		return node.BlobInfo{}, fmt.Errorf("fetch expert %s: %w", id, err)
+	}
+	info, err := b.Fetch(ctx, m.Weights)
+	if err != nil {
+		return node.BlobInfo{}, fmt.Errorf("fetch expert %s: weights: %w", id, err)
+	}
+	w, err := st.Weights(ctx, m)
+	if err != nil {
+		return node.BlobInfo{}, err
+	}
+	if _, err := st.PutExpert(ctx, m, w); err != nil {
+		return node.BlobInfo{}, fmt.Errorf("fetch expert %s: %w", id, err)
+	}
+	info.CID, info.Name = id.String(), m.Name
+	return info, nil
+}
+
+func (b *blobService) pin(ctx context.Context, c cid.Cid) error {
+	return b.pins.Put(ctx, ds.NewKey(c.String()), []byte{})
+}
+
+// Pin keeps a held blob through gc; Unpin lets gc remove it.
+func (b *blobService) Pin(ctx context.Context, c cid.Cid) error {
+	st, err := b.d.Repo.Store()
+	if err != nil {
+		return err
+	}
+	if has, err := st.HasBlob(ctx, c); err != nil || !has {
+		return fmt.Errorf("pin %s: not held here (fetch it first)", c)
+	}
+	return b.pin(ctx, c)
+}
+
+// Unpin removes a pin.
+func (b *blobService) Unpin(ctx context.Context, c cid.Cid) error {
+	if has, _ := b.pins.Has(ctx, ds.NewKey(c.String())); !has {
+		return fmt.Errorf("unpin %s: not pinned", c)
+	}
+	return b.pins.Delete(ctx, ds.NewKey(c.String()))
+}
+
+// GC deletes every block that is neither part of a pinned blob nor of a hosted expert
+// (manifest and weights).
+func (b *blobService) GC(ctx context.Context) (node.GCReport, error) {
+	b.gcLock.Lock()
+	defer b.gcLock.Unlock()
+	st, err := b.d.Repo.Store()
+	if err != nil {
+		return node.GCReport{}, err
+	}
+	var roots []cid.Cid
+	res, err := b.pins.Query(ctx, dsq.Query{KeysOnly: true})
+	if err != nil {
+		return node.GCReport{}, err
+	}
+	pinned, err := res.Rest()
+	if err != nil {
+		return node.GCReport{}, err
+	}
+	for _, p := range pinned {
+		if c, err := cid.Decode(ds.NewKey(p.Key).BaseNamespace()); err == nil {
+			roots = append(roots, c)
+		}
+	}
+	hosted, err := st.ListExperts(ctx)
+	if err != nil {
+		return node.GCReport{}, err
+	}
+	for _, h := range hosted {
+		roots = append(roots, h.ID)
+		if m, err := st.GetExpert(ctx, h.ID); err == nil {
+			roots = append(roots, m.Weights)
+		}
+	}
+	live := map[string]bool{} // by multihash: the blockstore's key
+	for _, r := range roots {
+		live[string(r.Hash())] = true
+		if r.Type() != cid.DagProtobuf {
+			continue
+		}
+		err := merkledag.Walk(ctx, merkledag.GetLinksWithDAG(st.DAG()), r, func(c cid.Cid) bool {
+			if live[string(c.Hash())] && !c.Equals(r) {
+				return false
+			}
+			live[string(c.Hash())] = true
+			return true
+		})
+		if err != nil {
+			return node.GCReport{}, fmt.Errorf("gc: walk %s: %w", r, err)
+		}
+	}
+	keys, err := st.Blockstore().AllKeysChan(ctx)
+	if err != nil {
+		return node.GCReport{}, err
+	}
+	var rep node.GCReport
+	for k := range keys {
+		if live[string(k.Hash())] {
+			rep.Kept++
+			continue
+		}
+		size, _ := st.Blockstore().GetSize(ctx, k)
+		if err := st.Blockstore().DeleteBlock(ctx, k); err != nil {
+			return rep, fmt.Errorf("gc: delete %s: %w", k, err)
+		}
+		rep.Removed++
+		rep.Bytes += int64(size)
+	}
+	return rep, nil
+}
+
+func decodeCIDBody(body []byte) (cid.Cid, error) {
+	var req struct {
+		CID string `json:"cid"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return cid.Undef, badRequest{fmt.Errorf("request body: want {\"cid\": ...}: %w", err)}
+	}
+	c, err := cid.Decode(req.CID)
+	if err != nil {
+		return cid.Undef, badRequest{fmt.Errorf("%q is not a CID: %w", req.CID, err)}
+	}
+	return c, nil
+}
