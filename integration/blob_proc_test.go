@@ -50,13 +50,20 @@ func TestBlobAndExpertExchangeThroughDaemons(t *testing.T) {
 		t.Fatalf("fetched blob differs from the original (%d vs %d bytes, %v)", len(got), len(data), err)
 	}
 
-	// An expert moves the same way; C then hosts it and answers from it without the network.
-	cli(t, repos[2], "expert", "fetch", id, "--timeout-ms", "20000")
+	// An expert moves the same way; C then hosts it and answers from it without the network
+	// (C asked A for it before, so its view of what it hosts must update at once).
 	var ans struct {
 		Candidate struct {
 			Local bool `json:"local"`
 		} `json:"candidate"`
 	}
+	cli(t, repos[0], "expert", "serve", id)
+	eventually(t, 20*time.Second, "C sees A's expert", func() bool { return remoteHas(t, repos[2], id, d[0].PeerID) })
+	cliJSON(t, repos[2], &ans, "query", "--expert", id, "--vector", "[5.9,3.0,5.1,1.8]")
+	if ans.Candidate.Local {
+		t.Fatal("before fetching, C claims to answer locally")
+	}
+	cli(t, repos[2], "expert", "fetch", id, "--timeout-ms", "20000")
 	cliJSON(t, repos[2], &ans, "query", "--expert", id, "--vector", "[5.9,3.0,5.1,1.8]")
 	if !ans.Candidate.Local {
 		t.Fatal("after expert fetch, C does not answer with its own copy")

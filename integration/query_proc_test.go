@@ -114,6 +114,11 @@ func TestQueriesAcrossFourDaemons(t *testing.T) {
 		}
 	}
 
+	// By name: A hosts nothing, so the name is looked up in its remote table.
+	if byName, err := apiQuery(d[a], map[string]any{"expert": "iris-q", "vector": input}); err != nil || byName.Candidate.Expert != id {
+		t.Fatalf("query by a remote expert's name: %+v %v", byName.Candidate, err)
+	}
+
 	// Bad input from a remote caller: a clear error; the serving node stays healthy.
 	if _, err := apiQuery(d[a], map[string]any{"expert": id, "vector": []float32{1, 2}}); err == nil || !strings.Contains(err.Error(), "dimension 2") {
 		t.Fatalf("wrong dimension: %v", err)

@@ -94,7 +94,11 @@ step "8. Node C hosts no expert; it asks the mesh for the best 'fashion' expert"
 $MESHNODE --repo "$C" query --domain fashion --input "$OUT/samples/fashion-mnist-0000.png"
 $MESHNODE --repo "$C" query --domain fashion --input "$OUT/samples/fashion-mnist-0001.png"
 
-step "9. Node C's dashboard (open it in a browser while the daemons run; this demo stops them on exit)"
+step "9. Node C fetches the expert itself by its ID (bitswap, verified) and answers locally"
+$MESHNODE --repo "$C" expert fetch "$ida"
+$MESHNODE --repo "$C" query --expert "$ida" --input "$OUT/samples/fashion-mnist-0002.png"
+
+step "10. Node C's dashboard (open it in a browser while the daemons run; this demo stops them on exit)"
 $MESHNODE --repo "$C" dashboard
 if [ -n "${DEMO_KEEP_RUNNING:-}" ]; then
 	echo "DEMO_KEEP_RUNNING is set: the three daemons keep running until you press Enter"

@@ -122,6 +122,7 @@ func (b *blobService) FetchExpert(ctx context.Context, id cid.Cid) (node.BlobInf
 	if _, err := st.PutExpert(ctx, m, w); err != nil {
 		return node.BlobInfo{}, fmt.Errorf("fetch expert %s: %w", id, err)
 	}
+	b.d.engine.invalidateHosted()
 	info.CID, info.Name = id.String(), m.Name
 	return info, nil
 }

@@ -234,6 +234,30 @@ func (e *engine) hostedCandidates(ctx context.Context) ([]routing.Candidate, err
 	return out, nil
 }
 
+// resolveRemoteName finds the one expert of that name in the remote table.
+func (e *engine) resolveRemoteName(name string) (string, error) {
+	var found []string
+	for _, a := range e.d.Mesh.Adverts.Table().List(time.Now()) {
+		if a.Name == name && !slices.Contains(found, a.ID) {
+			found = append(found, a.ID)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("no expert named %q on the mesh either", name)
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("%d experts on the mesh are named %q; name one by ID: %v", len(found), name, found)
+}
+
+// invalidateHosted drops the cached hosted candidates (an expert was installed).
+func (e *engine) invalidateHosted() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.hostedTime = time.Time{}
+}
+
 // call asks one candidate, locally or over the query protocol.
 func (e *engine) call(ctx context.Context, c routing.Candidate, req routing.Request) (routing.Response, error) {
 	req.Expert = c.Expert
@@ -307,12 +331,17 @@ func (e *engine) query(ctx context.Context, q node.QueryRequest) (*node.QueryAns
 		if err != nil {
 			return nil, err
 		}
-		if _, err := cid.Decode(q.Expert); err != nil { // a name: resolve it among hosted experts
+		if _, err := cid.Decode(q.Expert); err != nil { // a name: hosted experts first, then the mesh's
 			id, err := st.Resolve(ctx, q.Expert)
 			if err != nil {
-				return nil, err
+				remote, rerr := e.resolveRemoteName(q.Expert)
+				if rerr != nil {
+					return nil, fmt.Errorf("%w; %v", err, rerr)
+				}
+				q.Expert = remote
+			} else {
+				q.Expert = id.String()
 			}
-			q.Expert = id.String()
 		}
 	}
 	timeout := time.Duration(q.TimeoutMS) * time.Millisecond
