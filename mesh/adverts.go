@@ -212,13 +212,20 @@ func (a *Adverts) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	served := a.Served()
-	for _, s := range served {
-		errs = append(errs, a.publish(ctx, s, true))
-	}
 	if len(served) > 0 {
-		select { // gossipsub has no flush: give the withdrawals a moment on the wire
-		case <-time.After(a.n.cfg.WithdrawGrace):
-		case <-ctx.Done():
+		// gossipsub has no flush, and a message can be lost in the moment a stream opens: send
+		// each withdrawal twice, half the grace period apart, and give the second time to leave.
+		for round := 0; round < 2; round++ {
+			for _, s := range served {
+				err := a.publish(ctx, s, true)
+				if round == 0 {
+					errs = append(errs, err)
+				}
+			}
+			select {
+			case <-time.After(a.n.cfg.WithdrawGrace / 2):
+			case <-ctx.Done():
+			}
 		}
 	}
 	a.cancel()

@@ -39,8 +39,8 @@ type Config struct {
 	// StreamLimits cap the inbound streams of a protocol, in total and per peer, in the
 	// resource manager (so one greedy peer cannot hold every query stream).
 	StreamLimits []StreamLimit
-	// WithdrawGrace is how long Close waits for withdrawals to leave the outbound queues
-	// (default 300 ms; gossipsub has no flush).
+	// WithdrawGrace is how long Close spends sending withdrawals (twice) and letting them
+	// leave the outbound queues (default 600 ms; gossipsub has no flush).
 	WithdrawGrace time.Duration
 }
 
@@ -76,7 +76,7 @@ func (c *Config) defaults() {
 		c.AdvertMaxBytes = 4096
 	}
 	if c.WithdrawGrace <= 0 {
-		c.WithdrawGrace = 300 * time.Millisecond
+		c.WithdrawGrace = 600 * time.Millisecond
 	}
 }
 
