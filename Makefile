@@ -36,6 +36,11 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzDecodeManifest -fuzztime $(FUZZTIME) ./experts/
 	$(GO) test -run XXX -fuzz FuzzReadIDX -fuzztime $(FUZZTIME) ./experts/dataset/
 	$(GO) test -run XXX -fuzz FuzzReadSklearnCSV -fuzztime $(FUZZTIME) ./experts/dataset/
+	$(GO) test -run XXX -fuzz FuzzParseIndex -fuzztime $(FUZZTIME) ./distill/checkpoint/
+	$(GO) test -run XXX -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./distill/checkpoint/
+	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./mesh/advert/
+	$(GO) test -run XXX -fuzz FuzzDecodeRequest -fuzztime $(FUZZTIME) ./routing/
+	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./market/ledger/
 
 # Benchmarks; tables go to bench/results/.
 bench: setup

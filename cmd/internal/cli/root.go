@@ -65,7 +65,7 @@ networks that it trains, stores by content address, runs and (with a daemon) sha
 	root.SetErr(errOut)
 	root.PersistentFlags().StringVar(&e.repoPath, "repo", "", "repo folder (default $MESHNODE_PATH or ~/.meshnode)")
 	root.PersistentFlags().BoolVar(&e.json, "json", false, "print JSON for scripts")
-	root.AddCommand(initCmd(e), configCmd(e), idCmd(e), daemonCmd(e), statusCmd(e), peersCmd(e), expertCmd(e), queryCmd(e), dataCmd(e))
+	root.AddCommand(initCmd(e), configCmd(e), idCmd(e), daemonCmd(e), statusCmd(e), peersCmd(e), expertCmd(e), queryCmd(e), dataCmd(e), analyzeCmd(e), testdataCheckpointCmd(e))
 	root.AddCommand(monitorCmd(e), metricsCmd(e), dashboardCmd(e), trainGroupCmd(e), blobCmd(e))
 	return root
 }
@@ -83,7 +83,7 @@ func NewAnalyzer(out, errOut io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.PersistentFlags().BoolVar(&e.json, "json", false, "print JSON for scripts")
-	root.AddCommand(configCmd(e))
+	root.AddCommand(configCmd(e), analyzeCmd(e), testdataCheckpointCmd(e))
 	return root
 }
 
