@@ -79,13 +79,16 @@ func (c *Client) call(ctx context.Context, p peer.ID, req []byte, deadline time.
 	if err != nil {
 		var re *RemoteError
 		remote := errors.As(err, &re)
-		if remote && ctx.Err() == nil {
+		if remote && ctx.Err() == nil && time.Now().Before(deadline) {
 			c.put(p, cn) // an error answer leaves the stream in step
 		} else {
 			cn.s.Reset()
 		}
 		if ctx.Err() != nil {
 			return nil, false, fmt.Errorf("call %s: %w", p, ctx.Err())
+		}
+		if !time.Now().Before(deadline) { // the stream deadline fired a moment before ctx's timer
+			return nil, false, fmt.Errorf("call %s: %v: %w", p, err, context.DeadlineExceeded)
 		}
 		return nil, reused && !remote, err
 	}
