@@ -86,6 +86,15 @@ type TrainingConfig struct {
 	Patience int `yaml:"patience"`
 	// UseGPU asks for a GPU; meshnode computes on the CPU (gonum) and says so when this is set.
 	UseGPU bool `yaml:"use_gpu"`
+	// Join is the policy for federated jobs: a job announced for one of these domains is
+	// joined at once with the named local data set.
+	Join []TrainJoinPolicy `yaml:"join"`
+}
+
+// TrainJoinPolicy names the local data a node trains on for a domain's federated jobs.
+type TrainJoinPolicy struct {
+	Domain  string `yaml:"domain"`
+	Dataset string `yaml:"dataset"` // a data set name or csv:PATH
 }
 
 // Presets lists the preset names.
@@ -115,7 +124,7 @@ func Preset(name string) (Config, error) {
 		// stays within a few hundred MiB of RAM.
 		Store: StoreConfig{MemTableMiB: 16, BlockCacheMiB: 32},
 		// Batches of 64 with Adam converge in a few epochs on the seed data sets.
-		Training: TrainingConfig{BatchSize: 64, Epochs: 10, Patience: 3},
+		Training: TrainingConfig{BatchSize: 64, Epochs: 10, Patience: 3, Join: []TrainJoinPolicy{}},
 		Query:    QueryConfig{PeerRate: 5000, PeerBurst: 10000, StreamsPerPeer: 128},
 	}
 	switch name {
@@ -125,10 +134,10 @@ func Preset(name string) (Config, error) {
 		c.API.Listen = "127.0.0.1:0"
 	case "fast":
 		// Fewer epochs and larger batches: quick experiments, slightly lower accuracy.
-		c.Training = TrainingConfig{BatchSize: 128, Epochs: 3, Patience: 1}
+		c.Training.BatchSize, c.Training.Epochs, c.Training.Patience = 128, 3, 1
 	case "comprehensive":
 		// More epochs and more patience: the best accuracy the architecture reaches.
-		c.Training = TrainingConfig{BatchSize: 64, Epochs: 40, Patience: 6}
+		c.Training.Epochs, c.Training.Patience = 40, 6
 	case "memory":
 		// Small caches and few connections for machines with little RAM.
 		c.Store = StoreConfig{MemTableMiB: 4, BlockCacheMiB: 8}
@@ -184,6 +193,11 @@ func (c Config) Validate() error {
 	}
 	if c.Mesh.AdvertRefresh <= 0 || c.Mesh.AdvertRefresh >= c.Mesh.AdvertTTL {
 		return fmt.Errorf("config mesh.advert_refresh %s: must be positive and shorter than mesh.advert_ttl %s", c.Mesh.AdvertRefresh, c.Mesh.AdvertTTL)
+	}
+	for i, j := range c.Training.Join {
+		if j.Domain == "" || j.Dataset == "" {
+			return fmt.Errorf("config training.join[%d]: both domain and dataset are needed", i)
+		}
 	}
 	for _, ch := range checks {
 		if ch.v < ch.lo || ch.v > ch.hi {

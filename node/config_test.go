@@ -3,6 +3,7 @@ package node
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func TestPresetsAreValidAndRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("preset %s: %v", name, err)
 		}
-		if back.Training != c.Training || back.Store != c.Store || back.API != c.API {
+		if !reflect.DeepEqual(back.Training, c.Training) || back.Store != c.Store || back.API != c.API {
 			t.Fatalf("preset %s changed on the way through YAML: %+v vs %+v", name, back, c)
 		}
 	}
@@ -43,6 +44,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"preset: fast\nstore:\n  memtable_mib: 99999\n", "store.memtable_mib"},
 		{"preset: fast\ntraining:\n  bogus: 1\n", "bogus"},
 		{"preset: turbo\n", "unknown preset"},
+		{"preset: fast\ntraining:\n  join: [{domain: fashion}]\n", "training.join[0]"},
 		{"preset: fast\napi:\n  listen: 0.0.0.0:80\n", "api.listen"},
 		{"preset: [\n", "yaml"},
 	}

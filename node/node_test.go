@@ -248,7 +248,7 @@ func TestRepoFilesAndReopen(t *testing.T) {
 func TestPartitionWritesUsableNonIIDParts(t *testing.T) {
 	cat := dataset.DefaultCatalog()
 	dir := t.TempDir()
-	rep, err := Partition(cat, "digits", 4, 0.1, 3, dir)
+	rep, err := Partition(cat, "digits", 4, 0.1, 3, 0, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,9 +28,9 @@ type Part struct {
 // Partition splits a data set's training part among parts participants with Dirichlet(alpha)
 // label shares (small alpha: each part dominated by a few classes) and writes each part as a
 // CSV (a header of feature names, then features and the class index last), usable as
-// csv:FILE wherever a data set is named.
-func Partition(cat dataset.Catalog, name string, parts int, alpha float64, seed uint64, dir string) (*PartitionReport, error) {
-	train, _, err := cat.Load(name, 0)
+// csv:FILE wherever a data set is named. limit > 0 splits only the first limit samples.
+func Partition(cat dataset.Catalog, name string, parts int, alpha float64, seed uint64, limit int, dir string) (*PartitionReport, error) {
+	train, _, err := cat.Load(name, limit)
 	if err != nil {
 		return nil, fmt.Errorf("partition: %w", err)
 	}

@@ -15,6 +15,7 @@ type Update struct {
 	Participant string
 	Delta       []float64
 	Samples     int
+	Loss        float64 // the participant's training loss in its last local epoch (informational)
 }
 
 // Aggregator names.

@@ -25,14 +25,19 @@ func LocalUpdate(ctx context.Context, global *experts.Network, data experts.Samp
 	if c.ProxMu > 0 {
 		cfg.ProxMu, cfg.ProxCenter = c.ProxMu, center
 	}
-	if _, err := experts.Train(ctx, local, data, experts.Samples{}, cfg); err != nil {
+	res, err := experts.Train(ctx, local, data, experts.Samples{}, cfg)
+	if err != nil {
 		return Update{}, fmt.Errorf("local update of %s: %w", who, err)
 	}
 	p := local.Params()
 	for i := range p {
 		p[i] -= center[i]
 	}
-	return Update{Participant: who, Delta: p, Samples: data.Len()}, nil
+	u := Update{Participant: who, Delta: p, Samples: data.Len()}
+	if n := len(res.Epochs); n > 0 {
+		u.Loss = res.Epochs[n-1].TrainLoss
+	}
+	return u, nil
 }
 
 // Apply returns the next model: global plus delta.

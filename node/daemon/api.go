@@ -59,6 +59,7 @@ func (d *Daemon) routes(token string) http.Handler {
 		return d.engine.router.Stats(time.Now()), nil
 	}))
 	d.blobRoutes(mux)
+	d.trainRoutes(mux)
 	mux.Handle("GET "+node.PathMetrics, promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
 	return authenticate(token, mux, serveUI)
 }

@@ -33,6 +33,9 @@ type Options struct {
 	Bootstrap []string // added to mesh.bootstrap
 	APIListen string   // replaces api.listen when not empty
 	Logger    *slog.Logger
+	// TamperTrainingUpdates, when set, rewrites every federated training update this node
+	// sends before it is signed. Robustness tests use it to play a Byzantine participant.
+	TamperTrainingUpdates func(delta []float64)
 }
 
 // Daemon is a running node: the mesh, the local HTTP API, and the repo they serve from.
@@ -48,6 +51,7 @@ type Daemon struct {
 	apiDone  chan error
 	engine   *engine
 	blobs    *blobService
+	train    *trainService
 }
 
 // Start opens the repo's database, joins the mesh, re-advertises the experts it served
@@ -73,6 +77,11 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 	d := &Daemon{Repo: r, Mesh: m, registry: reg, served: st.Datastore("/served"), started: time.Now(), log: o.Logger}
 	d.engine = newEngine(d)
 	if d.blobs, err = newBlobService(ctx, d); err != nil {
+		d.Mesh.Close()
+		return nil, err
+	}
+	if d.train, err = newTrainService(d, o.TamperTrainingUpdates); err != nil {
+		d.blobs.x.Close()
 		d.Mesh.Close()
 		return nil, err
 	}
@@ -218,6 +227,7 @@ func (d *Daemon) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	d.train.close()
 	errs = append(errs, d.engine.saveGate(ctx))
 	errs = append(errs, d.engine.client.Close())
 	errs = append(errs, d.blobs.x.Close())

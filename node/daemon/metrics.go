@@ -28,3 +28,27 @@ func newQueryMetrics(reg prometheus.Registerer) *queryMetrics {
 	reg.MustRegister(m.routed, m.served, m.failover, m.hedged)
 	return m
 }
+
+// trainMetrics count federated training: updates received by outcome, rounds closed, updates
+// sent, and the last evaluated accuracy of each coordinated job.
+type trainMetrics struct {
+	updates  *prometheus.CounterVec
+	rounds   prometheus.Counter
+	sent     prometheus.Counter
+	accuracy *prometheus.GaugeVec
+}
+
+func newTrainMetrics(reg prometheus.Registerer) *trainMetrics {
+	m := &trainMetrics{
+		updates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_train_updates_received_total",
+			Help: "Training updates received as coordinator, by outcome (accepted, late, refused, forged, malformed, unknown_job)."}, []string{"outcome"}),
+		rounds: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshnode_train_rounds_closed_total",
+			Help: "Training rounds this node closed as coordinator."}),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshnode_train_updates_sent_total",
+			Help: "Training updates this node sent as participant."}),
+		accuracy: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "meshnode_train_accuracy_ratio",
+			Help: "Held-out accuracy of the last version of each job this node coordinates."}, []string{"job"}),
+	}
+	reg.MustRegister(m.updates, m.rounds, m.sent, m.accuracy)
+	return m
+}

@@ -1,22 +1,271 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/meshnode/meshnode/distill/fedavg"
+	"github.com/meshnode/meshnode/distill/fedjob"
 	"github.com/meshnode/meshnode/node"
 )
 
 func trainGroupCmd(e *env) *cobra.Command {
 	c := &cobra.Command{
-		Use:     "train",
-		Short:   "Federated training with other nodes",
-		Example: `  meshnode train partition --dataset fashion-mnist --parts 4 --alpha 0.5 --output parts/`,
+		Use:   "train",
+		Short: "Federated training with other nodes",
+		Long: `Federated training with no central server: any node starts a job from one of its experts,
+nodes with data join it, and each round the coordinator averages their updates (robustly, if
+asked) into a new version linked to the last.`,
+		Example: `  meshnode train partition --dataset fashion-mnist --parts 4 --alpha 0.5 --output parts/
+  meshnode train start --base fashion-mnist --eval-dataset fashion-mnist --rounds 5 --min 3
+  meshnode train join 3f2a... --dataset csv:parts/part-01.csv
+  meshnode train status 3f2a... --plot accuracy.png`,
 	}
+	c.AddCommand(trainStartCmd(e), trainJoinCmd(e), trainStatusCmd(e), trainLeaveCmd(e), trainPartitionCmd(e))
+	return c
+}
+
+func trainStartCmd(e *env) *cobra.Command {
+	var req node.TrainStartRequest
+	var soft, hard time.Duration
+	c := &cobra.Command{
+		Use:   "start",
+		Short: "Coordinate a federated training job from a hosted expert",
+		Long: `Announce a training job on the mesh and coordinate its rounds. Each round closes once
+--min updates have arrived and --soft-deadline has passed, or at --deadline with whatever
+arrived; the coordinator aggregates them, measures the new version on the test part of
+--eval-dataset, and publishes it (a new expert whose parent is the last version). With
+--dataset the coordinator trains too.`,
+		Example: `  meshnode train start --base fashion-mnist --eval-dataset fashion-mnist --rounds 5 --min 3 \
+      --aggregator median --dataset csv:parts/part-00.csv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req.SoftDeadlineMS, req.DeadlineMS = soft.Milliseconds(), hard.Milliseconds()
+			cl, err := e.client()
+			if err != nil {
+				return err
+			}
+			var info node.TrainJobInfo
+			if err := cl.Post(cmd.Context(), node.PathTrainStart, req, &info); err != nil {
+				return err
+			}
+			return e.emit(info, func(w io.Writer) {
+				fmt.Fprintf(w, "job %s started: %d rounds from %s, %s aggregation, quorum %d\n", info.ID,
+					info.Spec.Rounds, info.Spec.Base, info.Spec.Aggregator, info.Spec.MinParticipants)
+				fmt.Fprintf(w, "others join with: meshnode train join %s --dataset DATA\n", info.ID)
+			})
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&req.Base, "base", "", "expert (ID or name) to start from (required)")
+	f.StringVar(&req.EvalDataset, "eval-dataset", "", "data set whose test part measures every version (required)")
+	f.StringVar(&req.Domain, "domain", "", "domain of the job (default: the expert's first)")
+	f.StringVar(&req.Dataset, "dataset", "", "train on this local data set too")
+	f.IntVar(&req.Rounds, "rounds", 5, "rounds")
+	f.IntVar(&req.LocalEpochs, "local-epochs", 1, "epochs each participant trains per round")
+	f.IntVar(&req.BatchSize, "batch-size", 64, "participants' mini-batch size")
+	f.Float64Var(&req.LR, "lr", 0.001, "participants' learning rate (Adam)")
+	f.Float64Var(&req.ProxMu, "prox-mu", 0, "FedProx proximal term μ (0: FedAvg)")
+	f.IntVar(&req.MinParticipants, "min", 2, "quorum: updates needed to close a round at the soft deadline")
+	f.IntVar(&req.MaxParticipants, "max", 32, "most participants the job accepts")
+	f.DurationVar(&soft, "soft-deadline", 5*time.Second, "a round with a quorum closes this long after it opened")
+	f.DurationVar(&hard, "deadline", time.Minute, "a round closes this long after it opened, quorum or not")
+	f.StringVar(&req.Aggregator, "aggregator", fedavg.FedAvg, fmt.Sprintf("one of %v", fedavg.Aggregators()))
+	f.Float64Var(&req.MaxShare, "max-share", 0.5, "fedavg: cap on one participant's weight")
+	f.Float64Var(&req.Trim, "trim", 0.2, "trimmed-mean: share cut at each end")
+	f.Float64Var(&req.ClipNorm, "clip", 0, "clip every update to this L2 norm (0: off)")
+	f.Float64Var(&req.NoiseStd, "dp-noise", 0, "Gaussian noise multiplier on the aggregate (needs --clip)")
+	f.Uint64Var(&req.Seed, "seed", 1, "seed of participants' shuffling and of the noise")
+	_ = c.MarkFlagRequired("base")
+	_ = c.MarkFlagRequired("eval-dataset")
+	return c
+}
+
+func trainJoinCmd(e *env) *cobra.Command {
+	var dataset string
+	c := &cobra.Command{
+		Use:   "join JOB",
+		Short: "Take part in a federated training job with local data",
+		Long: `Take part in a job announced on the mesh: for each round this node fetches the round's model,
+trains it on --dataset (which never leaves the machine) and sends its signed update to the
+coordinator. At the end it fetches the final version.`,
+		Example: `  meshnode train join 3f2a... --dataset csv:parts/part-01.csv`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := e.client()
+			if err != nil {
+				return err
+			}
+			var info node.TrainJobInfo
+			if err := cl.Post(cmd.Context(), node.PathTrainJoin, node.TrainJoinRequest{Job: args[0], Dataset: dataset}, &info); err != nil {
+				return err
+			}
+			return e.emit(info, func(w io.Writer) {
+				fmt.Fprintf(w, "joined job %s (round %d of %d) with %d samples of %s\n", info.ID, info.Round,
+					info.Spec.Rounds, info.Participant.Samples, dataset)
+			})
+		},
+	}
+	c.Flags().StringVar(&dataset, "dataset", "", "local data to train on: a data set name or csv:PATH (required)")
+	_ = c.MarkFlagRequired("dataset")
+	return c
+}
+
+func trainLeaveCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "leave JOB",
+		Short:   "Stop taking part in a job (on its coordinator: stop the job)",
+		Example: `  meshnode train leave 3f2a...`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := e.client()
+			if err != nil {
+				return err
+			}
+			var out map[string]string
+			if err := cl.Post(cmd.Context(), node.PathTrainLeave, node.TrainJoinRequest{Job: args[0]}, &out); err != nil {
+				return err
+			}
+			return e.emit(out, func(w io.Writer) { fmt.Fprintf(w, "left job %s\n", args[0]) })
+		},
+	}
+}
+
+func trainStatusCmd(e *env) *cobra.Command {
+	var plotPath string
+	var wait time.Duration
+	c := &cobra.Command{
+		Use:   "status [JOB]",
+		Short: "Show training jobs, or one job's rounds",
+		Long: `Without JOB: every job this node knows of. With JOB: its rounds (participants, held-out
+accuracy and loss, bytes per participant, time); --plot writes the accuracy curve as a PNG;
+--wait blocks until the job is done (or the wait runs out).`,
+		Example: `  meshnode train status
+  meshnode train status 3f2a... --plot accuracy.png --wait 10m`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := e.client()
+			if err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				var jobs []node.TrainJobInfo
+				if err := cl.Get(cmd.Context(), node.PathTrainJobs, &jobs); err != nil {
+					return err
+				}
+				return e.emit(jobs, func(w io.Writer) { printJobs(w, jobs) })
+			}
+			job, err := waitForJob(cmd.Context(), cl, args[0], wait)
+			if err != nil {
+				return err
+			}
+			if plotPath != "" {
+				if err := node.WriteAccuracyPlot(plotPath, "job "+job.ID[:8]+" ("+job.Spec.Aggregator+")", job.History); err != nil {
+					return err
+				}
+			}
+			return e.emit(job, func(w io.Writer) { printRounds(w, job, plotPath) })
+		},
+	}
+	c.Flags().StringVar(&plotPath, "plot", "", "write the accuracy curve to this PNG file")
+	c.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the job to finish")
+	return c
+}
+
+// waitForJob returns the job's status, polling until it is no longer running when wait > 0.
+func waitForJob(ctx context.Context, cl *node.Client, id string, wait time.Duration) (node.TrainJobInfo, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		var jobs []node.TrainJobInfo
+		if err := cl.Get(ctx, node.PathTrainJobs, &jobs); err != nil {
+			return node.TrainJobInfo{}, err
+		}
+		var job *node.TrainJobInfo
+		for i := range jobs {
+			if jobs[i].ID == id {
+				job = &jobs[i]
+			}
+		}
+		if job == nil {
+			return node.TrainJobInfo{}, fmt.Errorf("train status: this node knows no job %s", id)
+		}
+		finished := job.State != fedjob.StateRound && (job.Participant == nil || job.Participant.Final != "" || job.State == fedjob.StateStopped)
+		if wait <= 0 || finished {
+			return *job, nil
+		}
+		if time.Now().After(deadline) {
+			return *job, fmt.Errorf("train status: job %s still running after %s (round %d of %d)", id, wait, job.Round, job.Spec.Rounds)
+		}
+		select {
+		case <-ctx.Done():
+			return node.TrainJobInfo{}, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func printJobs(w io.Writer, jobs []node.TrainJobInfo) {
+	if len(jobs) == 0 {
+		fmt.Fprintln(w, "no training jobs known")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tDOMAIN\tSTATE\tROUND\tAGGREGATOR\tROLE\tLAST ACCURACY")
+	for _, j := range jobs {
+		role := "seen"
+		switch {
+		case j.Coordinator:
+			role = "coordinator"
+		case j.Participant != nil:
+			role = "participant"
+		}
+		acc := "-"
+		if n := len(j.History); n > 0 {
+			acc = fmt.Sprintf("%.4f", j.History[n-1].Accuracy)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", j.ID, j.Spec.Domain, j.State, j.Round, j.Spec.Rounds, j.Spec.Aggregator, role, acc)
+	}
+	tw.Flush()
+}
+
+func printRounds(w io.Writer, j node.TrainJobInfo, plotPath string) {
+	fmt.Fprintf(w, "job %s  %s  round %d of %d  %s aggregation  coordinator %s\n", j.ID, j.State, j.Round,
+		j.Spec.Rounds, j.Spec.Aggregator, j.Spec.Coordinator)
+	fmt.Fprintf(w, "model %s\n", j.Model)
+	if p := j.Participant; p != nil {
+		fmt.Fprintf(w, "this node: %d samples of %s, last round sent %d", p.Samples, p.Dataset, p.LastRound)
+		if p.Final != "" {
+			fmt.Fprintf(w, ", holds the final version")
+		}
+		if p.LastError != "" {
+			fmt.Fprintf(w, " (last error: %s)", p.LastError)
+		}
+		fmt.Fprintln(w)
+	}
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "ROUND\tUPDATES\tSAMPLES\tACCURACY\tLOSS\tTRAIN LOSS\tBYTES/PARTICIPANT\tDROPPED\tSECONDS\tTRAINING\t")
+	for _, r := range j.History {
+		share := 0.0
+		if r.Seconds > 0 {
+			share = r.TrainSeconds / r.Seconds
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%.4f\t%.4f\t%.4f\t%d\t%d\t%.2f\t%.0f%%\t\n", r.Round, r.Updates, r.Samples, r.Accuracy,
+			r.Loss, r.TrainLoss, node.RoundBytes(r), r.Dropped, r.Seconds, 100*share)
+	}
+	tw.Flush()
+	if plotPath != "" {
+		fmt.Fprintf(w, "accuracy curve: %s\n", plotPath)
+	}
+}
+
+func trainPartitionCmd(e *env) *cobra.Command {
 	var name, dir string
-	var parts int
+	var parts, limit int
 	var alpha float64
 	var seed uint64
 	partition := &cobra.Command{
@@ -30,7 +279,7 @@ command taking a data set accepts as csv:FILE.`,
   meshnode expert train --dataset csv:parts/part-00.csv --hidden 100 --epochs 3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			rep, err := node.Partition(e.catalog, name, parts, alpha, seed, dir)
+			rep, err := node.Partition(e.catalog, name, parts, alpha, seed, limit, dir)
 			if err != nil {
 				return err
 			}
@@ -45,8 +294,8 @@ command taking a data set accepts as csv:FILE.`,
 	partition.Flags().IntVar(&parts, "parts", 4, "participants")
 	partition.Flags().Float64Var(&alpha, "alpha", 0.5, "Dirichlet concentration: small is skewed")
 	partition.Flags().Uint64Var(&seed, "seed", 1, "seed of the draw")
+	partition.Flags().IntVar(&limit, "limit", 0, "split only the first N training samples (0: all)")
 	partition.Flags().StringVar(&dir, "output", "parts", "folder to write part-NN.csv files to")
 	_ = partition.MarkFlagRequired("dataset")
-	c.AddCommand(partition)
-	return c
+	return partition
 }

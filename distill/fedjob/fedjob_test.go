@@ -1,0 +1,290 @@
+package fedjob
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshnode/meshnode/experts"
+)
+
+type key struct {
+	id   string
+	priv ed25519.PrivateKey
+}
+
+func (k key) ID() string                      { return k.id }
+func (k key) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(k.priv, msg), nil }
+
+type keyring map[string]ed25519.PublicKey
+
+func (r keyring) verify(author string, msg, sig []byte) error {
+	pub, ok := r[author]
+	if !ok || !ed25519.Verify(pub, msg, sig) {
+		return errors.New("bad signature")
+	}
+	return nil
+}
+
+func newKey(r keyring, name string, seed byte) key {
+	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))
+	r[name] = priv.Public().(ed25519.PublicKey)
+	return key{name, priv}
+}
+
+const testCID = "bafyreigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
+
+func testSpec() Spec {
+	return Spec{Base: testCID, Domain: "fashion", Input: experts.InputSpec{Kind: "vector", Dim: 4},
+		Output: experts.OutputSpec{Kind: "classes", Dim: 2, Labels: []string{"a", "b"}},
+		Rounds: 3, LocalEpochs: 1, BatchSize: 32, LR: 0.01, MinParticipants: 2, MaxParticipants: 3,
+		SoftDeadlineMS: 1000, DeadlineMS: 5000, Aggregator: "fedavg", Created: 1}
+}
+
+func TestSpecCheck(t *testing.T) {
+	ring := keyring{}
+	k := newKey(ring, "coord", 1)
+	other := newKey(ring, "other", 2)
+	cases := []struct {
+		name   string
+		mutate func(*Spec)
+		resign bool
+		want   string
+	}{
+		{"valid", func(*Spec) {}, true, ""},
+		{"base not a CID", func(s *Spec) { s.Base = "x" }, true, "base"},
+		{"no rounds", func(s *Spec) { s.Rounds = 0 }, true, "rounds"},
+		{"max below min", func(s *Spec) { s.MaxParticipants = 1 }, true, "max participants"},
+		{"soft after hard", func(s *Spec) { s.SoftDeadlineMS = 6000 }, true, "soft deadline"},
+		{"unknown aggregator", func(s *Spec) { s.Aggregator = "mean" }, true, "unknown aggregator"},
+		{"noise without clipping", func(s *Spec) { s.NoiseStd = 1 }, true, "clip_norm"},
+		{"learning rate", func(s *Spec) { s.LR = 0 }, true, "learning rate"},
+		{"changed after signing", func(s *Spec) { s.Rounds = 4 }, false, "signature"},
+		{"signed by another", func(s *Spec) { s.Coordinator = other.ID() }, false, "signature"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := testSpec()
+			if !c.resign {
+				if err := s.Sign(k); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.mutate(&s)
+			if c.resign {
+				if err := s.Sign(k); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := s.Check(ring.verify)
+			if c.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an ErrInvalid naming %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestSpecIDCoversEveryField(t *testing.T) {
+	a, b := testSpec(), testSpec()
+	if a.ID() != b.ID() {
+		t.Fatal("same spec, different IDs")
+	}
+	b.Seed = 7
+	if a.ID() == b.ID() {
+		t.Fatal("different seeds, same ID")
+	}
+}
+
+func signedAnnouncement(t *testing.T, k key, mutate func(*Announcement)) []byte {
+	t.Helper()
+	s := testSpec()
+	if err := s.Sign(k); err != nil {
+		t.Fatal(err)
+	}
+	a := Announcement{Spec: s, State: StateRound, Round: 1, Model: testCID, Deadline: 10, Issued: time.Now().UnixMilli(),
+		Last: &RoundSummary{Round: 1, Model: testCID, Parent: testCID, Updates: 2}}
+	mutate(&a)
+	if err := a.Sign(k); err != nil {
+		t.Fatal(err)
+	}
+	return a.Encode()
+}
+
+func TestDecodeAnnouncement(t *testing.T) {
+	ring := keyring{}
+	k := newKey(ring, "coord", 1)
+	now := time.Now()
+	cases := []struct {
+		name string
+		data []byte
+		from string
+		want string
+	}{
+		{"valid", signedAnnouncement(t, k, func(*Announcement) {}), "coord", ""},
+		{"relayed by another sender", signedAnnouncement(t, k, func(*Announcement) {}), "mallory", "arrived from mallory"},
+		{"stale", signedAnnouncement(t, k, func(a *Announcement) { a.Issued = now.Add(-time.Hour).UnixMilli() }), "coord", "TTL"},
+		{"future", signedAnnouncement(t, k, func(a *Announcement) { a.Issued = now.Add(time.Hour).UnixMilli() }), "coord", "future"},
+		{"round past the end", signedAnnouncement(t, k, func(a *Announcement) { a.Round = 4 }), "coord", "round 4"},
+		{"unknown state", signedAnnouncement(t, k, func(a *Announcement) { a.State = "paused" }), "coord", "unknown job state"},
+		{"model not a CID", signedAnnouncement(t, k, func(a *Announcement) { a.Model = "m" }), "coord", "model"},
+		{"tampered", bytes.Replace(signedAnnouncement(t, k, func(*Announcement) {}), []byte(`"round":1`), []byte(`"round":2`), 1), "coord", "announcement signature"},
+		{"unknown field", []byte(`{"spec":{},"extra":1}`), "coord", "unknown field"},
+		{"too big", bytes.Repeat([]byte(" "), MaxAnnouncementBytes+1), "coord", "limit"},
+		{"not JSON", []byte("{"), "coord", "announcement"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a, err := DecodeAnnouncement(c.data, c.from, now, ring.verify)
+			if c.want == "" {
+				if err != nil || a.Round != 1 {
+					t.Fatalf("got %+v, %v", a, err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an ErrInvalid naming %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestUpdateRoundTripAndSignature(t *testing.T) {
+	ring := keyring{}
+	p := newKey(ring, "p1", 3)
+	u := &Update{Job: "job", Round: 2, Samples: 10, TrainLoss: 0.5, Seconds: 1.5, Delta: []float32{1, -2.5, 3e-7}}
+	if err := u.Sign(p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeUpdate(u.Encode(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := got.Verify(ring.verify); err != nil {
+		t.Fatal(err)
+	}
+	if got.Participant != "p1" || got.Round != 2 || got.Samples != 10 || len(got.Delta) != 3 || got.Delta[1] != -2.5 {
+		t.Fatalf("round trip changed the update: %+v", got)
+	}
+	got.Delta[0] = 2 // a value changed in flight
+	if err := got.Verify(ring.verify); err == nil {
+		t.Fatal("a changed delta still verifies")
+	}
+	if _, err := DecodeUpdate(u.Encode(), 2); err == nil || !strings.Contains(err.Error(), "limit 2") {
+		t.Fatalf("an update over the value limit: %v", err)
+	}
+}
+
+func TestDecodeUpdateRejects(t *testing.T) {
+	good := (&Update{Job: "j", Round: 1, Samples: 1, Delta: []float32{1}}).Encode()
+	nan := (&Update{Job: "j", Round: 1, Samples: 1, Delta: []float32{float32(nanValue())}}).Encode()
+	cases := map[string][]byte{
+		"no magic":        []byte("hello"),
+		"truncated":       good[:len(good)-2],
+		"extra bytes":     append(append([]byte{}, good...), 0),
+		"no samples":      (&Update{Job: "j", Round: 1, Delta: []float32{1}}).Encode(),
+		"round zero":      (&Update{Job: "j", Samples: 1}).Encode(),
+		"not finite":      nan,
+		"header too long": append(append([]byte{}, updateMagic...), 0xff, 0xff, 0, 0),
+	}
+	for name, b := range cases {
+		if _, err := DecodeUpdate(b, 10); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: got %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+func nanValue() float64 { z := 0.0; return z / z }
+
+func TestCollectorClosesOnQuorumAndDeadlines(t *testing.T) {
+	s := testSpec() // min 2, max 3, soft 1 s, hard 5 s
+	t0 := time.Unix(1000, 0)
+	upd := func(who string, round int) *Update {
+		return &Update{Job: s.ID(), Round: round, Participant: who, Samples: 10, Delta: []float32{1, 2}}
+	}
+	c := NewCollector(&s, 1, 2, t0, nil)
+	if err := c.Add(upd("a", 1), 100, t0); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := c.Due(t0.Add(2 * time.Second)); due {
+		t.Fatal("closed below quorum before the hard deadline")
+	}
+	if err := c.Add(upd("a", 1), 100, t0); !errors.Is(err, ErrDuplicate) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	if err := c.Add(upd("b", 2), 100, t0); !errors.Is(err, ErrWrongRound) {
+		t.Fatalf("wrong round: %v", err)
+	}
+	if err := c.Add(&Update{Job: s.ID(), Round: 1, Participant: "b", Samples: 1, Delta: []float32{1}}, 100, t0); !errors.Is(err, ErrShape) {
+		t.Fatalf("wrong shape: %v", err)
+	}
+	if err := c.Add(upd("b", 1), 100, t0.Add(500*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if due, next := c.Due(t0.Add(600 * time.Millisecond)); due || !next.Equal(t0.Add(time.Second)) {
+		t.Fatalf("quorum reached: should wait for the soft deadline, got due=%v next=%v", due, next)
+	}
+	if due, _ := c.Due(t0.Add(time.Second)); !due {
+		t.Fatal("quorum and soft deadline passed: round should close")
+	}
+	if err := c.Add(upd("c", 1), 100, t0.Add(6*time.Second)); !errors.Is(err, ErrLate) {
+		t.Fatalf("late: %v", err)
+	}
+	r := c.Close()
+	if len(r.Updates) != 2 || r.Participants[0] != "a" || r.Bytes != 200 || r.Dropped != 4 || r.Samples != 20 {
+		t.Fatalf("result %+v", r)
+	}
+
+	// The roster carries over: a fourth peer is refused once three have taken part.
+	c2 := NewCollector(&s, 2, 2, t0, []string{"a", "b", "c"})
+	if err := c2.Add(upd("d", 2), 1, t0); !errors.Is(err, ErrFull) {
+		t.Fatalf("over the maximum: %v", err)
+	}
+	if err := c2.Add(upd("c", 2), 1, t0); err != nil {
+		t.Fatalf("a rostered peer: %v", err)
+	}
+	if due, _ := c2.Due(t0.Add(5 * time.Second)); !due {
+		t.Fatal("hard deadline passed: round should close with what it has")
+	}
+}
+
+func FuzzDecodeUpdate(f *testing.F) {
+	f.Add((&Update{Job: "j", Round: 1, Samples: 3, Delta: []float32{1, 2}}).Encode())
+	f.Add([]byte("MNFU1"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		u, err := DecodeUpdate(b, 1<<16)
+		if err != nil {
+			return
+		}
+		again, err := DecodeUpdate(u.Encode(), 1<<16)
+		if err != nil || len(again.Delta) != len(u.Delta) {
+			t.Fatalf("re-encoded update does not decode: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeAnnouncement(f *testing.F) {
+	ring := keyring{}
+	k := newKey(ring, "coord", 1)
+	s := testSpec()
+	_ = s.Sign(k)
+	a := Announcement{Spec: s, State: StateRound, Round: 1, Model: testCID, Issued: 1000}
+	_ = a.Sign(k)
+	f.Add(a.Encode())
+	f.Add([]byte(`{"state":"done"}`))
+	now := time.UnixMilli(1000)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := DecodeAnnouncement(b, "coord", now, ring.verify)
+		if err == nil && got.Spec.Coordinator != "coord" {
+			t.Fatal("accepted an announcement not from its coordinator")
+		}
+	})
+}

@@ -1,0 +1,166 @@
+package fedjob
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ipfs/go-cid"
+
+	"github.com/meshnode/meshnode/distill/fedavg"
+	"github.com/meshnode/meshnode/experts"
+)
+
+// ErrInvalid marks messages that break the job protocol's rules.
+var ErrInvalid = errors.New("invalid training message")
+
+// Signer signs as a peer (node.Identity is one).
+type Signer interface {
+	ID() string
+	Sign(msg []byte) ([]byte, error)
+}
+
+// Verifier checks that sig is the signature of msg by the peer named author
+// (node.VerifyPeerSignature).
+type Verifier func(author string, msg, sig []byte) error
+
+// Limits on a spec's numbers: generous for real jobs, small enough that a hostile spec cannot
+// make a node loop for days or allocate without bound.
+const (
+	MaxRounds       = 10000
+	MaxParticipants = 1000
+	MaxLocalEpochs  = 1000
+	MaxDeadline     = 24 * time.Hour
+)
+
+// Spec is a training job, signed by the node that coordinates it. Its ID is the hash of its
+// signed fields.
+type Spec struct {
+	Base        string             `json:"base"` // CID of the expert version training starts from
+	Domain      string             `json:"domain"`
+	Input       experts.InputSpec  `json:"input"`
+	Output      experts.OutputSpec `json:"output"`
+	Rounds      int                `json:"rounds"`
+	LocalEpochs int                `json:"local_epochs"`
+	BatchSize   int                `json:"batch_size"`
+	LR          float64            `json:"learning_rate"`
+	ProxMu      float64            `json:"prox_mu,omitempty"` // FedProx's μ; 0 is FedAvg
+	// MinParticipants is the quorum: a round closes early (at the soft deadline) only once this
+	// many updates arrived. MaxParticipants caps the distinct peers a job accepts.
+	MinParticipants int `json:"min_participants"`
+	MaxParticipants int `json:"max_participants"`
+	// SoftDeadlineMS and DeadlineMS are measured from a round's start.
+	SoftDeadlineMS int64   `json:"soft_deadline_ms"`
+	DeadlineMS     int64   `json:"deadline_ms"`
+	Aggregator     string  `json:"aggregator"`
+	MaxShare       float64 `json:"max_share,omitempty"`
+	Trim           float64 `json:"trim,omitempty"`
+	Byzantine      int     `json:"byzantine,omitempty"`
+	ClipNorm       float64 `json:"clip_norm,omitempty"`
+	NoiseStd       float64 `json:"noise_std,omitempty"`
+	Seed           uint64  `json:"seed"`
+	Coordinator    string  `json:"coordinator"`
+	Created        int64   `json:"created"` // Unix milliseconds
+	Sig            []byte  `json:"sig,omitempty"`
+}
+
+func (s *Spec) signingBytes() []byte {
+	c := *s
+	c.Sig = nil
+	b, _ := json.Marshal(c) // a struct of strings, numbers and slices: cannot fail
+	return b
+}
+
+// ID names the job: the first 16 bytes of the SHA-256 of its signed fields, in hex.
+func (s *Spec) ID() string {
+	h := sha256.Sum256(s.signingBytes())
+	return hex.EncodeToString(h[:16])
+}
+
+// SoftDeadline and Deadline are the round's deadlines as durations.
+func (s *Spec) SoftDeadline() time.Duration {
+	return time.Duration(s.SoftDeadlineMS) * time.Millisecond
+}
+
+// Deadline is the hard deadline of a round, from its start.
+func (s *Spec) Deadline() time.Duration { return time.Duration(s.DeadlineMS) * time.Millisecond }
+
+// AggregateConfig is the spec's aggregation settings for fedavg.Aggregate.
+func (s *Spec) AggregateConfig(round int) fedavg.Config {
+	return fedavg.Config{Aggregator: s.Aggregator, MaxShare: s.MaxShare, Trim: s.Trim, Byzantine: s.Byzantine,
+		ClipNorm: s.ClipNorm, NoiseStd: s.NoiseStd, Seed: s.Seed + uint64(round)}
+}
+
+// Sign fills in the coordinator and signs the spec.
+func (s *Spec) Sign(k Signer) error {
+	s.Coordinator = k.ID()
+	sig, err := k.Sign(s.signingBytes())
+	if err != nil {
+		return fmt.Errorf("sign job spec: %w", err)
+	}
+	s.Sig = sig
+	return nil
+}
+
+// Check validates the spec's fields and its coordinator's signature.
+func (s *Spec) Check(verify Verifier) error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: job spec: %s", ErrInvalid, fmt.Sprintf(format, a...))
+	}
+	if _, err := cid.Decode(s.Base); err != nil {
+		return bad("base %q is not a CID", s.Base)
+	}
+	switch {
+	case s.Domain == "" || len(s.Domain) > 64:
+		return bad("domain %q must be 1 to 64 characters", s.Domain)
+	case s.Input.Dim <= 0 || s.Input.Dim > 1<<20:
+		return bad("input dimension %d out of range", s.Input.Dim)
+	case s.Output.Dim <= 0 || s.Output.Dim > 1<<16:
+		return bad("output dimension %d out of range", s.Output.Dim)
+	case len(s.Output.Labels) > 1024:
+		return bad("%d output labels, limit 1024", len(s.Output.Labels))
+	case s.Rounds < 1 || s.Rounds > MaxRounds:
+		return bad("rounds %d must be in 1..%d", s.Rounds, MaxRounds)
+	case s.LocalEpochs < 1 || s.LocalEpochs > MaxLocalEpochs:
+		return bad("local epochs %d must be in 1..%d", s.LocalEpochs, MaxLocalEpochs)
+	case s.BatchSize < 1 || s.BatchSize > 1<<16:
+		return bad("batch size %d out of range", s.BatchSize)
+	case !(s.LR > 0 && s.LR < 10):
+		return bad("learning rate %g must be in (0, 10)", s.LR)
+	case !(s.ProxMu >= 0 && s.ProxMu < 1e6):
+		return bad("prox_mu %g out of range", s.ProxMu)
+	case s.MinParticipants < 1 || s.MinParticipants > MaxParticipants:
+		return bad("min participants %d must be in 1..%d", s.MinParticipants, MaxParticipants)
+	case s.MaxParticipants < s.MinParticipants || s.MaxParticipants > MaxParticipants:
+		return bad("max participants %d must be in %d..%d", s.MaxParticipants, s.MinParticipants, MaxParticipants)
+	case s.DeadlineMS <= 0 || time.Duration(s.DeadlineMS)*time.Millisecond > MaxDeadline:
+		return bad("round deadline %dms must be positive and at most %s", s.DeadlineMS, MaxDeadline)
+	case s.SoftDeadlineMS < 0 || s.SoftDeadlineMS > s.DeadlineMS:
+		return bad("soft deadline %dms must be in 0..%dms", s.SoftDeadlineMS, s.DeadlineMS)
+	case !(s.MaxShare >= 0 && s.MaxShare <= 1), !(s.Trim >= 0 && s.Trim < 0.5):
+		return bad("max_share %g or trim %g out of range", s.MaxShare, s.Trim)
+	case s.Byzantine < 0 || s.Byzantine > MaxParticipants:
+		return bad("byzantine %d out of range", s.Byzantine)
+	case !(s.ClipNorm >= 0 && s.ClipNorm < 1e12), !(s.NoiseStd >= 0 && s.NoiseStd < 1e6):
+		return bad("clip_norm %g or noise_std %g out of range", s.ClipNorm, s.NoiseStd)
+	case s.NoiseStd > 0 && s.ClipNorm == 0:
+		return bad("differential-privacy noise needs clip_norm")
+	}
+	known := false
+	for _, a := range fedavg.Aggregators() {
+		known = known || a == s.Aggregator
+	}
+	if !known {
+		return bad("unknown aggregator %q (want one of %v)", s.Aggregator, fedavg.Aggregators())
+	}
+	if s.Coordinator == "" || len(s.Sig) == 0 {
+		return bad("not signed")
+	}
+	if err := verify(s.Coordinator, s.signingBytes(), s.Sig); err != nil {
+		return fmt.Errorf("%w: job spec signature: %v", ErrInvalid, err)
+	}
+	return nil
+}

@@ -1,0 +1,328 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+
+	"github.com/meshnode/meshnode/distill/fedavg"
+	"github.com/meshnode/meshnode/distill/fedjob"
+	"github.com/meshnode/meshnode/experts"
+	"github.com/meshnode/meshnode/node"
+)
+
+// coordState is a coordinated job's persistent state: enough to resume after a restart from
+// the last published round.
+type coordState struct {
+	Spec        fedjob.Spec           `json:"spec"`
+	EvalDataset string                `json:"eval_dataset"`
+	Round       int                   `json:"round"` // the round to collect next (Rounds+1 when done)
+	Model       string                `json:"model"` // the version that round starts from
+	Roster      []string              `json:"roster"`
+	History     []fedjob.RoundSummary `json:"history"`
+	State       string                `json:"state"`
+}
+
+// coordinator runs one job: it opens each round, collects updates, aggregates, evaluates and
+// publishes the next version.
+type coordinator struct {
+	s      *trainService
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	st      coordState
+	col     *fedjob.Collector // the open round, nil between rounds
+	arrived chan struct{}     // signalled when an update is accepted
+	eval    *heldOut          // the coordinator's held-out data
+}
+
+// Start coordinates a new job from a hosted expert.
+func (s *trainService) Start(ctx context.Context, req node.TrainStartRequest) (node.TrainJobInfo, error) {
+	_, base, m, err := s.d.Repo.Expert(ctx, req.Base)
+	if err != nil {
+		return node.TrainJobInfo{}, err
+	}
+	if m.Output.Kind != experts.OutputClasses {
+		return node.TrainJobInfo{}, badRequest{fmt.Errorf("train start: expert %s is not a classifier", base)}
+	}
+	if req.EvalDataset == "" {
+		return node.TrainJobInfo{}, badRequest{errors.New("train start: an evaluation data set is required (the coordinator measures every version on it)")}
+	}
+	if _, err := s.evalData(req.EvalDataset, m); err != nil {
+		return node.TrainJobInfo{}, badRequest{err}
+	}
+	domain := req.Domain
+	if domain == "" && len(m.Domains) > 0 {
+		domain = m.Domains[0]
+	}
+	spec := fedjob.Spec{Base: base.String(), Domain: domain, Input: m.Input, Output: m.Output,
+		Rounds: req.Rounds, LocalEpochs: req.LocalEpochs, BatchSize: req.BatchSize, LR: req.LR, ProxMu: req.ProxMu,
+		MinParticipants: req.MinParticipants, MaxParticipants: req.MaxParticipants,
+		SoftDeadlineMS: req.SoftDeadlineMS, DeadlineMS: req.DeadlineMS, Aggregator: req.Aggregator,
+		MaxShare: req.MaxShare, Trim: req.Trim, ClipNorm: req.ClipNorm, NoiseStd: req.NoiseStd,
+		Seed: req.Seed, Created: time.Now().UnixMilli()}
+	if err := spec.Sign(s.d.Repo.Identity); err != nil {
+		return node.TrainJobInfo{}, err
+	}
+	if err := spec.Check(node.VerifyPeerSignature); err != nil {
+		return node.TrainJobInfo{}, badRequest{err}
+	}
+	if req.Dataset != "" { // the coordinator's own data must fit before anything starts
+		if _, err := s.loadPart(spec, req.Dataset); err != nil {
+			return node.TrainJobInfo{}, badRequest{err}
+		}
+	}
+	cs := &coordState{Spec: spec, EvalDataset: req.EvalDataset, Round: 1, Model: base.String(), State: fedjob.StateRound}
+	if err := s.saveCoord(ctx, cs); err != nil {
+		return node.TrainJobInfo{}, err
+	}
+	s.startCoordinator(cs)
+	if req.Dataset != "" {
+		if _, err := s.join(ctx, spec.ID(), req.Dataset); err != nil {
+			return node.TrainJobInfo{}, err
+		}
+	}
+	for _, j := range s.Jobs() {
+		if j.ID == spec.ID() {
+			return j, nil
+		}
+	}
+	return node.TrainJobInfo{}, fmt.Errorf("train start: job %s vanished", spec.ID())
+}
+
+func (s *trainService) saveCoord(ctx context.Context, cs *coordState) error {
+	b, err := json.Marshal(cs)
+	if err != nil {
+		return err
+	}
+	if err := s.store.Put(ctx, ds.NewKey("/coord/"+cs.Spec.ID()), b); err != nil {
+		return fmt.Errorf("save job %s: %w", cs.Spec.ID(), err)
+	}
+	return nil
+}
+
+// startCoordinator runs a job's rounds (a finished job only answers status).
+func (s *trainService) startCoordinator(cs *coordState) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	c := &coordinator{s: s, st: *cs, cancel: cancel, arrived: make(chan struct{}, 1)}
+	id := cs.Spec.ID()
+	s.mu.Lock()
+	s.coords[id] = c
+	if s.seen[id] == nil { // status knows the job before its first announcement goes out
+		s.seen[id] = &seenJob{Ann: &fedjob.Announcement{Spec: cs.Spec, State: cs.State, Round: cs.Round, Model: cs.Model}}
+	}
+	s.mu.Unlock()
+	if cs.State != fedjob.StateRound {
+		cancel()
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := c.run(ctx); err != nil && ctx.Err() == nil {
+			s.d.log.Error("training job failed", "job", id, "err", err)
+		}
+	}()
+}
+
+func (c *coordinator) add(u *fedjob.Update, size int) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.col == nil {
+		return fmt.Errorf("%w: job %s has no open round", fedjob.ErrLate, c.st.Spec.ID())
+	}
+	if err := c.col.Add(u, size, time.Now()); err != nil {
+		return err
+	}
+	select {
+	case c.arrived <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (c *coordinator) describe(info *node.TrainJobInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	info.Coordinator = true
+	info.State, info.Round, info.Model = c.st.State, c.st.Round, c.st.Model
+	info.History = append([]fedjob.RoundSummary(nil), c.st.History...)
+	if c.col != nil {
+		info.Pending = c.col.Count()
+		info.Deadline = c.col.Deadline().UnixMilli()
+	}
+}
+
+// run collects and closes rounds until the job is done.
+func (c *coordinator) run(ctx context.Context) error {
+	spec := &c.st.Spec
+	net, err := c.prepare(ctx)
+	if err != nil {
+		return err
+	}
+	for c.st.Round <= spec.Rounds {
+		sum, next, err := c.round(ctx, net)
+		if err != nil {
+			return err
+		}
+		if next == nil {
+			continue // nobody sent an update: the round opens again
+		}
+		net = next
+		c.mu.Lock()
+		c.st.History = append(c.st.History, *sum)
+		c.st.Round++
+		c.st.Model = sum.Model
+		if c.st.Round > spec.Rounds {
+			c.st.State = fedjob.StateDone
+		}
+		st := c.st
+		c.mu.Unlock()
+		if err := c.s.saveCoord(ctx, &st); err != nil {
+			return err
+		}
+		c.s.metrics.rounds.Inc()
+		c.s.metrics.accuracy.WithLabelValues(spec.ID()).Set(sum.Accuracy)
+	}
+	// Done: keep announcing the final version for a while so every participant hears it.
+	last := c.st.History[len(c.st.History)-1]
+	last.Participants = nil
+	ann := fedjob.Announcement{Spec: *spec, State: fedjob.StateDone, Round: spec.Rounds, Model: c.st.Model, Last: &last}
+	for range 30 {
+		if err := c.s.publish(ctx, ann); err != nil && ctx.Err() == nil {
+			c.s.d.log.Warn("announce", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(announceEvery):
+		}
+	}
+	return nil
+}
+
+// prepare loads the held-out data and the model the next round starts from.
+func (c *coordinator) prepare(ctx context.Context) (*experts.Network, error) {
+	st, id, m, err := c.s.d.Repo.Expert(ctx, c.st.Model)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: model %s: %w", c.st.Spec.ID(), c.st.Model, err)
+	}
+	net, err := st.LoadNetwork(ctx, m)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: model %s: %w", c.st.Spec.ID(), id, err)
+	}
+	c.eval, err = c.s.evalData(c.st.EvalDataset, m)
+	return net, err
+}
+
+// round opens round c.st.Round on net, waits for it to close, and makes the next version. A
+// round nobody sent an update to returns a nil network.
+func (c *coordinator) round(ctx context.Context, net *experts.Network) (*fedjob.RoundSummary, *experts.Network, error) {
+	spec := &c.st.Spec
+	started := time.Now()
+	c.mu.Lock()
+	c.col = fedjob.NewCollector(spec, c.st.Round, net.ParamCount(), started, c.st.Roster)
+	col := c.col
+	var last *fedjob.RoundSummary
+	if n := len(c.st.History); n > 0 {
+		l := c.st.History[n-1]
+		l.Participants = nil
+		last = &l
+	}
+	ann := fedjob.Announcement{Spec: *spec, State: fedjob.StateRound, Round: c.st.Round, Model: c.st.Model,
+		Deadline: col.Deadline().UnixMilli(), Last: last}
+	c.mu.Unlock()
+	nextAnnounce := time.Now()
+	for {
+		now := time.Now()
+		if !now.Before(nextAnnounce) {
+			if err := c.s.publish(ctx, ann); err != nil && ctx.Err() == nil {
+				c.s.d.log.Warn("announce", "job", spec.ID(), "err", err)
+			}
+			nextAnnounce = now.Add(announceEvery)
+		}
+		c.mu.Lock()
+		due, at := col.Due(now)
+		c.mu.Unlock()
+		if due {
+			break
+		}
+		wake := nextAnnounce
+		if at.Before(wake) {
+			wake = at
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-c.arrived:
+		case <-time.After(time.Until(wake)):
+		}
+	}
+	c.mu.Lock()
+	res := col.Close()
+	c.col = nil
+	c.st.Roster = col.Roster()
+	c.mu.Unlock()
+	if len(res.Updates) == 0 {
+		c.s.d.log.Info("round closed without updates; opening it again", "job", spec.ID(), "round", c.st.Round)
+		return nil, nil, nil
+	}
+	delta, err := fedavg.Aggregate(res.Updates, spec.AggregateConfig(c.st.Round))
+	if err != nil {
+		return nil, nil, fmt.Errorf("job %s round %d: %w", spec.ID(), c.st.Round, err)
+	}
+	next, err := fedavg.Apply(net, delta)
+	if err != nil {
+		return nil, nil, err
+	}
+	ev, err := experts.Evaluate(next, c.eval.samples, "")
+	if err != nil {
+		return nil, nil, fmt.Errorf("job %s round %d: evaluate: %w", spec.ID(), c.st.Round, err)
+	}
+	id, size, err := c.publishVersion(ctx, next, ev, len(res.Participants))
+	if err != nil {
+		return nil, nil, err
+	}
+	sum := &fedjob.RoundSummary{Round: c.st.Round, Model: id.String(), Parent: c.st.Model, Participants: res.Participants,
+		Updates: len(res.Updates), Samples: res.Samples, Accuracy: ev.Accuracy, Loss: ev.Loss, TrainLoss: res.TrainLoss,
+		UpdateBytes: res.Bytes, ModelBytes: size, Dropped: res.Dropped, Seconds: time.Since(started).Seconds(),
+		TrainSeconds: res.TrainSeconds, Started: started.UnixMilli()}
+	c.s.d.log.Info("round closed", "job", spec.ID(), "round", sum.Round, "updates", sum.Updates, "accuracy", sum.Accuracy)
+	return sum, next, nil
+}
+
+// publishVersion stores the round's new version (signed, linked to its parent, with its
+// evaluation) and announces its blocks to the mesh.
+func (c *coordinator) publishVersion(ctx context.Context, net *experts.Network, ev experts.Evaluation, participants int) (cid.Cid, int64, error) {
+	spec := &c.st.Spec
+	st, parentID, parent, err := c.s.d.Repo.Expert(ctx, c.st.Model)
+	if err != nil {
+		return cid.Undef, 0, err
+	}
+	m := &experts.Manifest{Name: parent.Name, Domains: parent.Domains, Input: parent.Input, Output: parent.Output,
+		Parents: []experts.Parent{{ID: parentID, Relation: experts.RelFederated}},
+		Evals: []experts.EvalResult{{Dataset: c.eval.name, Digest: c.eval.digest, Samples: ev.Samples,
+			Metric: "accuracy", Value: ev.Accuracy}},
+		Meta: map[string]string{"job": spec.ID(), "round": strconv.Itoa(c.st.Round), "aggregator": spec.Aggregator,
+			"participants": strconv.Itoa(participants)}}
+	id, err := st.AddNetwork(ctx, m, net, c.s.d.Repo.Identity)
+	if err != nil {
+		return cid.Undef, 0, fmt.Errorf("job %s round %d: store version: %w", spec.ID(), c.st.Round, err)
+	}
+	c.s.d.engine.invalidateHosted()
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for _, b := range []cid.Cid{id, m.Weights} {
+		if err := c.s.d.blobs.x.Provide(pctx, b); err != nil {
+			c.s.d.log.Debug("provide a new version", "cid", b, "err", err)
+		}
+	}
+	return id, m.WeightsSize, nil
+}

@@ -1,0 +1,367 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+
+	"github.com/meshnode/meshnode/distill/fedavg"
+	"github.com/meshnode/meshnode/distill/fedjob"
+	"github.com/meshnode/meshnode/experts"
+	"github.com/meshnode/meshnode/mesh/rpc"
+	"github.com/meshnode/meshnode/node"
+)
+
+// partRecord is this node's persistent part in a job.
+type partRecord struct {
+	Spec      fedjob.Spec `json:"spec"`
+	Dataset   string      `json:"dataset"`
+	LastRound int         `json:"last_round"`
+	Final     string      `json:"final,omitempty"`
+}
+
+// participant takes part in one job: for each round announced it fetches the round's model,
+// trains on local data and sends its signed update to the coordinator.
+type participant struct {
+	s       *trainService
+	data    experts.Samples
+	offers  chan *fedjob.Announcement // latest announcement wins
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	rec     partRecord
+	lastErr string
+}
+
+// heldOut is data a coordinator measures versions on.
+type heldOut struct {
+	samples      experts.Samples
+	name, digest string
+}
+
+// evalData loads the test part of a data set and checks it fits the expert.
+func (s *trainService) evalData(name string, m *experts.Manifest) (*heldOut, error) {
+	_, test, err := s.catalog.Load(name, 0)
+	if err != nil {
+		return nil, fmt.Errorf("evaluation data: %w", err)
+	}
+	if test.Dim != m.Input.Dim || len(test.Classes) != m.Output.Dim {
+		return nil, fmt.Errorf("evaluation data %s has %d features and %d classes; the expert takes %d and gives %d",
+			name, test.Dim, len(test.Classes), m.Input.Dim, m.Output.Dim)
+	}
+	return &heldOut{samples: experts.Samples{X: test.X, Dim: test.Dim, Labels: test.Y}, name: test.Name, digest: test.Digest()}, nil
+}
+
+// loadPart loads a participant's local data (the training part of a data set) for a job.
+func (s *trainService) loadPart(spec fedjob.Spec, name string) (experts.Samples, error) {
+	train, _, err := s.catalog.Load(name, 0)
+	if err != nil {
+		return experts.Samples{}, fmt.Errorf("training data: %w", err)
+	}
+	// A share may lack some classes (a CSV share names classes up to its largest label): its
+	// labels must index the model's outputs.
+	if train.Dim != spec.Input.Dim || len(train.Classes) > spec.Output.Dim {
+		return experts.Samples{}, fmt.Errorf("training data %s has %d features and %d classes; job %s trains a model of %d inputs and %d classes",
+			name, train.Dim, len(train.Classes), spec.ID(), spec.Input.Dim, spec.Output.Dim)
+	}
+	if train.Len() == 0 {
+		return experts.Samples{}, fmt.Errorf("training data %s is empty", name)
+	}
+	return experts.Samples{X: train.X, Dim: train.Dim, Labels: train.Y}, nil
+}
+
+// join takes part in a job this node has heard of, training on the named data set.
+func (s *trainService) join(ctx context.Context, job, datasetName string) (node.TrainJobInfo, error) {
+	s.mu.Lock()
+	j, p := s.seen[job], s.parts[job]
+	s.mu.Unlock()
+	if j == nil {
+		return node.TrainJobInfo{}, badRequest{fmt.Errorf("train join: no job %s has been announced on the mesh (yet)", job)}
+	}
+	if p != nil {
+		return node.TrainJobInfo{}, badRequest{fmt.Errorf("train join: already taking part in job %s", job)}
+	}
+	if j.Ann.State != fedjob.StateRound {
+		return node.TrainJobInfo{}, badRequest{fmt.Errorf("train join: job %s is %s", job, j.Ann.State)}
+	}
+	rec := partRecord{Spec: j.Ann.Spec, Dataset: datasetName}
+	if err := s.startParticipant(rec); err != nil {
+		return node.TrainJobInfo{}, badRequest{err}
+	}
+	s.mu.Lock()
+	p = s.parts[job]
+	s.mu.Unlock()
+	if err := p.save(ctx); err != nil {
+		return node.TrainJobInfo{}, err
+	}
+	p.offer(j.Ann)
+	for _, info := range s.Jobs() {
+		if info.ID == job {
+			return info, nil
+		}
+	}
+	return node.TrainJobInfo{}, fmt.Errorf("train join: job %s vanished", job)
+}
+
+// leave stops taking part in a job (and, on its coordinator, stops the job).
+func (s *trainService) leave(ctx context.Context, job string) error {
+	s.mu.Lock()
+	p, c := s.parts[job], s.coords[job]
+	delete(s.parts, job)
+	s.mu.Unlock()
+	if p == nil && c == nil {
+		return badRequest{fmt.Errorf("train leave: this node takes no part in job %s", job)}
+	}
+	if p != nil {
+		p.cancel()
+		if err := s.store.Delete(ctx, ds.NewKey("/part/"+job)); err != nil {
+			return fmt.Errorf("train leave %s: %w", job, err)
+		}
+	}
+	if c != nil {
+		c.cancel()
+		c.mu.Lock()
+		running := c.st.State == fedjob.StateRound
+		if running {
+			c.st.State = fedjob.StateStopped
+		}
+		st := c.st
+		c.mu.Unlock()
+		if running {
+			if err := s.saveCoord(ctx, &st); err != nil {
+				return err
+			}
+			ann := fedjob.Announcement{Spec: st.Spec, State: fedjob.StateStopped, Round: st.Round - 1, Model: st.Model}
+			return s.publish(ctx, ann)
+		}
+	}
+	return nil
+}
+
+func (s *trainService) startParticipant(rec partRecord) error {
+	data, err := s.loadPart(rec.Spec, rec.Dataset)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	p := &participant{s: s, data: data, rec: rec, offers: make(chan *fedjob.Announcement, 1), cancel: cancel}
+	s.mu.Lock()
+	s.parts[rec.Spec.ID()] = p
+	s.mu.Unlock()
+	if rec.Final != "" {
+		return nil
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		p.run(ctx)
+	}()
+	return nil
+}
+
+func (p *participant) save(ctx context.Context) error {
+	p.mu.Lock()
+	b, err := json.Marshal(p.rec)
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return p.s.store.Put(ctx, ds.NewKey("/part/"+p.rec.Spec.ID()), b)
+}
+
+// offer hands the participant the latest announcement, replacing one it has not taken yet.
+func (p *participant) offer(a *fedjob.Announcement) {
+	for {
+		select {
+		case p.offers <- a:
+			return
+		default:
+		}
+		select {
+		case <-p.offers:
+		default:
+		}
+	}
+}
+
+func (p *participant) describe() *node.TrainParticipation {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return &node.TrainParticipation{Dataset: p.rec.Dataset, Samples: p.data.Len(), LastRound: p.rec.LastRound,
+		Final: p.rec.Final, LastError: p.lastErr}
+}
+
+func (p *participant) run(ctx context.Context) {
+	for {
+		var a *fedjob.Announcement
+		select {
+		case <-ctx.Done():
+			return
+		case a = <-p.offers:
+		}
+		err := p.step(ctx, a)
+		p.mu.Lock()
+		p.lastErr = ""
+		if err != nil {
+			p.lastErr = err.Error()
+		}
+		done := p.rec.Final != ""
+		p.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			p.s.d.log.Warn("training round", "job", a.Spec.ID(), "round", a.Round, "err", err)
+		}
+		if done || a.State == fedjob.StateStopped {
+			return
+		}
+	}
+}
+
+// step acts on one announcement: train and send for a new round, or fetch the final version.
+func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
+	model, err := cid.Decode(a.Model)
+	if err != nil {
+		return err
+	}
+	if a.State == fedjob.StateDone {
+		if _, err := p.s.d.blobs.FetchExpert(ctx, model); err != nil {
+			return fmt.Errorf("fetch final version: %w", err)
+		}
+		p.mu.Lock()
+		p.rec.Final, p.rec.LastRound = a.Model, a.Round
+		p.mu.Unlock()
+		return p.save(ctx)
+	}
+	p.mu.Lock()
+	last := p.rec.LastRound
+	p.mu.Unlock()
+	if a.State != fedjob.StateRound || a.Round <= last {
+		return nil
+	}
+	deadline := time.UnixMilli(a.Deadline)
+	if time.Until(deadline) <= 0 {
+		return nil // heard too late; the next round will come
+	}
+	rctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	if _, err := p.s.d.blobs.FetchExpert(rctx, model); err != nil {
+		return fmt.Errorf("round %d: fetch model: %w", a.Round, err)
+	}
+	st, err := p.s.d.Repo.Store()
+	if err != nil {
+		return err
+	}
+	m, err := st.GetExpert(rctx, model)
+	if err != nil {
+		return err
+	}
+	if m.Input.Dim != a.Spec.Input.Dim || m.Output.Dim != a.Spec.Output.Dim {
+		return fmt.Errorf("round %d: model %s does not match the job's input and output", a.Round, model)
+	}
+	net, err := st.LoadNetwork(rctx, m)
+	if err != nil {
+		return err
+	}
+	me := p.s.d.Repo.Identity.ID()
+	t0 := time.Now()
+	upd, err := fedavg.LocalUpdate(rctx, net, p.data, fedavg.LocalConfig{Epochs: a.Spec.LocalEpochs,
+		BatchSize: a.Spec.BatchSize, LearningRate: a.Spec.LR, ProxMu: a.Spec.ProxMu, Seed: roundSeed(a.Spec.Seed, me, a.Round)}, me)
+	if err != nil {
+		return fmt.Errorf("round %d: %w", a.Round, err)
+	}
+	secs := time.Since(t0).Seconds()
+	if p.s.tamper != nil {
+		p.s.tamper(upd.Delta)
+	}
+	u := &fedjob.Update{Job: a.Spec.ID(), Round: a.Round, Samples: upd.Samples, TrainLoss: upd.Loss, Seconds: secs,
+		Delta: fedjob.Float32s(upd.Delta)}
+	if err := u.Sign(p.s.d.Repo.Identity); err != nil {
+		return err
+	}
+	if err := p.send(rctx, a, u); err != nil {
+		return fmt.Errorf("round %d: send update: %w", a.Round, err)
+	}
+	p.s.metrics.sent.Inc()
+	p.mu.Lock()
+	p.rec.LastRound = a.Round
+	p.mu.Unlock()
+	return p.save(ctx)
+}
+
+// send delivers an update to the coordinator (directly when this node coordinates), retrying
+// until the round's deadline.
+func (p *participant) send(ctx context.Context, a *fedjob.Announcement, u *fedjob.Update) error {
+	b := u.Encode()
+	if a.Spec.Coordinator == p.s.d.Repo.Identity.ID() {
+		return p.s.accept(u, len(b))
+	}
+	to, err := peer.Decode(a.Spec.Coordinator)
+	if err != nil {
+		return err
+	}
+	var addrs []multiaddr.Multiaddr
+	for _, s := range a.Addrs {
+		if ma, err := multiaddr.NewMultiaddr(s); err == nil {
+			addrs = append(addrs, ma)
+		}
+	}
+	for {
+		err := p.s.ensureConnected(ctx, peer.AddrInfo{ID: to, Addrs: addrs})
+		if err == nil {
+			_, err = p.s.client.Call(ctx, to, b)
+		}
+		var refused *rpc.RemoteError
+		if err == nil || errors.As(err, &refused) {
+			return err // delivered, or answered with a refusal that a retry would not change
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// ensureConnected dials a peer at the addresses it announced and those already known, and
+// looks it up in the DHT when that fails.
+func (s *trainService) ensureConnected(ctx context.Context, to peer.AddrInfo) error {
+	h := s.d.Mesh.Host
+	if len(h.Network().ConnsToPeer(to.ID)) > 0 {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	err := h.Connect(dctx, to) // adds to.Addrs to the peerstore and dials them with the known ones
+	cancel()
+	if err == nil {
+		return nil
+	}
+	ai, err := s.d.Mesh.DHT.FindPeer(ctx, to.ID)
+	if err != nil {
+		return fmt.Errorf("find coordinator %s: %w", to.ID, err)
+	}
+	return h.Connect(ctx, ai)
+}
+
+// roundSeed gives every participant and round its own shuffling order.
+func roundSeed(seed uint64, who string, round int) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(who))
+	return seed ^ h.Sum64() ^ uint64(round)*0x9e3779b97f4a7c15
+}
+
+func sortJobs(j []node.TrainJobInfo) {
+	sort.Slice(j, func(a, b int) bool {
+		if j[a].Spec.Created != j[b].Spec.Created {
+			return j[a].Spec.Created > j[b].Spec.Created
+		}
+		return j[a].ID < j[b].ID
+	})
+}
