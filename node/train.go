@@ -43,10 +43,14 @@ type TrainReport struct {
 	SamplesPS float64              `json:"samples_per_second"`
 }
 
-// inputSpecFor says how a catalog data set's rows are fed to an expert.
-func inputSpecFor(name string, dim int) experts.InputSpec {
+// inputSpecFor says how a catalog data set's rows are fed to an expert: images, texts through
+// the feature extractor the text suites use, or plain vectors.
+func inputSpecFor(cat dataset.Catalog, name string, dim int) experts.InputSpec {
 	if name == "fashion-mnist" {
 		return experts.InputSpec{Kind: experts.InputImage, Dim: dim, Preprocess: experts.ImagePreprocess(28, 28)}
+	}
+	if tf, ok := cat.TextFeaturesOf(name); ok && tf.Dim == dim {
+		return experts.InputSpec{Kind: experts.InputText, Dim: dim, Preprocess: tf.Spec()}
 	}
 	return experts.InputSpec{Kind: experts.InputVector, Dim: dim}
 }
@@ -81,7 +85,7 @@ func (r *Repo) TrainExpert(ctx context.Context, cat dataset.Catalog, req TrainRe
 	if req.Activation == "" {
 		req.Activation = "relu"
 	}
-	spec := inputSpecFor(req.Dataset, train.Dim)
+	spec := inputSpecFor(cat, req.Dataset, train.Dim)
 	arch := experts.MLP(train.Dim, req.Hidden, req.Activation, len(train.Classes), experts.OutputSoftmax)
 	arch.Normalize = spec.Kind == experts.InputVector
 	net, err := experts.NewNetwork(arch, req.Seed)

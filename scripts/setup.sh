@@ -2,7 +2,8 @@
 # Installs what meshnode's tests, benchmarks and demo need on a fresh Debian machine:
 # Go modules, Fashion-MNIST (dataset-fashion-mnist), scikit-learn's CSV data sets (extracted
 # from the python3-sklearn package; its Python dependencies are not needed) and chromium for
-# the dashboard's headless browser test. Idempotent.
+# the dashboard's headless browser test, and Debian's word lists (wamerican, wfrench, wngerman,
+# wspanish) for the language benchmark suite. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,13 @@ if [ ! -f "$SKLEARN_DIR/iris.csv" ] && [ ! -f /usr/lib/python3/dist-packages/skl
 	as_root cp "$tmp"/x/usr/lib/python3/dist-packages/sklearn/datasets/data/*.csv* "$SKLEARN_DIR"/
 fi
 
+DICT_DIR=/usr/share/dict
+if [ ! -f "$DICT_DIR/american-english" ] || [ ! -f "$DICT_DIR/french" ] || [ ! -f "$DICT_DIR/ngerman" ] || [ ! -f "$DICT_DIR/spanish" ]; then
+	echo "setup: installing word lists wamerican, wfrench, wngerman, wspanish (the language benchmark suite)"
+	apt_update_once
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wamerican wfrench wngerman wspanish >/dev/null
+fi
+
 if [ ! -x /usr/bin/chromium ]; then
 	echo "setup: installing chromium (the dashboard's browser test drives it headless)"
 	apt_update_once
@@ -45,4 +53,4 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 
 go mod download
-echo "setup: ready (Fashion-MNIST in $FMNIST_DIR, scikit-learn CSVs found)"
+echo "setup: ready (Fashion-MNIST in $FMNIST_DIR, scikit-learn CSVs found, word lists in $DICT_DIR)"

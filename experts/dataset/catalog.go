@@ -29,8 +29,9 @@ const SklearnLocalDir = "/usr/local/share/meshnode/sklearn"
 // Catalog resolves dataset names to data. The zero value finds nothing;
 // use DefaultCatalog.
 type Catalog struct {
-	FashionMNISTDir string   // directory with the Fashion-MNIST *-ubyte.gz files
-	SklearnDirs     []string // directories searched in order for scikit-learn CSVs
+	FashionMNISTDir string       // directory with the Fashion-MNIST *-ubyte.gz files
+	SklearnDirs     []string     // directories searched in order for scikit-learn CSVs
+	Suites          SuiteSources // files of the coding and language benchmark suites (suites_sources.go)
 }
 
 // DefaultCatalog reads the environment: MESHNODE_FASHION_MNIST (default
@@ -46,6 +47,7 @@ func DefaultCatalog() Catalog {
 		c.SklearnDirs = append(c.SklearnDirs, v)
 	}
 	c.SklearnDirs = append(c.SklearnDirs, SklearnDebianDir, SklearnLocalDir)
+	c.Suites = DefaultSuiteSources()
 	return c
 }
 
@@ -71,7 +73,7 @@ func (c Catalog) Names() []string {
 	for _, s := range sklearnSets() {
 		names = append(names, s.name)
 	}
-	return names
+	return append(names, SuiteNames()...)
 }
 
 // Load returns the train and test parts of the named data set, named
@@ -113,6 +115,9 @@ func (c Catalog) Load(name string, limit int) (train, test *Dataset, err error) 
 			return nil, nil, err
 		}
 		return train, test, nil
+	}
+	if train, test, ok, err := c.loadSuite(name, limit); ok {
+		return train, test, err
 	}
 	for _, s := range sklearnSets() {
 		if s.name != name {

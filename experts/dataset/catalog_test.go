@@ -25,7 +25,8 @@ func TestDefaultCatalog(t *testing.T) {
 	if c.FashionMNISTDir != FashionMNISTDebianDir || !slices.Equal(c.SklearnDirs, []string{SklearnDebianDir, SklearnLocalDir}) {
 		t.Errorf("defaults: %+v", c)
 	}
-	if got := c.Names(); !slices.Equal(got, []string{"fashion-mnist", "iris", "wine", "breast-cancer", "digits"}) {
+	if got := c.Names(); !slices.Equal(got, []string{"fashion-mnist", "iris", "wine", "breast-cancer", "digits",
+		"coding", "language", "mathematics", "reasoning", "tool_use", "context"}) {
 		t.Errorf("Names = %v", got)
 	}
 }

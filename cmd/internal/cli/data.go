@@ -3,7 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
-	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -24,8 +24,12 @@ func dataCmd(e *env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			names := e.catalog.Names()
 			return e.emit(names, func(w io.Writer) {
-				fmt.Fprintln(w, strings.Join(names, "\n"))
-				fmt.Fprintln(w, "csv:PATH (numeric columns, integer class label last)")
+				tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+				for _, n := range names {
+					fmt.Fprintf(tw, "%s\t%s\n", n, e.catalog.Describe(n))
+				}
+				fmt.Fprintln(tw, "csv:PATH\tnumeric columns, integer class label last")
+				tw.Flush()
 			})
 		},
 	})
