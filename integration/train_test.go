@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -19,11 +20,12 @@ import (
 
 // fedNode is an in-process daemon taking part in federated training tests.
 type fedNode struct {
-	repo   string
-	d      *daemon.Daemon
-	client *node.Client
-	part   string // csv:PATH of its data share
-	closed bool
+	repo     string
+	d        *daemon.Daemon
+	client   *node.Client
+	part     string // csv:PATH of its data share
+	closed   bool
+	byPolicy bool // joins jobs by its config's policy
 }
 
 func (n *fedNode) close(t *testing.T) {
@@ -55,8 +57,9 @@ func startFedNode(t *testing.T, repo string, o daemon.Options) *fedNode {
 
 // fedMesh starts n daemons chained by bootstrap, each with a non-IID share of Fashion-MNIST
 // (Dirichlet α over labels) of the first samples training images, and an untrained 784-100-10 base expert on the first. The last
-// daemon's outgoing updates go through tamper.
-func fedMesh(t *testing.T, n, samples int, alpha float64, tamper func([]float64)) ([]*fedNode, string) {
+// daemon's outgoing updates go through tamper. With policy, the last daemon's config joins
+// every job of the base's domain with its share (no explicit join).
+func fedMesh(t *testing.T, n, samples int, alpha float64, policy bool, tamper func([]float64)) ([]*fedNode, string) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -69,7 +72,15 @@ func fedMesh(t *testing.T, n, samples int, alpha float64, tamper func([]float64)
 	var base string
 	for i := range nodes {
 		repo := filepath.Join(dir, fmt.Sprintf("n%d", i))
-		r, err := node.Init(ctx, repo, node.InitOptions{ConfigFile: cfg})
+		nodeCfg := cfg
+		if policy && i == n-1 {
+			nodeCfg = filepath.Join(dir, "policy.yaml")
+			conf := fmt.Sprintf("preset: development\nmesh:\n  mdns: false\ntraining:\n  join: [{domain: fashion-mnist, dataset: \"csv:%s\"}]\n", rep.Parts[i].File)
+			if err := os.WriteFile(nodeCfg, []byte(conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, err := node.Init(ctx, repo, node.InitOptions{ConfigFile: nodeCfg})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,6 +104,7 @@ func fedMesh(t *testing.T, n, samples int, alpha float64, tamper func([]float64)
 		}
 		nodes[i] = startFedNode(t, repo, o)
 		nodes[i].part = "csv:" + rep.Parts[i].File
+		nodes[i].byPolicy = policy && i == n-1
 		t.Cleanup(func() { nodes[i].close(t) })
 	}
 	return nodes, base
@@ -109,6 +121,9 @@ func runFedJob(t *testing.T, nodes []*fedNode, base string, req node.TrainStartR
 		t.Fatal(err)
 	}
 	for _, n := range nodes[1:] {
+		if n.byPolicy {
+			continue
+		}
 		eventually(t, 20*time.Second, "a participant hears of the job and joins", func() bool {
 			err := n.client.Post(ctx, node.PathTrainJoin, node.TrainJoinRequest{Job: info.ID, Dataset: n.part}, nil)
 			return err == nil
@@ -144,10 +159,10 @@ func runFedJob(t *testing.T, nodes []*fedNode, base string, req node.TrainStartR
 }
 
 // TestFederatedTrainingAcrossFourDaemons: four daemons with non-IID Fashion-MNIST shares run
-// five rounds. Accuracy rises; every participant ends holding the same final version, whose
+// five rounds (three joined explicitly, one by its config's policy). Accuracy rises; every participant ends holding the same final version, whose
 // parent links lead back to the base expert.
 func TestFederatedTrainingAcrossFourDaemons(t *testing.T) {
-	nodes, base := fedMesh(t, 4, 8000, 0.5, nil)
+	nodes, base := fedMesh(t, 4, 8000, 0.5, true, nil)
 	job := runFedJob(t, nodes, base, fedRequest("fedavg", 4), nil)
 	h := job.History
 	if len(h) != 5 {
@@ -210,7 +225,7 @@ func fedRequest(aggregator string, quorum int) node.TrainStartRequest {
 // published round.
 func TestFederatedTrainingSurvivesBadParticipants(t *testing.T) {
 	var attack atomic.Bool
-	nodes, base := fedMesh(t, 5, 15000, 10, func(d []float64) {
+	nodes, base := fedMesh(t, 5, 15000, 10, false, func(d []float64) {
 		if attack.Load() {
 			for i := range d {
 				d[i] *= -10
