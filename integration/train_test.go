@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,13 +60,16 @@ func startFedNode(t *testing.T, repo string, o daemon.Options) *fedNode {
 // (Dirichlet α over labels) of the first samples training images, and an untrained 784-100-10 base expert on the first. The last
 // daemon's outgoing updates go through tamper. With policy, the last daemon's config joins
 // every job of the base's domain with its share (no explicit join).
-func fedMesh(t *testing.T, n, samples int, alpha float64, policy bool, tamper func([]float64)) ([]*fedNode, string) {
+func fedMesh(t *testing.T, n, samples int, alpha float64, policy bool, tamper func([]float64)) ([]*fedNode, string, *node.PartitionReport) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	rep, err := node.Partition(dataset.DefaultCatalog(), "fashion-mnist", n, alpha, 7, samples, filepath.Join(dir, "parts"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, p := range rep.Parts {
+		t.Logf("%s: %d samples, classes %v", filepath.Base(p.File), p.Samples, p.ClassCounts)
 	}
 	cfg := testConfig(t, 30*time.Second, 10*time.Second)
 	nodes := make([]*fedNode, n)
@@ -107,7 +111,7 @@ func fedMesh(t *testing.T, n, samples int, alpha float64, policy bool, tamper fu
 		nodes[i].byPolicy = policy && i == n-1
 		t.Cleanup(func() { nodes[i].close(t) })
 	}
-	return nodes, base
+	return nodes, base, rep
 }
 
 // runFedJob starts a job on nodes[0] (which trains too), has every other running node join
@@ -162,7 +166,10 @@ func runFedJob(t *testing.T, nodes []*fedNode, base string, req node.TrainStartR
 // five rounds (three joined explicitly, one by its config's policy). Accuracy rises; every participant ends holding the same final version, whose
 // parent links lead back to the base expert.
 func TestFederatedTrainingAcrossFourDaemons(t *testing.T) {
-	nodes, base := fedMesh(t, 4, 8000, 0.5, true, nil)
+	nodes, base, rep := fedMesh(t, 4, 8000, 0.3, true, nil)
+	if !slices.ContainsFunc(rep.Parts, func(p node.Part) bool { return slices.Contains(p.ClassCounts, 0) }) {
+		t.Fatal("every share holds every class: the test should include a share whose file lacks one")
+	}
 	job := runFedJob(t, nodes, base, fedRequest("fedavg", 4), nil)
 	h := job.History
 	if len(h) != 5 {
@@ -225,7 +232,7 @@ func fedRequest(aggregator string, quorum int) node.TrainStartRequest {
 // published round.
 func TestFederatedTrainingSurvivesBadParticipants(t *testing.T) {
 	var attack atomic.Bool
-	nodes, base := fedMesh(t, 5, 15000, 10, false, func(d []float64) {
+	nodes, base, _ := fedMesh(t, 5, 15000, 10, false, func(d []float64) {
 		if attack.Load() {
 			for i := range d {
 				d[i] *= -10

@@ -219,8 +219,11 @@ func (r *Repo) EvalExpert(ctx context.Context, cat dataset.Catalog, ref, ds stri
 	if test.Dim != m.Input.Dim {
 		return nil, fmt.Errorf("eval: data set %s has %d features, expert %q takes %d", ds, test.Dim, m.Name, m.Input.Dim)
 	}
-	if m.Output.Kind != experts.OutputClasses || len(test.Classes) != m.Output.Dim {
-		return nil, fmt.Errorf("eval: data set %s has %d classes, expert %q answers %d", ds, len(test.Classes), m.Name, m.Output.Dim)
+	if m.Output.Kind != experts.OutputClasses {
+		return nil, fmt.Errorf("eval: expert %q does not answer with classes", m.Name)
+	}
+	if err := test.AlignClasses(m.Output.Labels); err != nil {
+		return nil, fmt.Errorf("eval: expert %q: %w", m.Name, err)
 	}
 	net, err := st.LoadNetwork(ctx, m)
 	if err != nil {

@@ -54,9 +54,11 @@ func (s *trainService) evalData(name string, m *experts.Manifest) (*heldOut, err
 	if err != nil {
 		return nil, fmt.Errorf("evaluation data: %w", err)
 	}
-	if test.Dim != m.Input.Dim || len(test.Classes) != m.Output.Dim {
-		return nil, fmt.Errorf("evaluation data %s has %d features and %d classes; the expert takes %d and gives %d",
-			name, test.Dim, len(test.Classes), m.Input.Dim, m.Output.Dim)
+	if test.Dim != m.Input.Dim {
+		return nil, fmt.Errorf("evaluation data %s has %d features; the expert takes %d", name, test.Dim, m.Input.Dim)
+	}
+	if err := test.AlignClasses(m.Output.Labels); err != nil {
+		return nil, fmt.Errorf("evaluation data: %w", err)
 	}
 	return &heldOut{samples: experts.Samples{X: test.X, Dim: test.Dim, Labels: test.Y}, name: test.Name, digest: test.Digest()}, nil
 }
@@ -67,11 +69,14 @@ func (s *trainService) loadPart(spec fedjob.Spec, name string) (experts.Samples,
 	if err != nil {
 		return experts.Samples{}, fmt.Errorf("training data: %w", err)
 	}
-	// A share may lack some classes (a CSV share names classes up to its largest label): its
-	// labels must index the model's outputs.
-	if train.Dim != spec.Input.Dim || len(train.Classes) > spec.Output.Dim {
-		return experts.Samples{}, fmt.Errorf("training data %s has %d features and %d classes; job %s trains a model of %d inputs and %d classes",
-			name, train.Dim, len(train.Classes), spec.ID(), spec.Input.Dim, spec.Output.Dim)
+	if train.Dim != spec.Input.Dim {
+		return experts.Samples{}, fmt.Errorf("training data %s has %d features; job %s trains a model of %d inputs",
+			name, train.Dim, spec.ID(), spec.Input.Dim)
+	}
+	// A share read from a file knows only the classes it contains: put them where the
+	// model's outputs are.
+	if err := train.AlignClasses(spec.Output.Labels); err != nil {
+		return experts.Samples{}, fmt.Errorf("training data for job %s: %w", spec.ID(), err)
 	}
 	if train.Len() == 0 {
 		return experts.Samples{}, fmt.Errorf("training data %s is empty", name)
