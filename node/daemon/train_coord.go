@@ -152,7 +152,7 @@ func (c *coordinator) describe(info *node.TrainJobInfo) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	info.Coordinator = true
-	info.State, info.Round, info.Model = c.st.State, c.st.Round, c.st.Model
+	info.State, info.Round, info.Model = c.st.State, min(c.st.Round, c.st.Spec.Rounds), c.st.Model
 	info.History = append([]fedjob.RoundSummary(nil), c.st.History...)
 	if c.col != nil {
 		info.Pending = c.col.Count()
