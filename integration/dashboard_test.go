@@ -16,7 +16,8 @@ const chromiumPath = "/usr/bin/chromium"
 
 // TestDashboardAnswersAQuery opens the dashboard of the last node of a three-node mesh in
 // headless Chromium, sends a query through the page and sees the answer and the answering peer
-// (the first node, which serves the expert). The screenshot is kept in $MESHNODE_ARTIFACTS
+// (the first node, which serves the expert), and the federated job the first node ran, with its
+// accuracy curve. The screenshot is kept in $MESHNODE_ARTIFACTS
 // (default integration/artifacts).
 func TestDashboardAnswersAQuery(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
@@ -34,6 +35,9 @@ func TestDashboardAnswersAQuery(t *testing.T) {
 	d[1] = startDaemon(t, repos[1], d[0].tcpAddr(t))
 	d[2] = startDaemon(t, repos[2], d[1].tcpAddr(t))
 	cli(t, repos[0], "expert", "serve", id)
+	// A short federated job on the first node: the third sees it by gossip, with its curve.
+	cli(t, repos[0], "train", "start", "--base", id, "--eval-dataset", "iris", "--dataset", "iris",
+		"--rounds", "2", "--min", "1", "--soft-deadline", "100ms")
 	eventually(t, 20*time.Second, "the third node sees the expert", func() bool { return remoteHas(t, repos[2], id, d[0].PeerID) })
 	var dash struct {
 		URL string `json:"url"`
@@ -61,6 +65,7 @@ func TestDashboardAnswersAQuery(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#q-vector"), "[5.9, 3.0, 5.1, 1.8]"),
 		chromedp.Click(chromedp.CSS("#q-send")),
 		poll(`document.getElementById("answer").textContent.includes("answering peer")`),
+		poll(`[...document.querySelectorAll("#jobs tbody tr")].some(r => r.textContent.includes("done") && r.querySelector("svg.curve"))`),
 	)
 	if err != nil {
 		t.Fatalf("browser: %v", err)
@@ -68,6 +73,13 @@ func TestDashboardAnswersAQuery(t *testing.T) {
 	answer, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#answer")))
 	if err != nil {
 		t.Fatal(err)
+	}
+	jobs, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#jobs tbody")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(jobs, "iris") || !strings.Contains(jobs, "2/2") {
+		t.Fatalf("the training jobs table shows %q, want the finished iris job", jobs)
 	}
 	peers, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#peers tbody")))
 	if err != nil {
