@@ -2,12 +2,16 @@ package integration
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshnode/meshnode/node"
 )
 
 // TestBlobAndExpertExchangeThroughDaemons: blob put on A, blob get on C (through B's mesh) gives
@@ -48,6 +52,38 @@ func TestBlobAndExpertExchangeThroughDaemons(t *testing.T) {
 	got, err := os.ReadFile(out)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("fetched blob differs from the original (%d vs %d bytes, %v)", len(got), len(data), err)
+	}
+
+	// B fetches it too, through the API with progress: progress lines, then the result.
+	c, err := node.DaemonClient(repos[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress, results int
+	err = c.PostEvents(context.Background(), node.PathBlobFetch, map[string]any{"cid": put.CID, "progress": true, "timeout_ms": 20000},
+		func(line []byte) error {
+			var ev node.FetchEvent
+			if err := json.Unmarshal(line, &ev); err != nil {
+				return err
+			}
+			switch {
+			case ev.Progress != nil:
+				progress++
+				if ev.Progress.Total != 0 && ev.Progress.Total != int64(len(data)) {
+					t.Errorf("progress reports a total of %d bytes, want %d", ev.Progress.Total, len(data))
+				}
+			case ev.Result != nil:
+				results++
+				if ev.Result.Size != int64(len(data)) {
+					t.Errorf("result reports %d bytes, want %d", ev.Result.Size, len(data))
+				}
+			default:
+				t.Errorf("fetch with progress failed: %s", ev.Error)
+			}
+			return nil
+		})
+	if err != nil || progress == 0 || results != 1 {
+		t.Fatalf("fetch with progress: %d progress lines, %d results, %v", progress, results, err)
 	}
 
 	// An expert moves the same way; C then hosts it and answers from it without the network

@@ -117,3 +117,21 @@ type GCReport struct {
 	Bytes   int64 `json:"removed_bytes"`
 	Kept    int   `json:"kept_blocks"`
 }
+
+// FetchEvent is one line of a fetch that streams its progress (a fetch request with
+// "progress": true answers with newline-delimited FetchEvents): progress lines, then a result
+// or an error.
+type FetchEvent struct {
+	Progress *FetchProgress `json:"progress,omitempty"`
+	Result   *BlobInfo      `json:"result,omitempty"`
+	Error    string         `json:"error,omitempty"`
+}
+
+// FetchProgress is how far a fetch has come.
+type FetchProgress struct {
+	Bytes    int64   `json:"bytes"`          // of the blob now held
+	Total    int64   `json:"total"`          // the blob's size, 0 until its root block is known
+	Received int64   `json:"received_bytes"` // block bytes received from peers
+	Blocks   int     `json:"blocks"`
+	Seconds  float64 `json:"seconds"`
+}

@@ -13,11 +13,13 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/meshnode/meshnode/experts/store"
+	"github.com/meshnode/meshnode/mesh/blobs"
 	"github.com/meshnode/meshnode/node"
 )
 
@@ -192,6 +194,63 @@ func withTimeout(r *http.Request, body []byte) (context.Context, context.CancelF
 	return context.WithTimeout(r.Context(), d)
 }
 
+// fetchHandler answers a fetch request ({"cid", "timeout_ms", "progress"}): with progress, as
+// newline-delimited node.FetchEvents (progress at most every 200 ms, then the result or the
+// error); without, as one BlobInfo.
+func (d *Daemon) fetchHandler(fetch func(context.Context, cid.Cid) (node.BlobInfo, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r)
+		var c cid.Cid
+		if err == nil {
+			c, err = decodeCIDBody(body)
+		}
+		var opts struct {
+			Progress bool `json:"progress"`
+		}
+		_ = json.Unmarshal(body, &opts)
+		ctx, cancel := withTimeout(r, body)
+		defer cancel()
+		if err != nil || !opts.Progress {
+			d.handle(func(*http.Request) (any, error) {
+				if err != nil {
+					return nil, err
+				}
+				return fetch(ctx, c)
+			})(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		flusher, _ := w.(http.Flusher)
+		enc := json.NewEncoder(w)
+		var mu sync.Mutex
+		var sent time.Time
+		send := func(ev node.FetchEvent) {
+			_ = enc.Encode(ev) // a client that went away ends the fetch through its context
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		info, err := fetch(withProgress(ctx, func(p blobs.Progress) {
+			mu.Lock()
+			defer mu.Unlock()
+			if time.Since(sent) < 200*time.Millisecond && (p.Total == 0 || p.Bytes < p.Total) {
+				return
+			}
+			sent = time.Now()
+			send(node.FetchEvent{Progress: &node.FetchProgress{Bytes: p.Bytes, Total: p.Total, Received: p.Received,
+				Blocks: p.Blocks, Seconds: p.Elapsed.Seconds()}})
+		}), c)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			send(node.FetchEvent{Error: err.Error()})
+			return
+		}
+		send(node.FetchEvent{Result: &info})
+	}
+}
+
 func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+node.PathBlobPut, d.handle(func(r *http.Request) (any, error) {
 		body, err := readBody(r)
@@ -221,8 +280,8 @@ func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 			return f(ctx, c)
 		})
 	}
-	mux.HandleFunc("POST "+node.PathBlobFetch, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) { return d.blobs.Fetch(ctx, c) }))
-	mux.HandleFunc("POST "+node.PathExpertFetch, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) { return d.blobs.FetchExpert(ctx, c) }))
+	mux.HandleFunc("POST "+node.PathBlobFetch, d.fetchHandler(d.blobs.Fetch))
+	mux.HandleFunc("POST "+node.PathExpertFetch, d.fetchHandler(d.blobs.FetchExpert))
 	mux.HandleFunc("POST "+node.PathBlobPin, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) {
 		return map[string]string{"pinned": c.String()}, d.blobs.Pin(ctx, c)
 	}))

@@ -75,7 +75,8 @@ func (b *blobService) Fetch(ctx context.Context, c cid.Cid) (node.BlobInfo, erro
 	defer b.gcLock.RUnlock()
 	t0 := time.Now()
 	var last blobs.Progress
-	if err := b.x.Fetch(ctx, c, func(p blobs.Progress) { last = p }); err != nil {
+	report := progressFrom(ctx)
+	if err := b.x.Fetch(ctx, c, func(p blobs.Progress) { last = p; report(p) }); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, blobs.ErrUnavailable) {
 			return node.BlobInfo{}, fmt.Errorf("blob %s is unavailable: no provider delivered it within %s (%d of its bytes arrived): %w",
 				c, time.Since(t0).Round(time.Millisecond), last.Received, err)
@@ -233,4 +234,19 @@ func decodeCIDBody(body []byte) (cid.Cid, error) {
 		return cid.Undef, badRequest{fmt.Errorf("%q is not a CID: %w", req.CID, err)}
 	}
 	return c, nil
+}
+
+// progressKey carries a fetch's progress reporter in its context, so a caller that streams
+// progress (the API) and one that does not (federated rounds) share Fetch.
+type progressKey struct{}
+
+func withProgress(ctx context.Context, report func(blobs.Progress)) context.Context {
+	return context.WithValue(ctx, progressKey{}, report)
+}
+
+func progressFrom(ctx context.Context) func(blobs.Progress) {
+	if f, ok := ctx.Value(progressKey{}).(func(blobs.Progress)); ok {
+		return f
+	}
+	return func(blobs.Progress) {}
 }

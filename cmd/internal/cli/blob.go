@@ -2,12 +2,16 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/meshnode/meshnode/node"
@@ -44,12 +48,12 @@ func blobCmd(e *env) *cobra.Command {
   meshnode blob get bafy... > copy.bin`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var info node.BlobInfo
 			c, err := e.client()
 			if err != nil {
 				return err
 			}
-			if err := c.Post(cmd.Context(), node.PathBlobFetch, map[string]any{"cid": args[0], "timeout_ms": timeoutMS}, &info); err != nil {
+			info, err := e.fetch(cmd.Context(), c, node.PathBlobFetch, args[0], timeoutMS)
+			if err != nil {
 				return err
 			}
 			if output == "" && e.json {
@@ -140,11 +144,65 @@ func expertFetchCmd(e *env) *cobra.Command {
 		Example: `  meshnode expert fetch bafyrei...`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return e.blobCall(cmd.Context(), node.PathExpertFetch, map[string]any{"cid": args[0], "timeout_ms": timeoutMS}, func(w io.Writer, b node.BlobInfo) {
+			c, err := e.client()
+			if err != nil {
+				return err
+			}
+			b, err := e.fetch(cmd.Context(), c, node.PathExpertFetch, args[0], timeoutMS)
+			if err != nil {
+				return err
+			}
+			return e.emit(b, func(w io.Writer) {
 				fmt.Fprintf(w, "installed %s (%s): weights %d bytes fetched in %.2fs\n", b.CID, b.Name, b.Size, b.Seconds)
 			})
 		},
 	}
 	c.Flags().IntVar(&timeoutMS, "timeout-ms", 60000, "give up when no block arrives for this long")
 	return c
+}
+
+// fetch asks the daemon to fetch a blob or an expert. On a terminal (without --json) it shows
+// a progress bar with bytes and rate while the daemon streams its progress.
+func (e *env) fetch(ctx context.Context, c *node.Client, path, id string, timeoutMS int) (node.BlobInfo, error) {
+	req := map[string]any{"cid": id, "timeout_ms": timeoutMS}
+	var info node.BlobInfo
+	if e.json || !isTerminal(e.err) {
+		err := c.Post(ctx, path, req, &info)
+		return info, err
+	}
+	req["progress"] = true
+	var bar *progressbar.ProgressBar
+	var barTotal int64
+	var failed error
+	err := c.PostEvents(ctx, path, req, func(line []byte) error {
+		var ev node.FetchEvent
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return fmt.Errorf("fetch %s: daemon sent %q: %w", id, line, err)
+		}
+		switch {
+		case ev.Progress != nil && ev.Progress.Total > 0:
+			if bar == nil || barTotal != ev.Progress.Total { // an expert is two blobs: manifest, weights
+				if bar != nil {
+					_ = bar.Finish()
+				}
+				barTotal = ev.Progress.Total
+				bar = progressbar.NewOptions64(barTotal, progressbar.OptionSetWriter(e.err), progressbar.OptionShowBytes(true),
+					progressbar.OptionSetWidth(30), progressbar.OptionSetDescription("fetching"), progressbar.OptionClearOnFinish(),
+					progressbar.OptionThrottle(100*time.Millisecond))
+			}
+			_ = bar.Set64(ev.Progress.Bytes)
+		case ev.Result != nil:
+			info = *ev.Result
+		case ev.Error != "":
+			failed = errors.New(ev.Error)
+		}
+		return nil
+	})
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	if err == nil {
+		err = failed
+	}
+	return info, err
 }
