@@ -151,7 +151,10 @@ type RoundSummary struct {
 	Dropped      int      `json:"dropped"`       // late, duplicate or refused updates
 	Seconds      float64  `json:"seconds"`       // from the round's start to its new version
 	TrainSeconds float64  `json:"train_seconds"` // participants' mean local training time
-	Started      int64    `json:"started"`       // Unix ms
+	// MaxTrainSeconds is the slowest participant's local training time: the part of the
+	// round that training alone would take when participants train side by side.
+	MaxTrainSeconds float64 `json:"max_train_seconds"`
+	Started         int64   `json:"started"` // Unix ms
 }
 
 func (r *RoundSummary) check() error {

@@ -111,6 +111,7 @@ type Result struct {
 	Samples      int
 	TrainLoss    float64 // weighted by samples
 	TrainSeconds float64 // mean
+	MaxTrain     float64 // slowest participant's
 	Bytes        int64
 	Dropped      int
 }
@@ -124,6 +125,7 @@ func (c *Collector) Close() Result {
 		r.Samples += u.Samples
 		r.TrainLoss += u.TrainLoss * float64(u.Samples)
 		r.TrainSeconds += u.Seconds
+		r.MaxTrain = max(r.MaxTrain, u.Seconds)
 	}
 	if r.Samples > 0 {
 		r.TrainLoss /= float64(r.Samples)

@@ -293,7 +293,7 @@ func (c *coordinator) round(ctx context.Context, net *experts.Network) (*fedjob.
 	sum := &fedjob.RoundSummary{Round: c.st.Round, Model: id.String(), Parent: c.st.Model, Participants: res.Participants,
 		Updates: len(res.Updates), Samples: res.Samples, Accuracy: ev.Accuracy, Loss: ev.Loss, TrainLoss: res.TrainLoss,
 		UpdateBytes: res.Bytes, ModelBytes: size, Dropped: res.Dropped, Seconds: time.Since(started).Seconds(),
-		TrainSeconds: res.TrainSeconds, Started: started.UnixMilli()}
+		TrainSeconds: res.TrainSeconds, MaxTrainSeconds: res.MaxTrain, Started: started.UnixMilli()}
 	c.s.d.log.Info("round closed", "job", spec.ID(), "round", sum.Round, "updates", sum.Updates, "accuracy", sum.Accuracy)
 	return sum, next, nil
 }
@@ -317,12 +317,18 @@ func (c *coordinator) publishVersion(ctx context.Context, net *experts.Network, 
 		return cid.Undef, 0, fmt.Errorf("job %s round %d: store version: %w", spec.ID(), c.st.Round, err)
 	}
 	c.s.d.engine.invalidateHosted()
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	for _, b := range []cid.Cid{id, m.Weights} {
-		if err := c.s.d.blobs.x.Provide(pctx, b); err != nil {
-			c.s.d.log.Debug("provide a new version", "cid", b, "err", err)
+	// Participants are connected to the coordinator (they sent it updates) and bitswap asks
+	// connected peers first: the provider records can follow off the round's critical path.
+	c.s.wg.Add(1)
+	go func() {
+		defer c.s.wg.Done()
+		pctx, cancel := context.WithTimeout(c.s.ctx, 30*time.Second)
+		defer cancel()
+		for _, b := range []cid.Cid{id, m.Weights} {
+			if err := c.s.d.blobs.x.Provide(pctx, b); err != nil {
+				c.s.d.log.Debug("provide a new version", "cid", b, "err", err)
+			}
 		}
-	}
+	}()
 	return id, m.WeightsSize, nil
 }

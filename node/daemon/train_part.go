@@ -257,6 +257,16 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 	}
 	rctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	coord, err := p.coordinator(a)
+	if err != nil {
+		return err
+	}
+	// Connected to the coordinator, bitswap asks it for the model first.
+	if coord.ID != p.s.d.Mesh.Host.ID() {
+		if err := p.s.ensureConnected(rctx, coord); err != nil {
+			p.s.d.log.Debug("connect to coordinator", "job", a.Spec.ID(), "err", err)
+		}
+	}
 	if _, err := p.s.d.blobs.FetchExpert(rctx, model); err != nil {
 		return fmt.Errorf("round %d: fetch model: %w", a.Round, err)
 	}
@@ -308,20 +318,14 @@ func (p *participant) send(ctx context.Context, a *fedjob.Announcement, u *fedjo
 	if a.Spec.Coordinator == p.s.d.Repo.Identity.ID() {
 		return p.s.accept(u, len(b))
 	}
-	to, err := peer.Decode(a.Spec.Coordinator)
+	to, err := p.coordinator(a)
 	if err != nil {
 		return err
 	}
-	var addrs []multiaddr.Multiaddr
-	for _, s := range a.Addrs {
-		if ma, err := multiaddr.NewMultiaddr(s); err == nil {
-			addrs = append(addrs, ma)
-		}
-	}
 	for {
-		err := p.s.ensureConnected(ctx, peer.AddrInfo{ID: to, Addrs: addrs})
+		err := p.s.ensureConnected(ctx, to)
 		if err == nil {
-			_, err = p.s.client.Call(ctx, to, b)
+			_, err = p.s.client.Call(ctx, to.ID, b)
 		}
 		var refused *rpc.RemoteError
 		if err == nil || errors.As(err, &refused) {
@@ -333,6 +337,21 @@ func (p *participant) send(ctx context.Context, a *fedjob.Announcement, u *fedjo
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// coordinator is where a job's announcement says its coordinator listens.
+func (p *participant) coordinator(a *fedjob.Announcement) (peer.AddrInfo, error) {
+	id, err := peer.Decode(a.Spec.Coordinator)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("job %s: coordinator: %w", a.Spec.ID(), err)
+	}
+	ai := peer.AddrInfo{ID: id}
+	for _, s := range a.Addrs {
+		if ma, err := multiaddr.NewMultiaddr(s); err == nil {
+			ai.Addrs = append(ai.Addrs, ma)
+		}
+	}
+	return ai, nil
 }
 
 // ensureConnected dials a peer at the addresses it announced and those already known, and
