@@ -54,6 +54,14 @@ func TestBlobAndExpertExchangeThroughDaemons(t *testing.T) {
 		t.Fatalf("fetched blob differs from the original (%d vs %d bytes, %v)", len(got), len(data), err)
 	}
 
+	fam := metricFamilies(t, d[2])
+	if h := fam["meshnode_blob_fetch_duration_seconds"]; h == nil || h.GetMetric()[0].GetHistogram().GetSampleCount() < 1 {
+		t.Errorf("C's metrics count no blob fetch: %v", h)
+	}
+	if r := fam["meshnode_blob_received_bytes_total"]; r == nil || r.GetMetric()[0].GetCounter().GetValue() < float64(len(data)) {
+		t.Errorf("C's metrics count fewer received bytes than the blob's %d: %v", len(data), r)
+	}
+
 	// B fetches it too, through the API with progress: progress lines, then the result.
 	c, err := node.DaemonClient(repos[1])
 	if err != nil {

@@ -134,6 +134,22 @@ func TestFiveDaemonsChainedByBootstrap(t *testing.T) {
 // checkMetrics reads the daemon's /metrics with the token and parses it as Prometheus text.
 func checkMetrics(t *testing.T, d *daemonProc) {
 	t.Helper()
+	families := metricFamilies(t, d)
+	for _, name := range []string{"meshnode_peers", "meshnode_adverts_sent_total", "meshnode_adverts_received_total",
+		"meshnode_remote_adverts", "meshnode_gossip_sent_bytes_total"} {
+		if _, ok := families[name]; !ok {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	if got := families["meshnode_adverts_received_total"].GetMetric()[0].GetCounter().GetValue(); got < 1 {
+		t.Errorf("node 5 counted %v adverts received, want ≥ 1", got)
+	}
+}
+
+// metricFamilies reads a daemon's /metrics with Prometheus's own parser and checks that the
+// meshnode_ families follow Prometheus naming conventions.
+func metricFamilies(t *testing.T, d *daemonProc) map[string]*dto.MetricFamily {
+	t.Helper()
 	tok, err := os.ReadFile(filepath.Join(d.repo, "api.token"))
 	if err != nil {
 		t.Fatal(err)
@@ -150,15 +166,6 @@ func checkMetrics(t *testing.T, d *daemonProc) {
 	if err != nil {
 		t.Fatalf("/metrics is not Prometheus text: %v", err)
 	}
-	for _, name := range []string{"meshnode_peers", "meshnode_adverts_sent_total", "meshnode_adverts_received_total",
-		"meshnode_remote_adverts", "meshnode_gossip_sent_bytes_total"} {
-		if _, ok := families[name]; !ok {
-			t.Errorf("/metrics lacks %s", name)
-		}
-	}
-	if got := families["meshnode_adverts_received_total"].GetMetric()[0].GetCounter().GetValue(); got < 1 {
-		t.Errorf("node 5 counted %v adverts received, want ≥ 1", got)
-	}
 	var ours []*dto.MetricFamily
 	for name, f := range families {
 		if strings.HasPrefix(name, "meshnode_") {
@@ -169,4 +176,5 @@ func checkMetrics(t *testing.T, d *daemonProc) {
 	if err != nil || len(problems) > 0 {
 		t.Errorf("metric names break Prometheus conventions: %v %+v", err, problems)
 	}
+	return families
 }

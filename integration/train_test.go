@@ -1,16 +1,22 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ipfs/go-cid"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/meshnode/meshnode/distill/fedjob"
 	"github.com/meshnode/meshnode/experts"
@@ -184,6 +190,36 @@ func TestFederatedTrainingAcrossFourDaemons(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
+	prom, err := nodes[0].client.Metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fam, err := parser.TextToMetricFamilies(bytes.NewReader(prom))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fam["meshnode_train_rounds_closed_total"].GetMetric()[0].GetCounter().GetValue(); got != 5 {
+		t.Errorf("the coordinator counted %v rounds closed, want 5", got)
+	}
+	accepted := 0.0
+	for _, m := range fam["meshnode_train_updates_received_total"].GetMetric() {
+		if m.GetLabel()[0].GetValue() == "accepted" {
+			accepted = m.GetCounter().GetValue()
+		}
+	}
+	if accepted != 20 {
+		t.Errorf("the coordinator counted %v updates accepted, want 4 × 5", accepted)
+	}
+	var ours []*dto.MetricFamily
+	for name, f := range fam {
+		if strings.HasPrefix(name, "meshnode_train_") {
+			ours = append(ours, f)
+		}
+	}
+	if problems, err := promlint.NewWithMetricFamilies(ours).Lint(); err != nil || len(problems) > 0 {
+		t.Errorf("training metric names break Prometheus conventions: %v %+v", err, problems)
+	}
 	for _, n := range nodes {
 		eventually(t, 30*time.Second, "every participant holds the final version", func() bool {
 			var jobs []node.TrainJobInfo

@@ -22,9 +22,10 @@ import (
 // blobService moves blobs for the daemon: put (import and announce), fetch (from any provider,
 // verified), pins, and garbage collection of blocks nothing needs.
 type blobService struct {
-	d    *Daemon
-	x    *blobs.Exchange
-	pins ds.Datastore
+	d       *Daemon
+	x       *blobs.Exchange
+	pins    ds.Datastore
+	metrics *blobMetrics
 	// gcLock: puts and fetches hold it shared, gc exclusively, so gc never deletes a block a
 	// running import or fetch is about to link.
 	gcLock sync.RWMutex
@@ -39,7 +40,7 @@ func newBlobService(ctx context.Context, d *Daemon) (*blobService, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &blobService{d: d, x: x, pins: st.Datastore("/pins")}, nil
+	return &blobService{d: d, x: x, pins: st.Datastore("/pins"), metrics: newBlobMetrics(d.registry)}, nil
 }
 
 // Put imports a file into the store, pins it and announces it.
@@ -60,6 +61,7 @@ func (b *blobService) Put(ctx context.Context, path string) (node.BlobInfo, erro
 	if err != nil {
 		return node.BlobInfo{}, err
 	}
+	b.metrics.put.Add(float64(n))
 	if err := b.pin(ctx, c); err != nil {
 		return node.BlobInfo{}, err
 	}
@@ -76,8 +78,18 @@ func (b *blobService) Fetch(ctx context.Context, c cid.Cid) (node.BlobInfo, erro
 	t0 := time.Now()
 	var last blobs.Progress
 	report := progressFrom(ctx)
-	if err := b.x.Fetch(ctx, c, func(p blobs.Progress) { last = p; report(p) }); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, blobs.ErrUnavailable) {
+	err := b.x.Fetch(ctx, c, func(p blobs.Progress) { last = p; report(p) })
+	b.metrics.received.Add(float64(last.Received))
+	outcome := "ok"
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, blobs.ErrUnavailable):
+		outcome = "unavailable"
+	case err != nil:
+		outcome = "error"
+	}
+	b.metrics.fetches.WithLabelValues(outcome).Observe(time.Since(t0).Seconds())
+	if err != nil {
+		if outcome == "unavailable" {
 			return node.BlobInfo{}, fmt.Errorf("blob %s is unavailable: no provider delivered it within %s (%d of its bytes arrived): %w",
 				c, time.Since(t0).Round(time.Millisecond), last.Received, err)
 		}
@@ -218,6 +230,7 @@ func (b *blobService) GC(ctx context.Context) (node.GCReport, error) {
 		}
 		rep.Removed++
 		rep.Bytes += int64(size)
+		b.metrics.gcBlocks.Inc()
 	}
 	return rep, nil
 }
