@@ -39,6 +39,9 @@ type Config struct {
 	// StreamLimits cap the inbound streams of a protocol, in total and per peer, in the
 	// resource manager (so one greedy peer cannot hold every query stream).
 	StreamLimits []StreamLimit
+	// ScoredTopics are gossip topics besides the adverts' whose invalid messages (those their
+	// validator rejects) count against the sender's peer score, as the adverts' do.
+	ScoredTopics []string
 	// WithdrawGrace is how long Close spends sending withdrawals (twice) and letting them
 	// leave the outbound queues (default 600 ms; gossipsub has no flush).
 	WithdrawGrace time.Duration

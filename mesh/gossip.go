@@ -22,7 +22,7 @@ const (
 // author and checked on receipt), peer scoring, and a max message size far above any advert
 // but far below the 1 MiB default (adverts are a few KB; payloads go over streams and bitswap).
 func newPubSub(ctx context.Context, h host.Host, cfg Config, log *slog.Logger, scores *scoreBoard) (*pubsub.PubSub, error) {
-	params, thresholds := scoreParams()
+	params, thresholds := scoreParams(cfg.ScoredTopics)
 	ps, err := pubsub.NewGossipSub(ctx, h,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithPeerScore(params, thresholds),
@@ -41,7 +41,8 @@ func newPubSub(ctx context.Context, h host.Host, cfg Config, log *slog.Logger, s
 // stale) counts, squared, at weight -10, decaying by half in about a minute. A handful of invalid
 // adverts takes a peer below the gossip threshold (-100), more below publish (-200) and
 // graylist (-300) thresholds: it is first not gossiped to, then ignored.
-func scoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
+// Every topic in extra gets the same parameters.
+func scoreParams(extra []string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 	_, loopback, _ := net.ParseCIDR("127.0.0.0/8") // a constant, cannot fail
 	topic := &pubsub.TopicScoreParams{
 		SkipAtomicValidation: true,
@@ -71,6 +72,10 @@ func scoreParams() (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 		DecayInterval:               time.Second,
 		DecayToZero:                 0.01,
 		RetainScore:                 10 * time.Minute,
+	}
+	for _, name := range extra {
+		t := *topic
+		params.Topics[name] = &t
 	}
 	thresholds := &pubsub.PeerScoreThresholds{
 		GossipThreshold:             -100,

@@ -26,6 +26,8 @@ type Config struct {
 	Training TrainingConfig `yaml:"training"`
 	// Query bounds what peers may ask of this node.
 	Query QueryConfig `yaml:"query"`
+	// Market is the expert market's ledger policy and timings.
+	Market MarketConfig `yaml:"market"`
 }
 
 // QueryConfig bounds the query service.
@@ -126,12 +128,15 @@ func Preset(name string) (Config, error) {
 		// Batches of 64 with Adam converge in a few epochs on the seed data sets.
 		Training: TrainingConfig{BatchSize: 64, Epochs: 10, Patience: 3, Join: []TrainJoinPolicy{}},
 		Query:    QueryConfig{PeerRate: 5000, PeerBurst: 10000, StreamsPerPeer: 128},
+		Market:   defaultMarket(),
 	}
 	switch name {
 	case "development":
 		// Loopback only and random ports, so several nodes run side by side on one machine.
 		c.Mesh.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 		c.API.Listen = "127.0.0.1:0"
+		// Every key starts with 1000 credits, so a local mesh can trade out of the box.
+		c.Market.Genesis = 1000
 	case "fast":
 		// Fewer epochs and larger batches: quick experiments, slightly lower accuracy.
 		c.Training.BatchSize, c.Training.Epochs, c.Training.Patience = 128, 3, 1
@@ -164,6 +169,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Mesh.Listen) == 0 {
 		return fmt.Errorf("config mesh.listen: at least one address is needed")
+	}
+	if err := c.Market.validate(); err != nil {
+		return err
 	}
 	for _, a := range slices.Concat(c.Mesh.Listen, c.Mesh.Bootstrap) {
 		if !strings.HasPrefix(a, "/") {

@@ -28,16 +28,23 @@ type DoubleSpend struct {
 // Book holds entries from any number of chains and judges them. It is not safe for concurrent
 // use; callers serialise.
 type Book struct {
-	policy  Policy
-	verify  Verifier
-	chains  map[string][]*Entry // author -> entries by seq (index seq-1)
-	byID    map[string]*Entry
-	refused map[string]DoubleSpend
+	policy   Policy
+	verify   Verifier
+	chains   map[string][]*Entry // author -> entries by seq (index seq-1)
+	byID     map[string]*Entry
+	refused  map[string]DoubleSpend
+	order    []*Entry            // every held entry, in the order it was accepted
+	receipts map[string]*Entry   // payment ID -> its receipt
+	incoming map[string][]*Entry // key -> grants and payments to it
+	pos      map[*Entry]int      // held entry -> index in order
+	ids      map[*Entry]string   // held entry -> its ID (computed once)
+	spent    map[string]uint64   // key -> sum of its payments
 }
 
 // NewBook returns an empty book.
 func NewBook(p Policy, verify Verifier) *Book {
-	return &Book{policy: p, verify: verify, chains: map[string][]*Entry{}, byID: map[string]*Entry{}, refused: map[string]DoubleSpend{}}
+	return &Book{policy: p, verify: verify, chains: map[string][]*Entry{}, byID: map[string]*Entry{}, refused: map[string]DoubleSpend{},
+		receipts: map[string]*Entry{}, incoming: map[string][]*Entry{}, pos: map[*Entry]int{}, ids: map[*Entry]string{}, spent: map[string]uint64{}}
 }
 
 // Add checks an entry against the rules and the entries before it in its chain, and appends
@@ -63,7 +70,7 @@ func (b *Book) Add(e *Entry) (*DoubleSpend, error) {
 	if e.Seq != uint64(len(chain))+1 {
 		return nil, fmt.Errorf("%w: %s entry %d arrives before entry %d", ErrInvalid, e.Author, e.Seq, len(chain)+1)
 	}
-	if len(chain) > 0 && e.Prev != chain[len(chain)-1].ID() {
+	if len(chain) > 0 && e.Prev != b.ids[chain[len(chain)-1]] {
 		return nil, fmt.Errorf("%w: %s entry %d does not link to entry %d", ErrInvalid, e.Author, e.Seq, e.Seq-1)
 	}
 	switch e.Kind {
@@ -85,20 +92,22 @@ func (b *Book) Add(e *Entry) (*DoubleSpend, error) {
 		}
 	}
 	b.chains[e.Author] = append(chain, e)
-	b.byID[e.ID()] = e
+	id := e.ID()
+	b.byID[id], b.ids[e], b.pos[e] = e, id, len(b.order)
+	b.order = append(b.order, e)
+	switch e.Kind {
+	case KindReceipt:
+		b.receipts[e.Ref] = e
+	case KindGrant, KindPayment:
+		b.incoming[e.To] = append(b.incoming[e.To], e)
+		if e.Kind == KindPayment {
+			b.spent[e.Author] += e.Amount
+		}
+	}
 	return nil, nil
 }
 
-func (b *Book) receipted(payment string) bool {
-	for _, chain := range b.chains {
-		for _, e := range chain {
-			if e.Kind == KindReceipt && e.Ref == payment {
-				return true
-			}
-		}
-	}
-	return false
-}
+func (b *Book) receipted(payment string) bool { return b.receipts[payment] != nil }
 
 // Balance is what key holds: the genesis allowance, plus grants and payments to it, minus its
 // payments. A refused key's balance is 0.
@@ -106,23 +115,16 @@ func (b *Book) Balance(key string) uint64 {
 	if _, ok := b.refused[key]; ok {
 		return 0
 	}
-	var in, out uint64 = b.policy.Genesis, 0
-	for author, chain := range b.chains {
-		for _, e := range chain {
-			switch {
-			case e.Kind == KindPayment && author == key:
-				out += e.Amount
-			case (e.Kind == KindPayment || e.Kind == KindGrant) && e.To == key:
-				if _, bad := b.refused[author]; !bad {
-					in += e.Amount
-				}
-			}
+	in := b.policy.Genesis
+	for _, e := range b.incoming[key] {
+		if _, bad := b.refused[e.Author]; !bad {
+			in += e.Amount
 		}
 	}
-	if out > in {
-		return 0
+	if out := b.spent[key]; out < in {
+		return in - out
 	}
-	return in - out
+	return 0
 }
 
 // Head is the last entry of key's chain (nil if it has none).
@@ -138,7 +140,7 @@ func (b *Book) Head(key string) *Entry {
 func (b *Book) Next(key, kind string) *Entry {
 	e := &Entry{Author: key, Seq: 1, Kind: kind}
 	if h := b.Head(key); h != nil {
-		e.Seq, e.Prev = h.Seq+1, h.ID()
+		e.Seq, e.Prev = h.Seq+1, b.ids[h]
 	}
 	return e
 }

@@ -61,6 +61,7 @@ func (d *Daemon) routes(token string) http.Handler {
 		return d.engine.router.Stats(time.Now()), nil
 	}))
 	d.blobRoutes(mux)
+	d.marketRoutes(mux)
 	d.trainRoutes(mux)
 	mux.Handle("GET "+node.PathMetrics, promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
 	return authenticate(token, mux, serveUI)

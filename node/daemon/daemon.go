@@ -51,6 +51,7 @@ type Daemon struct {
 	apiDone  chan error
 	engine   *engine
 	blobs    *blobService
+	market   *market
 	train    *trainService
 }
 
@@ -80,7 +81,13 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 		d.Mesh.Close()
 		return nil, err
 	}
+	if d.market, err = newMarket(ctx, d); err != nil {
+		d.blobs.x.Close()
+		d.Mesh.Close()
+		return nil, err
+	}
 	if d.train, err = newTrainService(d, o.TamperTrainingUpdates); err != nil {
+		d.market.close()
 		d.blobs.x.Close()
 		d.Mesh.Close()
 		return nil, err
@@ -114,6 +121,7 @@ func meshConfig(r *node.Repo, o Options) (mesh.Config, error) {
 		ConnHigh:      mc.ConnHigh,
 		AdvertTTL:     mc.AdvertTTL,
 		AdvertRefresh: mc.AdvertRefresh,
+		ScoredTopics:  []string{TopicMarket, TopicTrain},
 		StreamLimits: []mesh.StreamLimit{{Protocol: routing.QueryProtocol,
 			Total: 16 * r.Config.Query.StreamsPerPeer, PerPeer: r.Config.Query.StreamsPerPeer}},
 	}
@@ -230,6 +238,7 @@ func (d *Daemon) Close() error {
 	d.train.close()
 	errs = append(errs, d.engine.saveGate(ctx))
 	errs = append(errs, d.engine.client.Close())
+	errs = append(errs, d.market.close())
 	errs = append(errs, d.blobs.x.Close())
 	errs = append(errs, d.Mesh.Close())
 	errs = append(errs, d.Repo.Close())

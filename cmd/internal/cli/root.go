@@ -66,7 +66,7 @@ networks that it trains, stores by content address, runs and (with a daemon) sha
 	root.PersistentFlags().StringVar(&e.repoPath, "repo", "", "repo folder (default $MESHNODE_PATH or ~/.meshnode)")
 	root.PersistentFlags().BoolVar(&e.json, "json", false, "print JSON for scripts")
 	root.AddCommand(initCmd(e), configCmd(e), idCmd(e), daemonCmd(e), statusCmd(e), peersCmd(e), expertCmd(e), queryCmd(e), dataCmd(e), analyzeCmd(e), testdataCheckpointCmd(e))
-	root.AddCommand(monitorCmd(e), metricsCmd(e), dashboardCmd(e), trainGroupCmd(e), blobCmd(e))
+	root.AddCommand(monitorCmd(e), metricsCmd(e), dashboardCmd(e), trainGroupCmd(e), blobCmd(e), marketCmd(e))
 	root.AddCommand(validateCmd(e))
 	return root
 }

@@ -1,0 +1,75 @@
+package ledger
+
+import (
+	"fmt"
+	"testing"
+)
+
+// benchBook fills a book with n purchases among 16 keys (payment and receipt each).
+func benchBook(b *testing.B, n int) (*Book, keyring, []key) {
+	b.Helper()
+	ring := keyring{}
+	keys := make([]key, 16)
+	for i := range keys {
+		keys[i] = newKey(ring, fmt.Sprintf("k%02d", i), byte(i+1))
+	}
+	book := NewBook(Policy{Genesis: 1 << 40}, ring.verify)
+	for i := range n {
+		buyer, seller := keys[i%16], keys[(i*7+3)%16]
+		if buyer.id == seller.id {
+			seller = keys[(i+1)%16]
+		}
+		p := book.Next(buyer.id, KindPayment)
+		p.To, p.Amount, p.Listing = seller.id, 3, "L"
+		if err := p.Sign(buyer); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := book.Add(p); err != nil {
+			b.Fatal(err)
+		}
+		r := book.Next(seller.id, KindReceipt)
+		r.Ref, r.Listing = p.ID(), "L"
+		if err := r.Sign(seller); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := book.Add(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return book, ring, keys
+}
+
+// BenchmarkAddPurchase: verify and add one payment and its receipt to a book of 10,000
+// purchases (signatures included).
+func BenchmarkAddPurchase(b *testing.B) {
+	book, _, keys := benchBook(b, 10000)
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		buyer, seller := keys[i%15], keys[15]
+		p := book.Next(buyer.id, KindPayment)
+		p.To, p.Amount, p.Listing = seller.id, 1, "M"
+		_ = p.Sign(buyer)
+		if _, err := book.Add(p); err != nil {
+			b.Fatal(err)
+		}
+		r := book.Next(seller.id, KindReceipt)
+		r.Ref, r.Listing = p.ID(), "M"
+		_ = r.Sign(seller)
+		if _, err := book.Add(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkClosure: the entries a seller needs to check one payment, in a book of 10,000
+// purchases among 16 keys (every chain depends on every other: the worst case).
+func BenchmarkClosure(b *testing.B) {
+	book, _, keys := benchBook(b, 10000)
+	head := book.Head(keys[0].id).ID()
+	b.ResetTimer()
+	for b.Loop() {
+		if len(book.Closure(head)) == 0 {
+			b.Fatal("empty closure")
+		}
+	}
+}

@@ -1,0 +1,355 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/meshnode/meshnode/market/ledger"
+	"github.com/meshnode/meshnode/market/listing"
+	"github.com/meshnode/meshnode/mesh/rpc"
+	"github.com/meshnode/meshnode/node"
+)
+
+// Market wire names.
+const (
+	// TopicMarket carries listings, reviews, ledger entries and double-spend proofs.
+	TopicMarket = "/meshnode/market/1"
+	// MarketProtocol is the purchase stream: a payment (with the entries that justify it) in,
+	// the seller's countersigned receipt out.
+	MarketProtocol = protocol.ID("/meshnode/market/1.0.0")
+)
+
+// market is the daemon's side of the expert market: the ledger book (journaled in badger),
+// the listings and reviews heard on the market topic (persisted), the purchase protocol, and
+// the access table the bitswap request filter reads.
+//
+// Lock order: refreshMu before mu; nothing is taken under mu (the access snapshot is an atomic pointer; publishing happens
+// after mu is released).
+type market struct {
+	d       *Daemon
+	self    string
+	verify  func(string, []byte, []byte) error
+	topic   *pubsub.Topic
+	sub     *pubsub.Subscription
+	client  *rpc.Client
+	store   ds.Datastore // listings, mine, reviews, paid
+	metrics *marketMetrics
+
+	mu       sync.Mutex
+	book     *ledger.Book
+	journal  *ledger.Journal
+	listings map[string]*listing.Listing // by ID: everyone's, expired ones included (receipts name them)
+	mine     map[string]bool             // IDs of this node's listings
+	reviews  map[string]map[string]*listing.Review
+	myRevs   map[string]bool // IDs of this node's reviews
+	paid     map[string]bool // experts listed for a price: their blocks need a receipt
+
+	access    atomic.Pointer[accessTable]
+	refreshMu sync.Mutex // serialises refreshAccess; taken before mu
+
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	spreadMu sync.Mutex // guards closed and wg.Add
+	closed   bool
+}
+
+func newMarket(ctx context.Context, d *Daemon) (*market, error) {
+	st, err := d.Repo.Store()
+	if err != nil {
+		return nil, err
+	}
+	cfg := d.Repo.Config.Market
+	issuers := map[string]bool{}
+	for _, k := range cfg.Issuers {
+		issuers[k] = true
+	}
+	m := &market{d: d, self: d.Mesh.Host.ID().String(), verify: node.VerifyPeerSignature, store: st.Datastore("/market"),
+		book:     ledger.NewBook(ledger.Policy{Issuers: issuers, Genesis: cfg.Genesis}, node.VerifyPeerSignature),
+		journal:  ledger.OpenJournal(st.Datastore("/ledger")),
+		listings: map[string]*listing.Listing{}, mine: map[string]bool{}, reviews: map[string]map[string]*listing.Review{},
+		myRevs: map[string]bool{}, paid: map[string]bool{}}
+	m.access.Store(&accessTable{})
+	n, err := m.journal.Load(ctx, m.book)
+	if err != nil {
+		return nil, fmt.Errorf("load ledger: %w", err)
+	}
+	if err := m.loadMarket(ctx); err != nil {
+		return nil, err
+	}
+	d.log.Info("market loaded", "ledger_entries", n, "listings", len(m.listings))
+	m.metrics = newMarketMetrics(d.registry, m)
+	if err := m.refreshAccess(ctx); err != nil {
+		d.log.Warn("market access table", "err", err)
+	}
+	d.blobs.x.SetRequestFilter(m.allow)
+	if err := d.Mesh.PubSub.RegisterTopicValidator(TopicMarket, m.validate); err != nil {
+		return nil, fmt.Errorf("register market validator: %w", err)
+	}
+	if m.topic, err = d.Mesh.PubSub.Join(TopicMarket); err != nil {
+		return nil, fmt.Errorf("join %s: %w", TopicMarket, err)
+	}
+	if m.sub, err = m.topic.Subscribe(); err != nil {
+		m.topic.Close()
+		return nil, fmt.Errorf("subscribe %s: %w", TopicMarket, err)
+	}
+	m.client = rpc.NewClient(d.Mesh.Host, MarketProtocol, 1<<20, 4)
+	rpc.Serve(d.Mesh.Host, MarketProtocol, m.serveBuy, rpc.ServerOptions{MaxRequest: 1 << 20, PeerRate: 50, PeerBurst: 100, Logger: d.log})
+	ctx, m.cancel = context.WithCancel(context.Background())
+	m.wg.Add(2)
+	go m.receive(ctx)
+	go m.republish(ctx, cfg.Republish)
+	return m, nil
+}
+
+func (m *market) close() error {
+	if m == nil {
+		return nil
+	}
+	m.d.Mesh.Host.RemoveStreamHandler(MarketProtocol)
+	m.spreadMu.Lock()
+	m.closed = true
+	m.spreadMu.Unlock()
+	m.cancel()
+	m.sub.Cancel()
+	m.wg.Wait()
+	return errors.Join(m.topic.Close(), m.client.Close())
+}
+
+// Keys of the market's own records.
+var (
+	mkListings = ds.NewKey("/listings")
+	mkMine     = ds.NewKey("/mine")
+	mkReviews  = ds.NewKey("/reviews")
+	mkMyRevs   = ds.NewKey("/myreviews")
+	mkPaid     = ds.NewKey("/paid")
+)
+
+func (m *market) query(ctx context.Context, prefix ds.Key) ([]dsq.Entry, error) {
+	res, err := m.store.Query(ctx, dsq.Query{Prefix: prefix.String()})
+	if err != nil {
+		return nil, fmt.Errorf("read market records %s: %w", prefix, err)
+	}
+	out, err := res.Rest()
+	if err != nil {
+		return nil, fmt.Errorf("read market records %s: %w", prefix, err)
+	}
+	return out, nil
+}
+
+// Bounds on what peers can make this node keep: listings (each signed by its seller, but keys
+// are free) and reviews per listing.
+const (
+	maxListings = 10000
+	maxReviews  = 256
+)
+
+// listingRetention is how long another node's expired listing is kept (when no ledger entry
+// names it): long enough to show why a recent purchase failed, short enough that the table
+// does not grow without bound.
+const listingRetention = 24 * time.Hour
+
+// loadMarket reads the persisted listings, reviews and flags. A record that no longer decodes
+// is skipped with a warning: these are copies of gossip, not the ledger. Other nodes'
+// listings expired for longer than listingRetention are dropped.
+func (m *market) loadMarket(ctx context.Context) error {
+	named := map[string]bool{} // listings the ledger names: kept for the access table
+	for _, e := range m.book.Entries() {
+		named[e.Listing] = true
+	}
+	recs, err := m.query(ctx, mkListings)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		l, err := listing.DecodeListing(r.Value)
+		if err == nil {
+			err = l.VerifySignature(m.verify)
+		}
+		if err != nil {
+			m.d.log.Warn("skip a stored listing", "key", r.Key, "err", err)
+			continue
+		}
+		if time.Since(time.UnixMilli(l.Expires)) > listingRetention && !named[l.ID()] && l.Seller != m.self {
+			if err := m.store.Delete(ctx, ds.NewKey(r.Key)); err != nil {
+				return fmt.Errorf("drop expired listing: %w", err)
+			}
+			continue
+		}
+		m.listings[l.ID()] = l
+	}
+	recs, err = m.query(ctx, mkReviews)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		var rv listing.Review
+		err := json.Unmarshal(r.Value, &rv)
+		if err == nil {
+			err = rv.Verify(m.verify, time.Now())
+		}
+		if err != nil {
+			m.d.log.Warn("skip a stored review", "key", r.Key, "err", err)
+			continue
+		}
+		m.addReviewLocked(&rv)
+	}
+	for _, set := range []struct {
+		k ds.Key
+		m map[string]bool
+	}{{mkMine, m.mine}, {mkMyRevs, m.myRevs}, {mkPaid, m.paid}} {
+		recs, err := m.query(ctx, set.k)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			set.m[ds.NewKey(r.Key).BaseNamespace()] = true
+		}
+	}
+	return nil
+}
+
+func (m *market) addReviewLocked(r *listing.Review) bool {
+	set := m.reviews[r.Listing]
+	if set == nil {
+		set = map[string]*listing.Review{}
+		m.reviews[r.Listing] = set
+	}
+	if set[r.ID()] != nil || len(set) >= maxReviews {
+		return false
+	}
+	set[r.ID()] = r
+	return true
+}
+
+// keepListingLocked stores a verified listing; it reports whether it was new.
+func (m *market) keepListingLocked(ctx context.Context, l *listing.Listing) (bool, error) {
+	id := l.ID()
+	if m.listings[id] != nil {
+		return false, nil
+	}
+	if len(m.listings) >= maxListings && l.Seller != m.self {
+		return false, fmt.Errorf("keep listing %s: the table is full (%d listings)", id, maxListings)
+	}
+	if err := m.store.Put(ctx, mkListings.ChildString(id), l.Encode()); err != nil {
+		return false, fmt.Errorf("keep listing %s: %w", id, err)
+	}
+	m.listings[id] = l
+	if l.Price > 0 && !m.paid[l.Expert] {
+		if err := m.store.Put(ctx, mkPaid.ChildString(l.Expert), []byte{}); err != nil {
+			return true, fmt.Errorf("mark expert %s as paid: %w", l.Expert, err)
+		}
+		m.paid[l.Expert] = true
+	}
+	return true, nil
+}
+
+func (m *market) keepReviewLocked(ctx context.Context, r *listing.Review) (bool, error) {
+	if !m.addReviewLocked(r) {
+		return false, nil
+	}
+	b, _ := json.Marshal(r) // plain struct, cannot fail
+	if err := m.store.Put(ctx, mkReviews.ChildString(r.Listing).ChildString(r.ID()), b); err != nil {
+		return true, fmt.Errorf("keep review %s: %w", r.ID(), err)
+	}
+	return true, nil
+}
+
+// ingestLocked adds entries to the book in the order given and journals the new ones in one
+// batch. A double spend among them is recorded (journaled proof, then spread). It returns the
+// entries it added and the first error (entries after an error are still tried: a bundle may
+// hold entries this node cannot place yet, like the tail of a chain it has not seen the start
+// of).
+func (m *market) ingestLocked(ctx context.Context, entries []*ledger.Entry) ([]*ledger.Entry, []ledger.DoubleSpend, error) {
+	var added []*ledger.Entry
+	var proofs []ledger.DoubleSpend
+	var first error
+	for _, e := range entries {
+		if e == nil || m.book.Has(e.ID()) {
+			continue
+		}
+		known := m.book.Refuses(e.Author)
+		d, err := m.book.Add(e)
+		if d != nil && !known {
+			proofs = append(proofs, *d)
+			if perr := m.journal.SaveProof(ctx, *d); perr != nil && first == nil {
+				first = perr
+			}
+			m.metrics.doubleSpends.Inc()
+			m.d.log.Warn("double spend detected", "author", d.Author, "seq", d.Seq, "a", d.AID, "b", d.BID)
+		}
+		if err != nil {
+			if first == nil {
+				first = fmt.Errorf("entry %d of %s (%s): %w", e.Seq, e.Author, e.ID(), err)
+			}
+			continue
+		}
+		added = append(added, e)
+	}
+	if err := m.journal.Append(ctx, added...); err != nil {
+		return nil, proofs, err
+	}
+	return added, proofs, first
+}
+
+// bundle is the gossip message that spreads entries: the closure of ids when it fits in one
+// message, else the entries alone.
+func (m *market) bundleLocked(ids []string, entries []*ledger.Entry) *listing.Message {
+	if c := m.book.Closure(ids...); len(c) <= listing.MaxEntries {
+		msg := &listing.Message{Kind: listing.KindEntries, Entries: c}
+		if len(msg.Encode()) < listing.MaxMessageBytes-1024 {
+			return msg
+		}
+	}
+	if len(entries) > listing.MaxEntries {
+		entries = entries[len(entries)-listing.MaxEntries:]
+	}
+	return &listing.Message{Kind: listing.KindEntries, Entries: entries}
+}
+
+func proofMessage(d ledger.DoubleSpend) *listing.Message {
+	return &listing.Message{Kind: listing.KindProof, Entries: []*ledger.Entry{d.A, d.B}}
+}
+
+// publish sends a message on the market topic with a fresh time.
+func (m *market) publish(ctx context.Context, msg *listing.Message) error {
+	msg.Sent = time.Now().UnixMilli()
+	if err := m.topic.Publish(ctx, msg.Encode()); err != nil {
+		return fmt.Errorf("publish market %s: %w", msg.Kind, err)
+	}
+	m.metrics.sent.WithLabelValues(msg.Kind).Inc()
+	return nil
+}
+
+// spread publishes messages in the background (after a reply has gone out); failures are
+// logged: gossip is best effort, the ledger does not depend on it.
+func (m *market) spread(msgs ...*listing.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	m.spreadMu.Lock()
+	defer m.spreadMu.Unlock()
+	if m.closed {
+		return
+	}
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, msg := range msgs {
+			if err := m.publish(ctx, msg); err != nil {
+				m.d.log.Warn("spread market message", "kind", msg.Kind, "err", err)
+			}
+		}
+	}()
+}

@@ -1,0 +1,302 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/meshnode/meshnode/experts/dataset"
+	"github.com/meshnode/meshnode/market/ledger"
+	"github.com/meshnode/meshnode/market/listing"
+	"github.com/meshnode/meshnode/node"
+)
+
+func decodeStrict(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest{fmt.Errorf("request body: %w", err)}
+	}
+	return nil
+}
+
+func (d *Daemon) marketRoutes(mux *http.ServeMux) {
+	m := d.market
+	post := func(path string, f func(*http.Request) (any, error)) { mux.HandleFunc("POST "+path, d.handle(f)) }
+	get := func(path string, f func(*http.Request) (any, error)) { mux.HandleFunc("GET "+path, d.handle(f)) }
+	post(node.PathMarketPublish, func(r *http.Request) (any, error) {
+		var req node.PublishRequest
+		if err := decodeStrict(r, &req); err != nil {
+			return nil, err
+		}
+		return m.Publish(r.Context(), req)
+	})
+	get(node.PathMarketListings, m.list)
+	post(node.PathMarketBuy, func(r *http.Request) (any, error) {
+		var req node.BuyRequest
+		if err := decodeStrict(r, &req); err != nil {
+			return nil, err
+		}
+		if req.Listing == "" && len(req.Offer) == 0 {
+			return nil, badRequest{errors.New("buy: name a listing ID or give a signed offer")}
+		}
+		timeout := 60 * time.Second
+		if req.TimeoutMS > 0 {
+			timeout = time.Duration(req.TimeoutMS) * time.Millisecond
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		return m.Buy(ctx, req)
+	})
+	get(node.PathMarketBalance, func(*http.Request) (any, error) { return m.balance(), nil })
+	get(node.PathMarketHistory, func(*http.Request) (any, error) { return m.history(), nil })
+	get(node.PathMarketRefused, func(*http.Request) (any, error) { return m.refused(), nil })
+	post(node.PathMarketReview, func(r *http.Request) (any, error) {
+		var req node.ReviewRequest
+		if err := decodeStrict(r, &req); err != nil {
+			return nil, err
+		}
+		return m.Review(r.Context(), req)
+	})
+	post(node.PathMarketImport, func(r *http.Request) (any, error) {
+		var req node.ImportRequest
+		if err := decodeStrict(r, &req); err != nil {
+			return nil, err
+		}
+		return m.Import(r.Context(), req.Entries)
+	})
+	post(node.PathMarketGrant, func(r *http.Request) (any, error) {
+		var req node.GrantRequest
+		if err := decodeStrict(r, &req); err != nil {
+			return nil, err
+		}
+		return m.Grant(r.Context(), req)
+	})
+}
+
+// viewLocked renders a listing with what this node knows about it.
+func (m *market) viewLocked(l *listing.Listing, now time.Time, sales map[string]int) node.ListingView {
+	id := l.ID()
+	v := node.ListingView{ID: id, Listing: *l, Mine: m.mine[id], Reviews: []node.ReviewView{},
+		ExpiresInSec: time.UnixMilli(l.Expires).Sub(now).Seconds()}
+	var sum float64
+	for rid, r := range m.reviews[id] {
+		pay := m.book.Get(r.Payment)
+		verified := pay != nil && pay.Author == r.Reviewer && pay.Listing == id && m.book.ReceiptOf(r.Payment) != nil
+		v.Reviews = append(v.Reviews, node.ReviewView{ID: rid, Review: *r, Verified: verified})
+		sum += r.Accuracy
+	}
+	sort.Slice(v.Reviews, func(i, j int) bool { return v.Reviews[i].Time < v.Reviews[j].Time })
+	if len(v.Reviews) > 0 {
+		v.ReviewMean = sum / float64(len(v.Reviews))
+	}
+	v.Sales = sales[id]
+	return v
+}
+
+// salesLocked counts the receipts per listing, by the listing's seller.
+func (m *market) salesLocked() map[string]int {
+	out := map[string]int{}
+	for _, e := range m.book.Entries() {
+		if l := m.listings[e.Listing]; e.Kind == ledger.KindReceipt && l != nil && e.Author == l.Seller {
+			out[e.Listing]++
+		}
+	}
+	return out
+}
+
+// list answers market list: live listings, filtered by ?domain=, ?max_price= and
+// ?min_accuracy= (the seller's evaluated accuracy, or else the reviews' mean), cheapest first.
+func (m *market) list(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	domain := q.Get("domain")
+	maxPrice, minAcc := uint64(1<<63), -1.0
+	if s := q.Get("max_price"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return nil, badRequest{fmt.Errorf("max_price %q: %w", s, err)}
+		}
+		maxPrice = v
+	}
+	if s := q.Get("min_accuracy"); s != "" {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, badRequest{fmt.Errorf("min_accuracy %q: %w", s, err)}
+		}
+		minAcc = v
+	}
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []node.ListingView{}
+	sales := m.salesLocked()
+	for _, l := range m.listings {
+		if !now.Before(time.UnixMilli(l.Expires)) || l.Price > maxPrice || m.book.Refuses(l.Seller) {
+			continue
+		}
+		if domain != "" && !contains(l.Domains, domain) {
+			continue
+		}
+		v := m.viewLocked(l, now, sales)
+		acc, ok := l.Accuracy()
+		if !ok {
+			acc = v.ReviewMean
+		}
+		if minAcc >= 0 && acc < minAcc {
+			continue
+		}
+		out = append(out, v)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Price != out[j].Price {
+			return out[i].Price < out[j].Price
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *market) balance() node.BalanceInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return node.BalanceInfo{PeerID: m.self, Balance: m.book.Balance(m.self), Genesis: m.d.Repo.Config.Market.Genesis,
+		Entries: m.book.Len(), Chain: len(m.book.Chain(m.self)), Pending: len(m.book.Pending(m.self)), Refused: m.book.Refuses(m.self)}
+}
+
+// history lists both sides of every entry involving this node.
+func (m *market) history() []node.HistoryItem {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []node.HistoryItem{}
+	for _, e := range m.book.History(m.self) {
+		dir := "in"
+		switch {
+		case e.Kind == ledger.KindGrant:
+			dir = "grant"
+		case e.Kind == ledger.KindPayment && e.Author == m.self:
+			dir = "out"
+		case e.Kind == ledger.KindReceipt && e.Author == m.self:
+			dir = "receipt-out"
+		case e.Kind == ledger.KindReceipt:
+			dir = "receipt-in"
+		}
+		out = append(out, node.HistoryItem{ID: e.ID(), Entry: *e, Direction: dir})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
+	return out
+}
+
+func (m *market) refused() []node.RefusedKey {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []node.RefusedKey{}
+	for _, d := range m.book.Refused() {
+		out = append(out, node.RefusedKey{Author: d.Author, Seq: d.Seq, A: d.AID, B: d.BID})
+	}
+	return out
+}
+
+// Import adds signed entries (in chain order) to the book and spreads the new ones. Entries
+// the book refuses are an error naming the first; the valid ones before it are kept.
+func (m *market) Import(ctx context.Context, entries []*ledger.Entry) (node.ImportResult, error) {
+	if len(entries) == 0 {
+		return node.ImportResult{}, badRequest{errors.New("import: no entries")}
+	}
+	m.mu.Lock()
+	added, proofs, err := m.ingestLocked(ctx, entries)
+	if len(added) > 0 {
+		ids := make([]string, len(added))
+		for i, e := range added {
+			ids[i] = e.ID()
+		}
+		m.spread(m.bundleLocked(ids, added))
+	}
+	m.mu.Unlock()
+	m.afterLedgerChange(ctx, added, proofs)
+	res := node.ImportResult{Added: len(added), Known: len(entries) - len(added)}
+	if err != nil {
+		return res, badRequest{fmt.Errorf("import: %w", err)}
+	}
+	return res, nil
+}
+
+// Grant creates credits: only a key listed in market.issuers may.
+func (m *market) Grant(ctx context.Context, req node.GrantRequest) (*ledger.Entry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.book.Next(m.self, ledger.KindGrant)
+	e.To, e.Amount, e.Time = req.To, req.Amount, time.Now().UnixMilli()
+	if err := e.Sign(m.d.Repo.Identity); err != nil {
+		return nil, err
+	}
+	if _, err := m.book.Add(e); err != nil {
+		return nil, badRequest{fmt.Errorf("grant: %w", err)}
+	}
+	if err := m.journal.Append(ctx, e); err != nil {
+		return nil, err
+	}
+	m.spreadLocked(e)
+	return e, nil
+}
+
+// Review evaluates a bought expert on a data set of the catalog and publishes the signed
+// result. Only a buyer reviews a paid listing: the review names its receipted payment.
+func (m *market) Review(ctx context.Context, req node.ReviewRequest) (*listing.Review, error) {
+	m.mu.Lock()
+	l := m.listings[req.Listing]
+	var payment string
+	for _, e := range m.book.Chain(m.self) {
+		if e.Kind == ledger.KindPayment && e.Listing == req.Listing && m.book.ReceiptOf(e.ID()) != nil {
+			payment = e.ID()
+		}
+	}
+	m.mu.Unlock()
+	if l == nil {
+		return nil, badRequest{fmt.Errorf("%w %s", ErrUnknownListing, req.Listing)}
+	}
+	if l.Price > 0 && payment == "" {
+		return nil, badRequest{fmt.Errorf("review %s: this node has no receipted payment for it; only buyers review", req.Listing)}
+	}
+	ev, err := m.d.Repo.EvalExpert(ctx, dataset.DefaultCatalog(), l.Expert, req.Dataset, req.Limit)
+	if err != nil {
+		return nil, badRequest{fmt.Errorf("review %s: %w", req.Listing, err)}
+	}
+	r := &listing.Review{V: listing.Version, Listing: req.Listing, Expert: l.Expert, Payment: payment, Dataset: ev.Dataset,
+		Digest: ev.Digest, Samples: ev.Evaluation.Samples, Accuracy: ev.Evaluation.Accuracy, Rating: req.Rating, Text: req.Text,
+		Time: time.Now().UnixMilli()}
+	if err := r.Sign(m.d.Repo.Identity); err != nil {
+		return nil, err
+	}
+	if err := r.Verify(m.verify, time.Now()); err != nil {
+		return nil, badRequest{fmt.Errorf("review: %w", err)}
+	}
+	m.mu.Lock()
+	_, err = m.keepReviewLocked(ctx, r)
+	if err == nil {
+		err = m.store.Put(ctx, mkMyRevs.ChildString(r.ID()), []byte{})
+		m.myRevs[r.ID()] = true
+	}
+	m.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.publish(ctx, &listing.Message{Kind: listing.KindReview, Review: r}); err != nil {
+		m.d.log.Warn("publish review now; the next republish round retries", "err", err)
+	}
+	return r, nil
+}

@@ -1,0 +1,151 @@
+package daemon
+
+import (
+	"context"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/meshnode/meshnode/market/ledger"
+	"github.com/meshnode/meshnode/market/listing"
+)
+
+// validate is the market topic's validator: size, schema, freshness and every signature
+// inside (listing.DecodeMessage). Invalid messages are rejected, which counts against the
+// sender's gossip score; valid ones reach the receive loop decoded.
+func (m *market) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if msg.GetFrom() == m.d.Mesh.Host.ID() {
+		return pubsub.ValidationAccept
+	}
+	dm, err := listing.DecodeMessage(msg.Data, msg.GetFrom().String(), time.Now(), m.verify)
+	if err != nil {
+		m.metrics.rejected.WithLabelValues(listing.Reason(err)).Inc()
+		m.d.log.Debug("market message rejected", "from", msg.GetFrom(), "err", err)
+		return pubsub.ValidationReject
+	}
+	msg.ValidatorData = dm
+	return pubsub.ValidationAccept
+}
+
+func (m *market) receive(ctx context.Context) {
+	defer m.wg.Done()
+	for {
+		msg, err := m.sub.Next(ctx)
+		if err != nil {
+			return // the subscription ends with the market
+		}
+		dm, ok := msg.ValidatorData.(*listing.Message)
+		if !ok || msg.GetFrom() == m.d.Mesh.Host.ID() {
+			continue
+		}
+		m.metrics.received.WithLabelValues(dm.Kind).Inc()
+		if err := m.apply(ctx, dm); err != nil && ctx.Err() == nil {
+			m.d.log.Debug("market message not applied", "kind", dm.Kind, "from", msg.GetFrom(), "err", err)
+		}
+	}
+}
+
+// apply takes a validated message into this node's state.
+func (m *market) apply(ctx context.Context, dm *listing.Message) error {
+	switch dm.Kind {
+	case listing.KindListing:
+		m.mu.Lock()
+		isNew, err := m.keepListingLocked(ctx, dm.Listing)
+		m.mu.Unlock()
+		if isNew && dm.Listing.Price > 0 {
+			return m.refreshAccess(ctx) // this node may hold the expert (bought elsewhere)
+		}
+		return err
+	case listing.KindReview:
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		_, err := m.keepReviewLocked(ctx, dm.Review)
+		return err
+	case listing.KindEntries:
+		m.mu.Lock()
+		added, proofs, err := m.ingestLocked(ctx, dm.Entries)
+		m.mu.Unlock()
+		m.afterLedgerChange(ctx, added, proofs)
+		return err
+	case listing.KindProof:
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		var err error
+		if a := dm.Entries[0]; !m.book.Refuses(a.Author) {
+			var d *ledger.DoubleSpend
+			if d, err = m.book.Prove(a, dm.Entries[1]); err == nil {
+				err = m.journal.SaveProof(ctx, *d)
+				m.metrics.doubleSpends.Inc()
+				m.d.log.Warn("double spend reported by a peer", "author", d.Author, "seq", d.Seq, "a", d.AID, "b", d.BID)
+			}
+		}
+		return err // gossip itself spreads the proof on
+	}
+	return nil
+}
+
+// afterLedgerChange refreshes the access table when receipts may have arrived, and spreads
+// new double-spend proofs.
+func (m *market) afterLedgerChange(ctx context.Context, added []*ledger.Entry, proofs []ledger.DoubleSpend) {
+	for _, e := range added {
+		if e.Kind == ledger.KindReceipt {
+			if err := m.refreshAccess(ctx); err != nil {
+				m.d.log.Warn("market access table", "err", err)
+			}
+			break
+		}
+	}
+	var msgs []*listing.Message
+	for _, d := range proofs {
+		msgs = append(msgs, proofMessage(d))
+	}
+	m.spread(msgs...)
+}
+
+// republish sends this node's live listings, its reviews and the tail of its ledger chain
+// every interval: gossipsub keeps
+// no history, so peers that joined since (or missed a message in the instant a connection
+// opened) hear them at the next round.
+func (m *market) republish(ctx context.Context, every time.Duration) {
+	defer m.wg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		var msgs []*listing.Message
+		m.mu.Lock()
+		for id := range m.mine {
+			if l := m.listings[id]; l != nil && now.Before(time.UnixMilli(l.Expires)) {
+				msgs = append(msgs, &listing.Message{Kind: listing.KindListing, Listing: l})
+			}
+		}
+		for _, set := range m.reviews {
+			for id, r := range set {
+				if m.myRevs[id] {
+					msgs = append(msgs, &listing.Message{Kind: listing.KindReview, Review: r})
+				}
+			}
+		}
+		if chain := m.book.Chain(m.self); len(chain) > 0 {
+			// The tail of this node's own chain too: a grant or a sale a peer missed.
+			tail := chain[max(0, len(chain)-8):]
+			ids := make([]string, len(tail))
+			for i, e := range tail {
+				ids[i] = m.book.IDOf(e)
+			}
+			msgs = append(msgs, m.bundleLocked(ids, tail))
+		}
+		m.mu.Unlock()
+		for _, msg := range msgs {
+			if err := m.publish(ctx, msg); err != nil && ctx.Err() == nil {
+				m.d.log.Warn("republish", "kind", msg.Kind, "err", err)
+			}
+		}
+	}
+}

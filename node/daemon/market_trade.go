@@ -1,0 +1,323 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/meshnode/meshnode/market/ledger"
+	"github.com/meshnode/meshnode/market/listing"
+	"github.com/meshnode/meshnode/node"
+)
+
+// Errors a buyer gets before anything is written.
+var (
+	ErrInsufficient   = errors.New("insufficient balance")
+	ErrUnknownListing = errors.New("unknown listing")
+	ErrRefusedKey     = errors.New("key refused for double spending")
+)
+
+// maxBundle bounds the entries one purchase request carries (about 500 bytes each, under
+// the protocol's 1 MiB request limit).
+const maxBundle = 1500
+
+// Publish signs a listing for a stored expert, keeps it, protects the expert's blocks when it
+// has a price, and publishes it.
+func (m *market) Publish(ctx context.Context, req node.PublishRequest) (node.ListingView, error) {
+	_, id, man, err := m.d.Repo.Expert(ctx, req.Ref)
+	if err != nil {
+		return node.ListingView{}, err
+	}
+	life := m.d.Repo.Config.Market.DefaultExpiry
+	if req.ExpiresMS > 0 {
+		life = time.Duration(req.ExpiresMS) * time.Millisecond
+	}
+	now := time.Now()
+	l := &listing.Listing{V: listing.Version, Expert: id.String(), Name: man.Name, Domains: man.Domains, Params: man.Params,
+		Price: req.Price, Licence: req.Licence, Time: now.UnixMilli(), Expires: now.Add(life).UnixMilli()}
+	for _, e := range man.Evals {
+		l.Evals = append(l.Evals, listing.Eval{Dataset: e.Dataset, Metric: e.Metric, Value: e.Value, Samples: e.Samples})
+	}
+	if err := l.Sign(m.d.Repo.Identity); err != nil {
+		return node.ListingView{}, err
+	}
+	if err := l.Verify(m.verify, now); err != nil {
+		return node.ListingView{}, badRequest{fmt.Errorf("publish %s: %w", req.Ref, err)}
+	}
+	m.mu.Lock()
+	_, err = m.keepListingLocked(ctx, l)
+	if err == nil {
+		err = m.store.Put(ctx, mkMine.ChildString(l.ID()), []byte{})
+		m.mine[l.ID()] = true
+	}
+	m.mu.Unlock()
+	if err != nil {
+		return node.ListingView{}, err
+	}
+	if err := m.refreshAccess(ctx); err != nil {
+		return node.ListingView{}, err
+	}
+	for _, c := range []cid.Cid{id, man.Weights} {
+		if err := m.d.blobs.x.Provide(ctx, c); err != nil {
+			m.d.log.Debug("announce listed expert", "cid", c, "err", err) // peers connected to us still find it
+		}
+	}
+	if err := m.publish(ctx, &listing.Message{Kind: listing.KindListing, Listing: l}); err != nil {
+		m.d.log.Warn("publish listing now; the next republish round retries", "err", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.viewLocked(l, now, nil), nil
+}
+
+// resolve finds the listing a buy names and checks it: signed by its seller, not expired.
+func (m *market) resolve(ctx context.Context, req node.BuyRequest) (*listing.Listing, error) {
+	var l *listing.Listing
+	if len(req.Offer) > 0 {
+		var err error
+		if l, err = listing.DecodeListing(req.Offer); err != nil {
+			return nil, badRequest{fmt.Errorf("offer: %w", err)}
+		}
+		if req.Listing != "" && l.ID() != req.Listing {
+			return nil, badRequest{fmt.Errorf("offer has ID %s, not %s", l.ID(), req.Listing)}
+		}
+	} else {
+		m.mu.Lock()
+		l = m.listings[req.Listing]
+		m.mu.Unlock()
+		if l == nil {
+			return nil, badRequest{fmt.Errorf("%w %s: 'market list' shows the listings this node knows", ErrUnknownListing, req.Listing)}
+		}
+	}
+	if err := l.Verify(m.verify, time.Now()); err != nil {
+		return nil, badRequest{fmt.Errorf("listing %s: %w", l.ID(), err)}
+	}
+	if l.Seller == m.self {
+		return nil, badRequest{fmt.Errorf("listing %s is this node's own", l.ID())}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, err := m.keepListingLocked(ctx, l)
+	return l, err
+}
+
+// Buy pays for a listing (for a price: a signed payment, journaled before it leaves, answered
+// by the seller's receipt), then fetches the expert by bitswap, verifies and installs it.
+func (m *market) Buy(ctx context.Context, req node.BuyRequest) (node.BuyResult, error) {
+	l, err := m.resolve(ctx, req)
+	if err != nil {
+		m.metrics.purchases.WithLabelValues("rejected").Inc()
+		return node.BuyResult{}, err
+	}
+	id := l.ID()
+	res := node.BuyResult{Listing: id, Expert: l.Expert, Seller: l.Seller, Price: l.Price}
+	expert, err := cid.Decode(l.Expert)
+	if err != nil {
+		return res, fmt.Errorf("listing %s: expert: %w", id, err)
+	}
+	if l.Price > 0 {
+		pay, bundle, err := m.preparePayment(ctx, l, id)
+		if err != nil {
+			m.metrics.purchases.WithLabelValues("rejected").Inc()
+			return res, err
+		}
+		if len(bundle) > maxBundle {
+			// The seller hears most entries by gossip; the newest are the ones it may lack.
+			bundle = bundle[len(bundle)-maxBundle:]
+		}
+		res.Payment, res.PaymentID = pay, pay.ID()
+		rc := m.receiptOf(pay.ID())
+		if rc == nil {
+			if rc, err = m.callSeller(ctx, l, id, bundle); err != nil {
+				m.metrics.purchases.WithLabelValues("failed").Inc()
+				return res, fmt.Errorf("buy %s: payment %s is journaled but has no receipt (run the same buy again to resend it): %w", id, pay.ID(), err)
+			}
+			if err := m.acceptReceipt(ctx, l, id, pay, rc); err != nil {
+				m.metrics.purchases.WithLabelValues("failed").Inc()
+				return res, err
+			}
+		}
+		res.Receipt, res.ReceiptID = rc, rc.ID()
+	}
+	m.mu.Lock()
+	res.Balance = m.book.Balance(m.self)
+	m.mu.Unlock()
+	res.Fetch, err = m.d.blobs.FetchExpert(ctx, expert)
+	if err != nil {
+		m.metrics.purchases.WithLabelValues("failed").Inc()
+		return res, fmt.Errorf("buy %s: paid, but the expert did not arrive (run the same buy again to fetch without paying again): %w", id, err)
+	}
+	if err := m.refreshAccess(ctx); err != nil { // our copy is paid content too
+		m.d.log.Warn("market access table", "err", err)
+	}
+	m.metrics.purchases.WithLabelValues("ok").Inc()
+	return res, nil
+}
+
+func (m *market) receiptOf(payment string) *ledger.Entry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.book.ReceiptOf(payment)
+}
+
+// preparePayment returns this node's payment for the listing and the entries the seller needs
+// with it. An earlier payment for the listing is reused: one with no receipt yet (a crash or a
+// lost answer: resending it cannot spend twice), or one already receipted (the expert is
+// fetched again, not paid again). A new payment is checked against the balance, signed and
+// journaled before it leaves, so a crash can never make this node sign a second entry with
+// its sequence number.
+func (m *market) preparePayment(ctx context.Context, l *listing.Listing, id string) (*ledger.Entry, []*ledger.Entry, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.book.Refuses(m.self) {
+		return nil, nil, fmt.Errorf("%w: this node's key %s", ErrRefusedKey, m.self)
+	}
+	if m.book.Refuses(l.Seller) {
+		return nil, nil, badRequest{fmt.Errorf("%w: the seller %s", ErrRefusedKey, l.Seller)}
+	}
+	for _, e := range m.book.Chain(m.self) {
+		if e.Kind == ledger.KindPayment && e.Listing == id && e.To == l.Seller && e.Amount == l.Price {
+			return e, m.book.Closure(e.ID()), nil
+		}
+	}
+	if bal := m.book.Balance(m.self); bal < l.Price {
+		return nil, nil, badRequest{fmt.Errorf("%w: %d credits, the listing costs %d", ErrInsufficient, bal, l.Price)}
+	}
+	pay := m.book.Next(m.self, ledger.KindPayment)
+	pay.To, pay.Amount, pay.Listing, pay.Time = l.Seller, l.Price, id, time.Now().UnixMilli()
+	if err := pay.Sign(m.d.Repo.Identity); err != nil {
+		return nil, nil, err
+	}
+	if _, err := m.book.Add(pay); err != nil {
+		return nil, nil, fmt.Errorf("own payment: %w", err)
+	}
+	if err := m.journal.Append(ctx, pay); err != nil {
+		return nil, nil, err
+	}
+	return pay, m.book.Closure(pay.ID()), nil
+}
+
+// callSeller sends the payment to the seller and returns its answer.
+func (m *market) callSeller(ctx context.Context, l *listing.Listing, id string, bundle []*ledger.Entry) (*ledger.Entry, error) {
+	seller, err := peer.Decode(l.Seller)
+	if err != nil {
+		return nil, fmt.Errorf("seller %q: %w", l.Seller, err)
+	}
+	h := m.d.Mesh.Host
+	if h.Network().Connectedness(seller) != network.Connected {
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ai, err := m.d.Mesh.DHT.FindPeer(fctx, seller)
+		if err == nil {
+			err = h.Connect(fctx, ai)
+		}
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("reach seller %s: %w", seller, err)
+		}
+	}
+	req, _ := json.Marshal(listing.PurchaseRequest{Listing: id, Entries: bundle}) // entries and strings, cannot fail
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	raw, err := m.client.Call(cctx, seller, req)
+	if err != nil {
+		return nil, fmt.Errorf("seller %s: %w", seller, err)
+	}
+	rc, err := listing.DecodePurchaseResponse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("seller %s: %w", seller, err)
+	}
+	return rc, nil
+}
+
+// acceptReceipt checks the seller's receipt against the payment and journals it. A forged
+// receipt (not the seller's signature) or a replayed one (naming another payment or listing)
+// is refused, and the payment stays pending.
+func (m *market) acceptReceipt(ctx context.Context, l *listing.Listing, id string, pay, rc *ledger.Entry) error {
+	if rc.Kind != ledger.KindReceipt || rc.Author != l.Seller || rc.Ref != pay.ID() || rc.Listing != id {
+		return fmt.Errorf("buy %s: the seller's answer is not a receipt by %s for payment %s (got a %s by %s for %s)",
+			id, l.Seller, pay.ID(), rc.Kind, rc.Author, rc.Ref)
+	}
+	m.mu.Lock()
+	added, proofs, err := m.ingestLocked(ctx, []*ledger.Entry{rc})
+	m.mu.Unlock()
+	m.afterLedgerChange(ctx, added, proofs)
+	if err != nil {
+		return fmt.Errorf("buy %s: the seller's receipt is invalid: %w", id, err)
+	}
+	return nil
+}
+
+// serveBuy is the seller's side of MarketProtocol: check the payment against the listing and
+// the buyer's chain, countersign a receipt, journal both, then answer.
+func (m *market) serveBuy(ctx context.Context, from peer.ID, raw []byte) ([]byte, error) {
+	req, err := listing.DecodePurchaseRequest(raw)
+	if err != nil {
+		return nil, err
+	}
+	rc, added, proofs, err := m.sell(ctx, req)
+	m.afterLedgerChange(ctx, added, proofs)
+	if err != nil {
+		m.metrics.sales.WithLabelValues("rejected").Inc()
+		m.d.log.Info("purchase refused", "buyer", from, "listing", req.Listing, "err", err)
+		return nil, err
+	}
+	m.metrics.sales.WithLabelValues("ok").Inc()
+	if err := m.refreshAccess(ctx); err != nil {
+		m.d.log.Warn("market access table", "err", err)
+	}
+	b, _ := json.Marshal(listing.PurchaseResponse{Receipt: rc}) // cannot fail
+	return b, nil
+}
+
+func (m *market) sell(ctx context.Context, req *listing.PurchaseRequest) (*ledger.Entry, []*ledger.Entry, []ledger.DoubleSpend, error) {
+	pay := req.Payment()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.listings[req.Listing]
+	switch {
+	case l == nil || !m.mine[req.Listing]:
+		return nil, nil, nil, fmt.Errorf("listing %s is not on sale here", req.Listing)
+	case pay.Kind != ledger.KindPayment || pay.To != m.self || pay.Listing != req.Listing:
+		return nil, nil, nil, fmt.Errorf("the last entry is not a payment to %s for listing %s", m.self, req.Listing)
+	case pay.Amount != l.Price:
+		return nil, nil, nil, fmt.Errorf("payment of %d does not match the price %d", pay.Amount, l.Price)
+	}
+	if rc := m.book.ReceiptOf(pay.ID()); rc != nil {
+		return rc, nil, nil, nil // a resent payment gets its receipt again, and nothing moves twice
+	}
+	if !time.Now().Before(time.UnixMilli(l.Expires)) {
+		return nil, nil, nil, fmt.Errorf("listing %s expired at %s", req.Listing, time.UnixMilli(l.Expires).UTC().Format(time.RFC3339))
+	}
+	added, proofs, err := m.ingestLocked(ctx, req.Entries)
+	if !m.book.Has(pay.ID()) {
+		if err == nil {
+			err = errors.New("not accepted")
+		}
+		return nil, added, proofs, fmt.Errorf("payment rejected: %w", err)
+	}
+	rc := m.book.Next(m.self, ledger.KindReceipt)
+	rc.Ref, rc.Listing, rc.Time = pay.ID(), req.Listing, time.Now().UnixMilli()
+	if err := rc.Sign(m.d.Repo.Identity); err != nil {
+		return nil, added, proofs, err
+	}
+	if _, err := m.book.Add(rc); err != nil {
+		return nil, added, proofs, fmt.Errorf("own receipt: %w", err)
+	}
+	if err := m.journal.Append(ctx, rc); err != nil {
+		return nil, added, proofs, err
+	}
+	added = append(added, rc)
+	m.spreadLocked(rc)
+	return rc, added, proofs, nil
+}
+
+// spreadLocked gossips the closure of an entry (mu held: it reads the book).
+func (m *market) spreadLocked(e *ledger.Entry) {
+	m.spread(m.bundleLocked([]string{e.ID()}, []*ledger.Entry{e}))
+}
