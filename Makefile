@@ -41,6 +41,9 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./mesh/advert/
 	$(GO) test -run XXX -fuzz FuzzDecodeRequest -fuzztime $(FUZZTIME) ./routing/
 	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./market/ledger/
+	$(GO) test -run XXX -fuzz FuzzDecodeListing -fuzztime $(FUZZTIME) ./market/listing/
+	$(GO) test -run XXX -fuzz FuzzDecodeMessage -fuzztime $(FUZZTIME) ./market/listing/
+	$(GO) test -run XXX -fuzz FuzzDecodePurchaseRequest -fuzztime $(FUZZTIME) ./market/listing/
 	$(GO) test -run XXX -fuzz FuzzReadUserSuite -fuzztime $(FUZZTIME) ./experts/dataset/
 	$(GO) test -run XXX -fuzz FuzzDecodeUpdate -fuzztime $(FUZZTIME) ./distill/fedjob/
 	$(GO) test -run XXX -fuzz FuzzDecodeAnnouncement -fuzztime $(FUZZTIME) ./distill/fedjob/

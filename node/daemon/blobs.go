@@ -95,8 +95,10 @@ func (b *blobService) Fetch(ctx context.Context, c cid.Cid) (node.BlobInfo, erro
 		}
 		return node.BlobInfo{}, err
 	}
-	if err := b.x.Provide(ctx, c); err != nil {
-		b.d.log.Warn("announce fetched blob", "cid", c, "err", err)
+	if quiet, _ := ctx.Value(quietKey{}).(bool); !quiet {
+		if err := b.x.Provide(ctx, c); err != nil {
+			b.d.log.Warn("announce fetched blob", "cid", c, "err", err)
+		}
 	}
 	el := time.Since(t0).Seconds()
 	info := node.BlobInfo{CID: c.String(), Size: last.Total, Received: last.Received, Seconds: el}
@@ -262,4 +264,12 @@ func progressFrom(ctx context.Context) func(blobs.Progress) {
 		return f
 	}
 	return func(blobs.Progress) {}
+}
+
+// quietKey marks a fetch whose blob is not announced in the DHT (a training round's model:
+// every participant fetches it from the coordinator, and it is stale a round later).
+type quietKey struct{}
+
+func withoutAnnounce(ctx context.Context) context.Context {
+	return context.WithValue(ctx, quietKey{}, true)
 }

@@ -267,7 +267,7 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 			p.s.d.log.Debug("connect to coordinator", "job", a.Spec.ID(), "err", err)
 		}
 	}
-	if _, err := p.s.d.blobs.FetchExpert(rctx, model); err != nil {
+	if _, err := p.s.d.blobs.FetchExpert(withoutAnnounce(rctx), model); err != nil {
 		return fmt.Errorf("round %d: fetch model: %w", a.Round, err)
 	}
 	st, err := p.s.d.Repo.Store()
