@@ -16,8 +16,8 @@ const chromiumPath = "/usr/bin/chromium"
 
 // TestDashboardAnswersAQuery opens the dashboard of the last node of a three-node mesh in
 // headless Chromium, sends a query through the page and sees the answer and the answering peer
-// (the first node, which serves the expert), and the federated job the first node ran, with its
-// accuracy curve. The screenshot is kept in $MESHNODE_ARTIFACTS
+// (the first node, which serves the expert), the federated job the first node ran, with its
+// accuracy curve, and the first node's market listing beside the node's balance. The screenshot is kept in $MESHNODE_ARTIFACTS
 // (default integration/artifacts).
 func TestDashboardAnswersAQuery(t *testing.T) {
 	if _, err := os.Stat(chromiumPath); err != nil {
@@ -35,6 +35,7 @@ func TestDashboardAnswersAQuery(t *testing.T) {
 	d[1] = startDaemon(t, repos[1], d[0].tcpAddr(t))
 	d[2] = startDaemon(t, repos[2], d[1].tcpAddr(t))
 	cli(t, repos[0], "expert", "serve", id)
+	cli(t, repos[0], "market", "publish", id, "--price", "10", "--licence", "CC-BY-4.0")
 	// A short federated job on the first node: the third sees it by gossip, with its curve.
 	cli(t, repos[0], "train", "start", "--base", id, "--eval-dataset", "iris", "--dataset", "iris",
 		"--rounds", "2", "--min", "1", "--soft-deadline", "100ms")
@@ -66,6 +67,7 @@ func TestDashboardAnswersAQuery(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#q-send")),
 		poll(`document.getElementById("answer").textContent.includes("answering peer")`),
 		poll(`[...document.querySelectorAll("#jobs tbody tr")].some(r => r.textContent.includes("done") && r.querySelector("svg.curve"))`),
+		poll(`document.querySelectorAll("#listings tbody tr").length > 0`),
 	)
 	if err != nil {
 		t.Fatalf("browser: %v", err)
@@ -80,6 +82,17 @@ func TestDashboardAnswersAQuery(t *testing.T) {
 	}
 	if !strings.Contains(jobs, "iris") || !strings.Contains(jobs, "2/2") {
 		t.Fatalf("the training jobs table shows %q, want the finished iris job", jobs)
+	}
+	market, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#listings tbody")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	balance, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#balance")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(market, "iris-ui") || !strings.Contains(market, d[0].PeerID) || !strings.Contains(balance, "balance 1000 credits") {
+		t.Fatalf("the market section shows %q and %q, want the first node's listing and the genesis balance", market, balance)
 	}
 	peers, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS("#peers tbody")))
 	if err != nil {
