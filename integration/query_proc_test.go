@@ -191,7 +191,7 @@ func TestQueriesAcrossFourDaemons(t *testing.T) {
 		t.Fatalf("metrics count %v successful routed queries, the test made at least 62", routedOK)
 	}
 	mon := cli(t, repos[a], "monitor", "--count", "2", "--interval", "200ms")
-	for _, want := range []string{"peers ", "queries routed", survivor.PeerID} {
+	for _, want := range []string{"peers ", "queries routed", survivor.PeerID, "balance 1000 credits"} {
 		if !strings.Contains(mon, want) {
 			t.Fatalf("monitor output lacks %q:\n%s", want, mon)
 		}

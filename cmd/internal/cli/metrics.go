@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
 
+	"github.com/meshnode/meshnode/distill/fedjob"
 	"github.com/meshnode/meshnode/node"
 )
 
@@ -64,10 +65,11 @@ func monitorCmd(e *env) *cobra.Command {
 	var count int
 	c := &cobra.Command{
 		Use:   "monitor",
-		Short: "A live view of the running daemon: peers, served experts, queries/s, latency",
+		Short: "A live view of the running daemon: peers, served experts, queries/s, latency, jobs",
 		Long: `Refresh a view of the daemon every --interval: peers, hosted and served experts, remote
 adverts, queries routed and served per second, query latency percentiles (from the latency
-histogram, over the last interval), and per-peer routing statistics. On a terminal the view is
+histogram, over the last interval), the market balance, the training jobs this node coordinates
+or trains in, and per-peer routing statistics. On a terminal the view is
 redrawn in place; otherwise one block is printed per refresh. --count stops after N refreshes.`,
 		Example: `  meshnode monitor --interval 2s`,
 		Args:    cobra.NoArgs,
@@ -98,6 +100,14 @@ redrawn in place; otherwise one block is printed per refresh. --count stops afte
 				if err := c.Get(cmd.Context(), node.PathRoutes, &routes); err != nil {
 					return err
 				}
+				var jobs []node.TrainJobInfo
+				if err := c.Get(cmd.Context(), node.PathTrainJobs, &jobs); err != nil {
+					return err
+				}
+				var bal node.BalanceInfo
+				if err := c.Get(cmd.Context(), node.PathMarketBalance, &bal); err != nil {
+					return err
+				}
 				now := time.Now()
 				var buf bytes.Buffer
 				if tty {
@@ -114,6 +124,18 @@ redrawn in place; otherwise one block is printed per refresh. --count stops afte
 				}
 				for _, s := range st.Served {
 					fmt.Fprintf(&buf, "serving %s  %s\n", s.ID, s.Name)
+				}
+				fmt.Fprintf(&buf, "balance %d credits   %d pending payments\n", bal.Balance, bal.Pending)
+				for _, j := range jobs {
+					if j.State != fedjob.StateRound || (!j.Coordinator && j.Participant == nil) {
+						continue // active jobs this node takes part in
+					}
+					acc := "-"
+					if n := len(j.History); n > 0 {
+						acc = fmt.Sprintf("%.4f", j.History[n-1].Accuracy)
+					}
+					role := map[bool]string{true: "coordinating", false: "training in"}[j.Coordinator]
+					fmt.Fprintf(&buf, "%s job %s  round %d/%d  accuracy %s\n", role, j.ID, j.Round, j.Spec.Rounds, acc)
 				}
 				tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "PEER\tLATENCY\tP95\tIN FLIGHT\tBREAKER")
