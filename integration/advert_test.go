@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -48,27 +47,8 @@ type attacker struct {
 
 func newAttacker(t *testing.T, victim *mesh.Node, opts ...pubsub.Option) *attacker {
 	t.Helper()
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	ps, err := pubsub.NewGossipSub(ctx, h, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(mesh.TopicAdverts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := topic.Subscribe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sub.Cancel)
-	if err := h.Connect(ctx, peer.AddrInfo{ID: victim.Host.ID(), Addrs: victim.Host.Addrs()}); err != nil {
+	h, topic := gossipPeer(t, nil, mesh.TopicAdverts, opts...)
+	if err := h.Connect(t.Context(), peer.AddrInfo{ID: victim.Host.ID(), Addrs: victim.Host.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "attacker and victim see each other on the topic", func() bool {

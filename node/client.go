@@ -72,29 +72,53 @@ func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
 
 // Stream copies a GET endpoint's raw answer to w (a blob can be larger than memory).
 func (c *Client) Stream(ctx context.Context, path string, w io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	resp, err := c.open(ctx, http.MethodGet, path, nil) // a large blob may take longer than an API call
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	hc := *c.http
-	hc.Timeout = 0 // a large blob may take longer than an API call; ctx bounds it
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("daemon API %s: %w", path, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e APIError
-		if json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("daemon API %s: %s", path, resp.Status)
-	}
 	if _, err := io.Copy(w, resp.Body); err != nil {
 		return fmt.Errorf("daemon API %s: %w", path, err)
 	}
 	return nil
+}
+
+// open sends a streamed request (a JSON body when body is not nil) without the client's
+// timeout, which ctx replaces, and returns the answer if it is a 200; the caller closes its body.
+func (c *Client) open(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	hc := *c.http
+	hc.Timeout = 0
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("daemon API %s: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, apiError(path, resp, io.LimitReader(resp.Body, 1<<20))
+	}
+	return resp, nil
+}
+
+// apiError is the error for a non-200 answer whose body reads from body: the daemon's own
+// message when the body is an APIError that has one, else the HTTP status.
+func apiError(path string, resp *http.Response, body io.Reader) error {
+	var e APIError
+	if json.NewDecoder(body).Decode(&e) == nil && e.Error != "" {
+		return errors.New(e.Error)
+	}
+	return fmt.Errorf("daemon API %s: %s", path, resp.Status)
 }
 
 // rawBody receives an answer as bytes instead of JSON.
@@ -117,11 +141,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		return fmt.Errorf("daemon API %s: %w", path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e APIError
-		if json.Unmarshal(data, &e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("daemon API %s: %s", path, resp.Status)
+		return apiError(path, resp, bytes.NewReader(data))
 	}
 	if out == nil {
 		return nil
@@ -143,26 +163,11 @@ func (c *Client) PostEvents(ctx context.Context, path string, body any, onLine f
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(b))
+	resp, err := c.open(ctx, http.MethodPost, path, b) // a long fetch streams for as long as it takes
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Content-Type", "application/json")
-	hc := *c.http
-	hc.Timeout = 0 // a long fetch streams for as long as it takes; ctx bounds it
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("daemon API %s: %w", path, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var e APIError
-		if json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&e) == nil && e.Error != "" {
-			return errors.New(e.Error)
-		}
-		return fmt.Errorf("daemon API %s: %s", path, resp.Status)
-	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {

@@ -10,17 +10,14 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"syscall"
 	"time"
 
+	"github.com/meshnode/meshnode/bench/internal/procs"
 	"github.com/meshnode/meshnode/distill/fedjob"
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/dataset"
@@ -60,13 +57,6 @@ func main() {
 	}
 }
 
-type daemon struct {
-	repo   string
-	cmd    *exec.Cmd
-	addr   string
-	client *node.Client
-}
-
 func run(o options) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "fedbench")
@@ -83,52 +73,36 @@ func run(o options) error {
 	if err := os.WriteFile(cfg, []byte("preset: development\nmesh:\n  listen: [/ip4/127.0.0.1/tcp/0]\n  mdns: false\n"), 0o644); err != nil {
 		return err
 	}
-	ds := make([]*daemon, o.n)
-	defer func() {
-		for _, d := range ds {
-			if d != nil && d.cmd != nil {
-				_ = d.cmd.Process.Signal(syscall.SIGKILL)
-				_ = d.cmd.Wait()
-			}
-		}
-	}()
-	for i := range ds {
-		ds[i] = &daemon{repo: filepath.Join(dir, fmt.Sprintf("n%02d", i))}
-		if err := runCmd(o.bin, "--repo", ds[i].repo, "init", "--config", cfg); err != nil {
-			return err
-		}
+	ds, err := procs.Init(o.bin, dir, cfg, o.n)
+	if err != nil {
+		return err
 	}
-	if err := runCmd(o.bin, "--repo", ds[0].repo, "expert", "train", "--dataset", "fashion-mnist", "--hidden",
+	defer procs.KillAll(ds)
+	if err := procs.Run(o.bin, "--repo", ds[0].Repo, "expert", "train", "--dataset", "fashion-mnist", "--hidden",
 		fmt.Sprint(o.hidden), "--epochs", "0", "--seed", fmt.Sprint(o.baseSeed), "--name", "fed-base"); err != nil {
 		return err
 	}
-	for i, d := range ds {
-		args := []string{"--repo", d.repo, "--json", "daemon", "--log-level", "error"}
-		if i > 0 {
-			args = append(args, "--bootstrap", ds[i-1].addr)
-		}
-		if err := d.start(o.bin, args); err != nil {
-			return fmt.Errorf("daemon %d: %w", i, err)
-		}
+	if err := procs.StartChain(o.bin, ds); err != nil {
+		return err
 	}
 	fmt.Fprintf(os.Stderr, "%d daemons up\n", o.n)
 	var job node.TrainJobInfo
 	req := node.TrainStartRequest{Base: "fed-base", EvalDataset: "fashion-mnist", Dataset: "csv:" + parts.Parts[0].File,
 		Rounds: o.rounds, LocalEpochs: 1, BatchSize: o.batch, LR: o.lr, MinParticipants: o.n, MaxParticipants: o.n,
 		SoftDeadlineMS: 0, DeadlineMS: 300000, Aggregator: o.aggregator, MaxShare: 0.5, Trim: 0.2, Seed: o.seed}
-	if err := ds[0].client.Post(ctx, node.PathTrainStart, req, &job); err != nil {
+	if err := ds[0].Client.Post(ctx, node.PathTrainStart, req, &job); err != nil {
 		return err
 	}
 	for i, d := range ds[1:] {
 		jr := node.TrainJoinRequest{Job: job.ID, Dataset: "csv:" + parts.Parts[i+1].File}
-		if err := retry(30*time.Second, func() error { return d.client.Post(ctx, node.PathTrainJoin, jr, nil) }); err != nil {
+		if err := retry(30*time.Second, func() error { return d.Client.Post(ctx, node.PathTrainJoin, jr, nil) }); err != nil {
 			return fmt.Errorf("join participant %d: %w", i+1, err)
 		}
 	}
 	t0 := time.Now()
 	for {
 		var jobs []node.TrainJobInfo
-		if err := ds[0].client.Get(ctx, node.PathTrainJobs, &jobs); err != nil {
+		if err := ds[0].Client.Get(ctx, node.PathTrainJobs, &jobs); err != nil {
 			return err
 		}
 		for _, j := range jobs {
@@ -145,9 +119,7 @@ func run(o options) error {
 	fedWall := time.Since(t0)
 	fmt.Fprintln(os.Stderr)
 	for _, d := range ds {
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		_ = d.cmd.Wait()
-		d.cmd = nil
+		d.Stop()
 	}
 	central, centralWall, err := centralized(ctx, cat, parts, o)
 	if err != nil {
@@ -262,26 +234,6 @@ func report(o options, job node.TrainJobInfo, fedWall time.Duration, central []f
 
 func sumSamples(h []fedjob.RoundSummary) int { return h[len(h)-1].Samples }
 
-func (d *daemon) start(bin string, args []string) error {
-	d.cmd = exec.Command(bin, args...)
-	d.cmd.Stderr = os.Stderr
-	stdout, err := d.cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := d.cmd.Start(); err != nil {
-		return err
-	}
-	var info node.IDInfo
-	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&info); err != nil {
-		return fmt.Errorf("ready line: %w", err)
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	d.addr = info.Addrs[0]
-	d.client, err = node.DaemonClient(d.repo)
-	return err
-}
-
 func retry(limit time.Duration, f func() error) error {
 	deadline := time.Now().Add(limit)
 	for {
@@ -291,11 +243,4 @@ func retry(limit time.Duration, f func() error) error {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-}
-
-func runCmd(bin string, args ...string) error {
-	cmd := exec.Command(bin, args...)
-	cmd.Stderr = os.Stderr
-	cmd.Stdout = io.Discard
-	return cmd.Run()
 }

@@ -8,21 +8,18 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/meshnode/meshnode/bench/internal/procs"
 	"github.com/meshnode/meshnode/node"
 )
 
@@ -38,13 +35,6 @@ func main() {
 	}
 }
 
-type daemon struct {
-	repo   string
-	cmd    *exec.Cmd
-	addr   string
-	client *node.Client
-}
-
 func run(bin string, n, trials int, out string) error {
 	dir, err := os.MkdirTemp("", "meshbench")
 	if err != nil {
@@ -55,33 +45,16 @@ func run(bin string, n, trials int, out string) error {
 	if err := os.WriteFile(cfg, []byte("preset: development\nmesh:\n  listen: [/ip4/127.0.0.1/tcp/0]\n  mdns: false\n  advert_ttl: 60s\n  advert_refresh: 20s\n"), 0o644); err != nil {
 		return err
 	}
-	ds := make([]*daemon, n)
-	defer func() {
-		for _, d := range ds {
-			if d != nil && d.cmd != nil {
-				_ = d.cmd.Process.Signal(syscall.SIGKILL)
-				_ = d.cmd.Wait()
-			}
-		}
-	}()
-	for i := range ds {
-		d := &daemon{repo: filepath.Join(dir, fmt.Sprintf("n%02d", i))}
-		ds[i] = d
-		if err := runCmd(bin, "--repo", d.repo, "init", "--config", cfg); err != nil {
-			return err
-		}
-	}
-	if err := runCmd(bin, "--repo", ds[0].repo, "expert", "train", "--dataset", "iris", "--hidden", "4", "--epochs", "1", "--name", "bench"); err != nil {
+	ds, err := procs.Init(bin, dir, cfg, n)
+	if err != nil {
 		return err
 	}
-	for i, d := range ds {
-		args := []string{"--repo", d.repo, "--json", "daemon", "--log-level", "error"}
-		if i > 0 {
-			args = append(args, "--bootstrap", ds[i-1].addr)
-		}
-		if err := d.start(bin, args); err != nil {
-			return fmt.Errorf("daemon %d: %w", i, err)
-		}
+	defer procs.KillAll(ds)
+	if err := procs.Run(bin, "--repo", ds[0].Repo, "expert", "train", "--dataset", "iris", "--hidden", "4", "--epochs", "1", "--name", "bench"); err != nil {
+		return err
+	}
+	if err := procs.StartChain(bin, ds); err != nil {
+		return err
 	}
 	fmt.Fprintf(os.Stderr, "%d daemons up; letting the gossip mesh form\n", n)
 	time.Sleep(3 * time.Second) // heartbeats (1 s) graft the mesh; nothing is measured yet
@@ -97,7 +70,7 @@ func run(bin string, n, trials int, out string) error {
 	var lat []time.Duration
 	for k := 0; k < trials; k++ {
 		t0 := time.Now()
-		if err := ds[0].client.Post(ctx, node.PathServe, node.ServeRequest{Ref: "bench"}, nil); err != nil {
+		if err := ds[0].Client.Post(ctx, node.PathServe, node.ServeRequest{Ref: "bench"}, nil); err != nil {
 			return err
 		}
 		last, err := waitAll(ctx, ds[1:], true)
@@ -105,7 +78,7 @@ func run(bin string, n, trials int, out string) error {
 			return fmt.Errorf("trial %d: %w", k, err)
 		}
 		lat = append(lat, last.Sub(t0))
-		if err := ds[0].client.Post(ctx, node.PathUnserve, node.ServeRequest{Ref: "bench"}, nil); err != nil {
+		if err := ds[0].Client.Post(ctx, node.PathUnserve, node.ServeRequest{Ref: "bench"}, nil); err != nil {
 			return err
 		}
 		if _, err := waitAll(ctx, ds[1:], false); err != nil {
@@ -130,7 +103,7 @@ func run(bin string, n, trials int, out string) error {
 	peers := 0.0
 	for _, d := range ds {
 		var st node.StatusInfo
-		if err := d.client.Get(ctx, node.PathStatus, &st); err != nil {
+		if err := d.Client.Get(ctx, node.PathStatus, &st); err != nil {
 			return err
 		}
 		peers += float64(st.Peers)
@@ -150,29 +123,9 @@ func run(bin string, n, trials int, out string) error {
 	return nil
 }
 
-func (d *daemon) start(bin string, args []string) error {
-	d.cmd = exec.Command(bin, args...)
-	d.cmd.Stderr = os.Stderr
-	stdout, err := d.cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := d.cmd.Start(); err != nil {
-		return err
-	}
-	var info node.IDInfo
-	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&info); err != nil {
-		return fmt.Errorf("ready line: %w", err)
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	d.addr = info.Addrs[0]
-	d.client, err = node.DaemonClient(d.repo)
-	return err
-}
-
 // waitAll polls every node until each lists the expert (present) or none does, and returns
 // the latest arrival time the nodes recorded.
-func waitAll(ctx context.Context, ds []*daemon, present bool) (time.Time, error) {
+func waitAll(ctx context.Context, ds []*procs.Daemon, present bool) (time.Time, error) {
 	deadline := time.Now().Add(60 * time.Second)
 	var last time.Time
 	pending := slices.Clone(ds)
@@ -180,13 +133,13 @@ func waitAll(ctx context.Context, ds []*daemon, present bool) (time.Time, error)
 		if time.Now().After(deadline) {
 			return last, fmt.Errorf("%d nodes still waiting after 60s", len(pending))
 		}
-		var still []*daemon
+		var still []*procs.Daemon
 		for _, d := range pending {
 			var entries []struct {
 				Name     string    `json:"name"`
 				Received time.Time `json:"received"`
 			}
-			if err := d.client.Get(ctx, node.PathRemote, &entries); err != nil {
+			if err := d.Client.Get(ctx, node.PathRemote, &entries); err != nil {
 				return last, err
 			}
 			found := false
@@ -210,7 +163,7 @@ func waitAll(ctx context.Context, ds []*daemon, present bool) (time.Time, error)
 	return last, nil
 }
 
-func gossipBytes(ctx context.Context, ds []*daemon) ([]float64, error) {
+func gossipBytes(ctx context.Context, ds []*procs.Daemon) ([]float64, error) {
 	var out []float64
 	for _, d := range ds {
 		v, err := metric(ctx, d, "meshnode_gossip_sent_bytes_total")
@@ -223,12 +176,12 @@ func gossipBytes(ctx context.Context, ds []*daemon) ([]float64, error) {
 }
 
 // metric reads one unlabelled sample from the daemon's /metrics.
-func metric(ctx context.Context, d *daemon, name string) (float64, error) {
-	b, err := os.ReadFile(filepath.Join(d.repo, node.APIFile))
+func metric(ctx context.Context, d *procs.Daemon, name string) (float64, error) {
+	b, err := os.ReadFile(filepath.Join(d.Repo, node.APIFile))
 	if err != nil {
 		return 0, err
 	}
-	tok, err := os.ReadFile(filepath.Join(d.repo, "api.token"))
+	tok, err := os.ReadFile(filepath.Join(d.Repo, "api.token"))
 	if err != nil {
 		return 0, err
 	}
@@ -249,12 +202,6 @@ func metric(ctx context.Context, d *daemon, name string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("metric %s not found", name)
-}
-
-func runCmd(bin string, args ...string) error {
-	cmd := exec.Command(bin, args...)
-	cmd.Stderr = os.Stderr
-	return cmd.Run()
 }
 
 func pct(d []time.Duration, p float64) time.Duration {

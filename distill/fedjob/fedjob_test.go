@@ -2,38 +2,14 @@ package fedjob
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/meshnode/meshnode/experts"
+	"github.com/meshnode/meshnode/internal/testkeys"
 )
-
-type key struct {
-	id   string
-	priv ed25519.PrivateKey
-}
-
-func (k key) ID() string                      { return k.id }
-func (k key) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(k.priv, msg), nil }
-
-type keyring map[string]ed25519.PublicKey
-
-func (r keyring) verify(author string, msg, sig []byte) error {
-	pub, ok := r[author]
-	if !ok || !ed25519.Verify(pub, msg, sig) {
-		return errors.New("bad signature")
-	}
-	return nil
-}
-
-func newKey(r keyring, name string, seed byte) key {
-	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))
-	r[name] = priv.Public().(ed25519.PublicKey)
-	return key{name, priv}
-}
 
 const testCID = "bafyreigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
 
@@ -45,9 +21,9 @@ func testSpec() Spec {
 }
 
 func TestSpecCheck(t *testing.T) {
-	ring := keyring{}
-	k := newKey(ring, "coord", 1)
-	other := newKey(ring, "other", 2)
+	ring := testkeys.Ring{}
+	k := ring.New("coord", 1)
+	other := ring.New("other", 2)
 	cases := []struct {
 		name   string
 		mutate func(*Spec)
@@ -79,7 +55,7 @@ func TestSpecCheck(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err := s.Check(ring.verify)
+			err := s.Check(ring.Verify)
 			if c.want == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -104,7 +80,7 @@ func TestSpecIDCoversEveryField(t *testing.T) {
 	}
 }
 
-func signedAnnouncement(t *testing.T, k key, mutate func(*Announcement)) []byte {
+func signedAnnouncement(t *testing.T, k testkeys.Key, mutate func(*Announcement)) []byte {
 	t.Helper()
 	s := testSpec()
 	if err := s.Sign(k); err != nil {
@@ -120,8 +96,8 @@ func signedAnnouncement(t *testing.T, k key, mutate func(*Announcement)) []byte 
 }
 
 func TestDecodeAnnouncement(t *testing.T) {
-	ring := keyring{}
-	k := newKey(ring, "coord", 1)
+	ring := testkeys.Ring{}
+	k := ring.New("coord", 1)
 	now := time.Now()
 	cases := []struct {
 		name string
@@ -143,7 +119,7 @@ func TestDecodeAnnouncement(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			a, err := DecodeAnnouncement(c.data, c.from, now, ring.verify)
+			a, err := DecodeAnnouncement(c.data, c.from, now, ring.Verify)
 			if c.want == "" {
 				if err != nil || a.Round != 1 {
 					t.Fatalf("got %+v, %v", a, err)
@@ -158,8 +134,8 @@ func TestDecodeAnnouncement(t *testing.T) {
 }
 
 func TestUpdateRoundTripAndSignature(t *testing.T) {
-	ring := keyring{}
-	p := newKey(ring, "p1", 3)
+	ring := testkeys.Ring{}
+	p := ring.New("p1", 3)
 	u := &Update{Job: "job", Round: 2, Samples: 10, TrainLoss: 0.5, Seconds: 1.5, Delta: []float32{1, -2.5, 3e-7}}
 	if err := u.Sign(p); err != nil {
 		t.Fatal(err)
@@ -168,14 +144,14 @@ func TestUpdateRoundTripAndSignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := got.Verify(ring.verify); err != nil {
+	if err := got.Verify(ring.Verify); err != nil {
 		t.Fatal(err)
 	}
 	if got.Participant != "p1" || got.Round != 2 || got.Samples != 10 || len(got.Delta) != 3 || got.Delta[1] != -2.5 {
 		t.Fatalf("round trip changed the update: %+v", got)
 	}
 	got.Delta[0] = 2 // a value changed in flight
-	if err := got.Verify(ring.verify); err == nil {
+	if err := got.Verify(ring.Verify); err == nil {
 		t.Fatal("a changed delta still verifies")
 	}
 	if _, err := DecodeUpdate(u.Encode(), 2); err == nil || !strings.Contains(err.Error(), "limit 2") {
@@ -272,8 +248,8 @@ func FuzzDecodeUpdate(f *testing.F) {
 }
 
 func FuzzDecodeAnnouncement(f *testing.F) {
-	ring := keyring{}
-	k := newKey(ring, "coord", 1)
+	ring := testkeys.Ring{}
+	k := ring.New("coord", 1)
 	s := testSpec()
 	_ = s.Sign(k)
 	a := Announcement{Spec: s, State: StateRound, Round: 1, Model: testCID, Issued: 1000}
@@ -282,7 +258,7 @@ func FuzzDecodeAnnouncement(f *testing.F) {
 	f.Add([]byte(`{"state":"done"}`))
 	now := time.UnixMilli(1000)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, err := DecodeAnnouncement(b, "coord", now, ring.verify)
+		got, err := DecodeAnnouncement(b, "coord", now, ring.Verify)
 		if err == nil && got.Spec.Coordinator != "coord" {
 			t.Fatal("accepted an announcement not from its coordinator")
 		}

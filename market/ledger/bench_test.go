@@ -3,31 +3,33 @@ package ledger
 import (
 	"fmt"
 	"testing"
+
+	"github.com/meshnode/meshnode/internal/testkeys"
 )
 
 // benchBook fills a book with n purchases among 16 keys (payment and receipt each).
-func benchBook(b *testing.B, n int) (*Book, keyring, []key) {
+func benchBook(b *testing.B, n int) (*Book, testkeys.Ring, []testkeys.Key) {
 	b.Helper()
-	ring := keyring{}
-	keys := make([]key, 16)
+	ring := testkeys.Ring{}
+	keys := make([]testkeys.Key, 16)
 	for i := range keys {
-		keys[i] = newKey(ring, fmt.Sprintf("k%02d", i), byte(i+1))
+		keys[i] = ring.New(fmt.Sprintf("k%02d", i), byte(i+1))
 	}
-	book := NewBook(Policy{Genesis: 1 << 40}, ring.verify)
+	book := NewBook(Policy{Genesis: 1 << 40}, ring.Verify)
 	for i := range n {
 		buyer, seller := keys[i%16], keys[(i*7+3)%16]
-		if buyer.id == seller.id {
+		if buyer.ID() == seller.ID() {
 			seller = keys[(i+1)%16]
 		}
-		p := book.Next(buyer.id, KindPayment)
-		p.To, p.Amount, p.Listing = seller.id, 3, "L"
+		p := book.Next(buyer.ID(), KindPayment)
+		p.To, p.Amount, p.Listing = seller.ID(), 3, "L"
 		if err := p.Sign(buyer); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := book.Add(p); err != nil {
 			b.Fatal(err)
 		}
-		r := book.Next(seller.id, KindReceipt)
+		r := book.Next(seller.ID(), KindReceipt)
 		r.Ref, r.Listing = p.ID(), "L"
 		if err := r.Sign(seller); err != nil {
 			b.Fatal(err)
@@ -46,13 +48,13 @@ func BenchmarkAddPurchase(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		buyer, seller := keys[i%15], keys[15]
-		p := book.Next(buyer.id, KindPayment)
-		p.To, p.Amount, p.Listing = seller.id, 1, "M"
+		p := book.Next(buyer.ID(), KindPayment)
+		p.To, p.Amount, p.Listing = seller.ID(), 1, "M"
 		_ = p.Sign(buyer)
 		if _, err := book.Add(p); err != nil {
 			b.Fatal(err)
 		}
-		r := book.Next(seller.id, KindReceipt)
+		r := book.Next(seller.ID(), KindReceipt)
 		r.Ref, r.Listing = p.ID(), "M"
 		_ = r.Sign(seller)
 		if _, err := book.Add(r); err != nil {
@@ -65,7 +67,7 @@ func BenchmarkAddPurchase(b *testing.B) {
 // purchases among 16 keys (every chain depends on every other: the worst case).
 func BenchmarkClosure(b *testing.B) {
 	book, _, keys := benchBook(b, 10000)
-	head := book.Head(keys[0].id).ID()
+	head := book.Head(keys[0].ID()).ID()
 	b.ResetTimer()
 	for b.Loop() {
 		if len(book.Closure(head)) == 0 {

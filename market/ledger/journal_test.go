@@ -9,6 +9,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 
 	"github.com/meshnode/meshnode/experts/store"
+	"github.com/meshnode/meshnode/internal/testkeys"
 )
 
 // openStore opens a real badger store in a temp dir; reopen closes and opens it again, as a
@@ -24,13 +25,13 @@ func openStore(t *testing.T, dir string) *store.Store {
 
 func TestJournalReplaysTheBookAfterReopen(t *testing.T) {
 	ctx := context.Background()
-	ring := keyring{}
-	issuer, alice, bob, carol := newKey(ring, "issuer", 1), newKey(ring, "alice", 2), newKey(ring, "bob", 3), newKey(ring, "carol", 5)
+	ring := testkeys.Ring{}
+	issuer, alice, bob, carol := ring.New("issuer", 1), ring.New("alice", 2), ring.New("bob", 3), ring.New("carol", 5)
 	policy := Policy{Issuers: map[string]bool{"issuer": true}}
 	dir := t.TempDir()
 	st := openStore(t, dir)
 	j := OpenJournal(st.Datastore("/ledger"))
-	b := NewBook(policy, ring.verify)
+	b := NewBook(policy, ring.Verify)
 	add := func(e *Entry) {
 		t.Helper()
 		mustAdd(t, b, e)
@@ -57,7 +58,7 @@ func TestJournalReplaysTheBookAfterReopen(t *testing.T) {
 
 	st = openStore(t, dir)
 	defer st.Close()
-	back := NewBook(policy, ring.verify)
+	back := NewBook(policy, ring.Verify)
 	n, err := OpenJournal(st.Datastore("/ledger")).Load(ctx, back)
 	if err != nil || n != 3 {
 		t.Fatalf("load: %d entries, %v", n, err)
@@ -72,8 +73,8 @@ func TestJournalReplaysTheBookAfterReopen(t *testing.T) {
 
 func TestJournalRefusesTamperedRecords(t *testing.T) {
 	ctx := context.Background()
-	ring := keyring{}
-	alice := newKey(ring, "alice", 2)
+	ring := testkeys.Ring{}
+	alice := ring.New("alice", 2)
 	policy := Policy{Genesis: 10}
 	for name, tamper := range map[string]func(d ds.Datastore, first, second *Entry){
 		"changed entry": func(d ds.Datastore, first, _ *Entry) {
@@ -93,7 +94,7 @@ func TestJournalRefusesTamperedRecords(t *testing.T) {
 			defer st.Close()
 			d := st.Datastore("/ledger")
 			j := OpenJournal(d)
-			b := NewBook(policy, ring.verify)
+			b := NewBook(policy, ring.Verify)
 			first := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount = "bob", 2 })
 			mustAdd(t, b, first)
 			second := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount = "bob", 3 })
@@ -102,7 +103,7 @@ func TestJournalRefusesTamperedRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			tamper(d, first, second)
-			_, err := OpenJournal(d).Load(ctx, NewBook(policy, ring.verify))
+			_, err := OpenJournal(d).Load(ctx, NewBook(policy, ring.Verify))
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("got %v, want ErrCorrupt", err)
 			}
@@ -111,10 +112,10 @@ func TestJournalRefusesTamperedRecords(t *testing.T) {
 }
 
 func TestClosureLetsAnotherBookVerifyAPayment(t *testing.T) {
-	ring := keyring{}
-	issuer, alice, bob, carol := newKey(ring, "issuer", 1), newKey(ring, "alice", 2), newKey(ring, "bob", 3), newKey(ring, "carol", 5)
+	ring := testkeys.Ring{}
+	issuer, alice, bob, carol := ring.New("issuer", 1), ring.New("alice", 2), ring.New("bob", 3), ring.New("carol", 5)
 	policy := Policy{Issuers: map[string]bool{"issuer": true}}
-	b := NewBook(policy, ring.verify)
+	b := NewBook(policy, ring.Verify)
 	// alice earns from carol (whose credits come from the issuer), then pays bob.
 	mustAdd(t, b, signed(t, b, issuer, KindGrant, func(e *Entry) { e.To, e.Amount = "carol", 50 }))
 	p1 := signed(t, b, carol, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "alice", 30, "L0" })
@@ -129,7 +130,7 @@ func TestClosureLetsAnotherBookVerifyAPayment(t *testing.T) {
 
 	// The closure of bob's receipt: the receipt, alice's payment and what justifies it.
 	closure := b.Closure(receipt.ID())
-	seller := NewBook(policy, ring.verify)
+	seller := NewBook(policy, ring.Verify)
 	// Without the closure, the seller cannot accept the payment.
 	if _, err := seller.Add(p2); err == nil {
 		t.Fatal("a payment was accepted without its chain")
@@ -155,9 +156,9 @@ func TestClosureLetsAnotherBookVerifyAPayment(t *testing.T) {
 }
 
 func TestProveNeedsARealConflict(t *testing.T) {
-	ring := keyring{}
-	alice, bob := newKey(ring, "alice", 2), newKey(ring, "bob", 3)
-	b := NewBook(Policy{Genesis: 10}, ring.verify)
+	ring := testkeys.Ring{}
+	alice, bob := ring.New("alice", 2), ring.New("bob", 3)
+	b := NewBook(Policy{Genesis: 10}, ring.Verify)
 	x := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount = "bob", 1 })
 	y := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount = "carol", 1 })
 	other := signed(t, b, bob, KindPayment, func(e *Entry) { e.To, e.Amount = "carol", 1 })
@@ -183,9 +184,9 @@ func TestProveNeedsARealConflict(t *testing.T) {
 }
 
 func TestPendingAndRefusedCredits(t *testing.T) {
-	ring := keyring{}
-	alice, bob, carol := newKey(ring, "alice", 2), newKey(ring, "bob", 3), newKey(ring, "carol", 5)
-	b := NewBook(Policy{Genesis: 100}, ring.verify)
+	ring := testkeys.Ring{}
+	alice, bob, carol := ring.New("alice", 2), ring.New("bob", 3), ring.New("carol", 5)
+	b := NewBook(Policy{Genesis: 100}, ring.Verify)
 	p1 := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "bob", 10, "L1" })
 	mustAdd(t, b, p1)
 	p2 := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "bob", 20, "L2" })

@@ -2,39 +2,16 @@ package ledger
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/meshnode/meshnode/internal/testkeys"
 )
 
-type key struct {
-	id   string
-	priv ed25519.PrivateKey
-}
-
-func (k key) ID() string                      { return k.id }
-func (k key) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(k.priv, msg), nil }
-
-type keyring map[string]ed25519.PublicKey
-
-func (r keyring) verify(author string, msg, sig []byte) error {
-	pub, ok := r[author]
-	if !ok || !ed25519.Verify(pub, msg, sig) {
-		return errors.New("bad signature")
-	}
-	return nil
-}
-
-func newKey(r keyring, name string, seed byte) key {
-	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))
-	r[name] = priv.Public().(ed25519.PublicKey)
-	return key{name, priv}
-}
-
-func signed(t *testing.T, b *Book, k key, kind string, fill func(*Entry)) *Entry {
+func signed(t *testing.T, b *Book, k testkeys.Key, kind string, fill func(*Entry)) *Entry {
 	t.Helper()
-	e := b.Next(k.id, kind)
+	e := b.Next(k.ID(), kind)
 	fill(e)
 	if err := e.Sign(k); err != nil {
 		t.Fatal(err)
@@ -50,9 +27,9 @@ func mustAdd(t *testing.T, b *Book, e *Entry) {
 }
 
 func TestPurchaseMovesExactlyThePrice(t *testing.T) {
-	ring := keyring{}
-	issuer, alice, bob := newKey(ring, "issuer", 1), newKey(ring, "alice", 2), newKey(ring, "bob", 3)
-	b := NewBook(Policy{Issuers: map[string]bool{"issuer": true}}, ring.verify)
+	ring := testkeys.Ring{}
+	issuer, alice, bob := ring.New("issuer", 1), ring.New("alice", 2), ring.New("bob", 3)
+	b := NewBook(Policy{Issuers: map[string]bool{"issuer": true}}, ring.Verify)
 	mustAdd(t, b, signed(t, b, issuer, KindGrant, func(e *Entry) { e.To, e.Amount = "alice", 100 }))
 	pay := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "bob", 30, "L1" })
 	mustAdd(t, b, pay)
@@ -69,9 +46,9 @@ func TestPurchaseMovesExactlyThePrice(t *testing.T) {
 }
 
 func TestRejectedEntriesChangeNothing(t *testing.T) {
-	ring := keyring{}
-	issuer, alice, bob, mallory := newKey(ring, "issuer", 1), newKey(ring, "alice", 2), newKey(ring, "bob", 3), newKey(ring, "mallory", 4)
-	b := NewBook(Policy{Issuers: map[string]bool{"issuer": true}}, ring.verify)
+	ring := testkeys.Ring{}
+	issuer, alice, bob, mallory := ring.New("issuer", 1), ring.New("alice", 2), ring.New("bob", 3), ring.New("mallory", 4)
+	b := NewBook(Policy{Issuers: map[string]bool{"issuer": true}}, ring.Verify)
 	grant := signed(t, b, issuer, KindGrant, func(e *Entry) { e.To, e.Amount = "alice", 50 })
 	mustAdd(t, b, grant)
 	pay := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "bob", 20, "L1" })
@@ -106,9 +83,9 @@ func TestRejectedEntriesChangeNothing(t *testing.T) {
 }
 
 func TestDoubleSpendIsProvenAndRefused(t *testing.T) {
-	ring := keyring{}
-	alice := newKey(ring, "alice", 2)
-	b := NewBook(Policy{Genesis: 100}, ring.verify)
+	ring := testkeys.Ring{}
+	alice := ring.New("alice", 2)
+	b := NewBook(Policy{Genesis: 100}, ring.Verify)
 	first := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "bob", 80, "L1" })
 	second := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "carol", 80, "L2" })
 	mustAdd(t, b, first)
@@ -120,7 +97,7 @@ func TestDoubleSpendIsProvenAndRefused(t *testing.T) {
 		t.Fatalf("double spend not caught: %+v %v", ds, err)
 	}
 	// A third node that receives the two entries in the other order reaches the same verdict.
-	other := NewBook(Policy{Genesis: 100}, ring.verify)
+	other := NewBook(Policy{Genesis: 100}, ring.Verify)
 	mustAdd(t, other, second)
 	if ds, _ := other.Add(first); ds == nil || ds.Author != "alice" {
 		t.Fatal("the other order did not prove the double spend")
@@ -134,9 +111,9 @@ func TestDoubleSpendIsProvenAndRefused(t *testing.T) {
 }
 
 func TestDecodeIsStrict(t *testing.T) {
-	ring := keyring{}
-	alice := newKey(ring, "alice", 2)
-	b := NewBook(Policy{Genesis: 10}, ring.verify)
+	ring := testkeys.Ring{}
+	alice := ring.New("alice", 2)
+	b := NewBook(Policy{Genesis: 10}, ring.Verify)
 	e := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount = "bob", 1 })
 	got, err := Decode(e.Encode())
 	if err != nil || got.ID() != e.ID() {

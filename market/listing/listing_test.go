@@ -2,43 +2,19 @@ package listing
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"errors"
 	"testing"
 	"time"
 
+	"github.com/meshnode/meshnode/internal/testkeys"
 	"github.com/meshnode/meshnode/market/ledger"
 )
-
-type key struct {
-	id   string
-	priv ed25519.PrivateKey
-}
-
-func (k key) ID() string                      { return k.id }
-func (k key) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(k.priv, msg), nil }
-
-type keyring map[string]ed25519.PublicKey
-
-func (r keyring) verify(author string, msg, sig []byte) error {
-	pub, ok := r[author]
-	if !ok || !ed25519.Verify(pub, msg, sig) {
-		return errors.New("bad signature")
-	}
-	return nil
-}
-
-func newKey(r keyring, name string, seed byte) key {
-	priv := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, 32))
-	r[name] = priv.Public().(ed25519.PublicKey)
-	return key{name, priv}
-}
 
 const expertCID = "bafyreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 
 var now = time.UnixMilli(1_800_000_000_000)
 
-func newListing(t *testing.T, k key, mutate func(*Listing)) *Listing {
+func newListing(t *testing.T, k testkeys.Key, mutate func(*Listing)) *Listing {
 	t.Helper()
 	l := &Listing{V: Version, Expert: expertCID, Name: "iris", Domains: []string{"iris"}, Params: 35,
 		Evals: []Eval{{Dataset: "iris:test", Metric: "accuracy", Value: 0.93, Samples: 30}},
@@ -59,10 +35,10 @@ func msg(kind string, sent time.Time, f func(*Message)) []byte {
 }
 
 func TestListingVerifyAndRoundTrip(t *testing.T) {
-	ring := keyring{}
-	alice := newKey(ring, "alice", 1)
+	ring := testkeys.Ring{}
+	alice := ring.New("alice", 1)
 	l := newListing(t, alice, nil)
-	if err := l.Verify(ring.verify, now); err != nil {
+	if err := l.Verify(ring.Verify, now); err != nil {
 		t.Fatal(err)
 	}
 	back, err := DecodeListing(l.Encode())
@@ -86,7 +62,7 @@ func TestListingVerifyAndRoundTrip(t *testing.T) {
 		"future":        {future, ErrStale},
 		"bad expert":    {noCID, ErrMalformed},
 	} {
-		if err := tc.l.Verify(ring.verify, now); !errors.Is(err, tc.want) {
+		if err := tc.l.Verify(ring.Verify, now); !errors.Is(err, tc.want) {
 			t.Errorf("%s: got %v, want %v", name, err, tc.want)
 		}
 	}
@@ -96,10 +72,10 @@ func TestListingVerifyAndRoundTrip(t *testing.T) {
 }
 
 func TestMessageValidation(t *testing.T) {
-	ring := keyring{}
-	alice, bob := newKey(ring, "alice", 1), newKey(ring, "bob", 2)
+	ring := testkeys.Ring{}
+	alice, bob := ring.New("alice", 1), ring.New("bob", 2)
 	l := newListing(t, alice, nil)
-	book := ledger.NewBook(ledger.Policy{Genesis: 100}, ledger.Verifier(ring.verify))
+	book := ledger.NewBook(ledger.Policy{Genesis: 100}, ledger.Verifier(ring.Verify))
 	pay := book.Next("bob", ledger.KindPayment)
 	pay.To, pay.Amount, pay.Listing = "alice", 25, l.ID()
 	if err := pay.Sign(bob); err != nil {
@@ -126,7 +102,7 @@ func TestMessageValidation(t *testing.T) {
 		"proof":                      {msg(KindProof, now, func(m *Message) { m.Entries = []*ledger.Entry{pay, &pay2} }), "carol"},
 	}
 	for name, tc := range good {
-		if _, err := DecodeMessage(tc.data, tc.from, now, ring.verify); err != nil {
+		if _, err := DecodeMessage(tc.data, tc.from, now, ring.Verify); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -147,7 +123,7 @@ func TestMessageValidation(t *testing.T) {
 		"unknown field":              {[]byte(`{"kind":"listing","sent":1,"x":2}`), "alice", ErrMalformed},
 	}
 	for name, tc := range badCases {
-		if _, err := DecodeMessage(tc.data, tc.from, now, ring.verify); !errors.Is(err, tc.want) {
+		if _, err := DecodeMessage(tc.data, tc.from, now, ring.Verify); !errors.Is(err, tc.want) {
 			t.Errorf("%s: got %v, want %v", name, err, tc.want)
 		}
 	}
