@@ -50,6 +50,7 @@ type TrainJobInfo struct {
 	Model       string                `json:"model"` // current (or final) version
 	Deadline    int64                 `json:"deadline,omitempty"`
 	Pending     int                   `json:"pending_updates,omitempty"` // coordinator: updates of the open round
+	Error       string                `json:"error,omitempty"`           // coordinator: why the job stopped
 	History     []fedjob.RoundSummary `json:"history"`
 	Participant *TrainParticipation   `json:"participant,omitempty"` // this node's part in it
 }
@@ -60,5 +61,6 @@ type TrainParticipation struct {
 	Samples   int    `json:"samples"`
 	LastRound int    `json:"last_round"` // the last round it sent an update for
 	Final     string `json:"final,omitempty"`
+	Ended     string `json:"ended,omitempty"` // why it stopped taking part before the end
 	LastError string `json:"last_error,omitempty"`
 }

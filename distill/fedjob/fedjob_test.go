@@ -35,6 +35,8 @@ func TestSpecCheck(t *testing.T) {
 		{"no rounds", func(s *Spec) { s.Rounds = 0 }, true, "rounds"},
 		{"max below min", func(s *Spec) { s.MaxParticipants = 1 }, true, "max participants"},
 		{"soft after hard", func(s *Spec) { s.SoftDeadlineMS = 6000 }, true, "soft deadline"},
+		{"deadline under a second", func(s *Spec) { s.DeadlineMS, s.SoftDeadlineMS = 999, 0 }, true, "round deadline"},
+		{"multi-krum below its quorum", func(s *Spec) { s.Aggregator = "multi-krum"; s.Byzantine = 1 }, true, "quorum of at least 5"},
 		{"unknown aggregator", func(s *Spec) { s.Aggregator = "mean" }, true, "unknown aggregator"},
 		{"noise without clipping", func(s *Spec) { s.NoiseStd = 1 }, true, "clip_norm"},
 		{"learning rate", func(s *Spec) { s.LR = 0 }, true, "learning rate"},
@@ -69,7 +71,7 @@ func TestSpecCheck(t *testing.T) {
 	}
 }
 
-func TestSpecIDCoversEveryField(t *testing.T) {
+func TestSpecIDChangesWithTheSpec(t *testing.T) {
 	a, b := testSpec(), testSpec()
 	if a.ID() != b.ID() {
 		t.Fatal("same spec, different IDs")
@@ -163,13 +165,15 @@ func TestDecodeUpdateRejects(t *testing.T) {
 	good := (&Update{Job: "j", Round: 1, Samples: 1, Delta: []float32{1}}).Encode()
 	nan := (&Update{Job: "j", Round: 1, Samples: 1, Delta: []float32{float32(nanValue())}}).Encode()
 	cases := map[string][]byte{
-		"no magic":        []byte("hello"),
-		"truncated":       good[:len(good)-2],
-		"extra bytes":     append(append([]byte{}, good...), 0),
-		"no samples":      (&Update{Job: "j", Round: 1, Delta: []float32{1}}).Encode(),
-		"round zero":      (&Update{Job: "j", Samples: 1}).Encode(),
-		"not finite":      nan,
-		"header too long": append(append([]byte{}, updateMagic...), 0xff, 0xff, 0, 0),
+		"no magic":         []byte("hello"),
+		"truncated":        good[:len(good)-2],
+		"extra bytes":      append(append([]byte{}, good...), 0),
+		"no samples":       (&Update{Job: "j", Round: 1, Delta: []float32{1}}).Encode(),
+		"round zero":       (&Update{Job: "j", Samples: 1}).Encode(),
+		"not finite":       nan,
+		"header too long":  append(append([]byte{}, updateMagic...), 0xff, 0xff, 0, 0),
+		"samples overflow": (&Update{Job: "j", Round: 1, Samples: MaxSamples + 1, Delta: []float32{1}}).Encode(),
+		"loss too large":   (&Update{Job: "j", Round: 1, Samples: 1, TrainLoss: 1e308, Delta: []float32{1}}).Encode(),
 	}
 	for name, b := range cases {
 		if _, err := DecodeUpdate(b, 10); !errors.Is(err, ErrInvalid) {
@@ -263,4 +267,22 @@ func FuzzDecodeAnnouncement(f *testing.F) {
 			t.Fatal("accepted an announcement not from its coordinator")
 		}
 	})
+}
+
+func TestPeekUpdateJobAndReplyCodes(t *testing.T) {
+	b := (&Update{Job: "job-7", Round: 1, Samples: 1, Delta: []float32{1, 2}}).Encode()
+	if job, err := PeekUpdateJob(b); err != nil || job != "job-7" {
+		t.Fatalf("peek: %q, %v", job, err)
+	}
+	for _, bad := range [][]byte{nil, []byte("MNFU1"), append([]byte("MNFU1"), 9, 0, 0, 0, '{')} {
+		if _, err := PeekUpdateJob(bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("peek %q: %v", bad, err)
+		}
+	}
+	cases := map[error]string{nil: ReplyAccepted, ErrDuplicate: ReplyDuplicate, ErrFull: ReplyFull, ErrShape: ReplyShape, ErrLate: ReplyLate, ErrWrongRound: ReplyLate}
+	for err, want := range cases {
+		if got := ReplyCode(err); got != want {
+			t.Errorf("ReplyCode(%v) = %s, want %s", err, got, want)
+		}
+	}
 }

@@ -34,6 +34,7 @@ const (
 	MaxParticipants = 1000
 	MaxLocalEpochs  = 1000
 	MaxDeadline     = 24 * time.Hour
+	MinDeadline     = time.Second // rounds that reopen empty do so at most once a second
 )
 
 // Spec is a training job, signed by the node that coordinates it. Its ID is the hash of its
@@ -136,8 +137,8 @@ func (s *Spec) Check(verify Verifier) error {
 		return bad("min participants %d must be in 1..%d", s.MinParticipants, MaxParticipants)
 	case s.MaxParticipants < s.MinParticipants || s.MaxParticipants > MaxParticipants:
 		return bad("max participants %d must be in %d..%d", s.MaxParticipants, s.MinParticipants, MaxParticipants)
-	case s.DeadlineMS <= 0 || time.Duration(s.DeadlineMS)*time.Millisecond > MaxDeadline:
-		return bad("round deadline %dms must be positive and at most %s", s.DeadlineMS, MaxDeadline)
+	case time.Duration(s.DeadlineMS)*time.Millisecond < MinDeadline || time.Duration(s.DeadlineMS)*time.Millisecond > MaxDeadline:
+		return bad("round deadline %dms must be in [%s, %s]", s.DeadlineMS, MinDeadline, MaxDeadline)
 	case s.SoftDeadlineMS < 0 || s.SoftDeadlineMS > s.DeadlineMS:
 		return bad("soft deadline %dms must be in 0..%dms", s.SoftDeadlineMS, s.DeadlineMS)
 	case !(s.MaxShare >= 0 && s.MaxShare <= 1), !(s.Trim >= 0 && s.Trim < 0.5):
@@ -155,6 +156,10 @@ func (s *Spec) Check(verify Verifier) error {
 	}
 	if !known {
 		return bad("unknown aggregator %q (want one of %v)", s.Aggregator, fedavg.Aggregators())
+	}
+	if s.Aggregator == fedavg.MultiKrum && s.MinParticipants < 2*s.Byzantine+3 {
+		return bad("multi-krum tolerating %d bad participants needs a quorum of at least %d, not %d",
+			s.Byzantine, 2*s.Byzantine+3, s.MinParticipants)
 	}
 	if s.Coordinator == "" || len(s.Sig) == 0 {
 		return bad("not signed")

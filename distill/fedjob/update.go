@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 )
@@ -12,8 +13,12 @@ import (
 // updateMagic starts every encoded update: the format and its version.
 var updateMagic = []byte("MNFU1")
 
-// MaxUpdateHeader bounds the JSON header of an update.
-const MaxUpdateHeader = 4 << 10
+// Limits on an update's header: its size, and numbers that sums over a round must not overflow.
+const (
+	MaxUpdateHeader = 4 << 10
+	MaxSamples      = 1 << 31
+	MaxLoss         = 1e6
+)
 
 // Update is a participant's signed contribution to one round: the change its local training
 // made to the round's model (float32, in the order experts.Network.Params uses), how many
@@ -78,6 +83,26 @@ func (u *Update) Encode() []byte {
 	return out
 }
 
+// PeekUpdateJob reads only the job ID from an encoded update's header, so a node can refuse
+// updates for jobs it does not coordinate before decoding the values or checking signatures.
+func PeekUpdateJob(b []byte) (string, error) {
+	if !bytes.HasPrefix(b, updateMagic) || len(b) < len(updateMagic)+4 {
+		return "", fmt.Errorf("%w: update: no header", ErrInvalid)
+	}
+	b = b[len(updateMagic):]
+	hl := binary.LittleEndian.Uint32(b)
+	if hl > MaxUpdateHeader || int(hl) > len(b)-4 {
+		return "", fmt.Errorf("%w: update: header of %d bytes", ErrInvalid, hl)
+	}
+	var h struct {
+		Job string `json:"job"`
+	}
+	if err := json.Unmarshal(b[4:4+hl], &h); err != nil || h.Job == "" || len(h.Job) > 64 {
+		return "", fmt.Errorf("%w: update: no job in the header", ErrInvalid)
+	}
+	return h.Job, nil
+}
+
 // DecodeUpdate parses an encoded update holding at most maxValues values. It checks the
 // format, not the signature or the round (see Verify and Collector.Add).
 func DecodeUpdate(b []byte, maxValues int) (*Update, error) {
@@ -130,10 +155,10 @@ func DecodeUpdate(b []byte, maxValues int) (*Update, error) {
 		return nil, bad("job %q", u.Job)
 	case u.Round < 1 || u.Round > MaxRounds:
 		return nil, bad("round %d", u.Round)
-	case u.Samples < 1:
-		return nil, bad("%d samples: an update must come from training on at least one", u.Samples)
-	case math.IsNaN(u.TrainLoss) || math.IsInf(u.TrainLoss, 0) || u.TrainLoss < 0:
-		return nil, bad("train loss %g", u.TrainLoss)
+	case u.Samples < 1 || u.Samples > MaxSamples:
+		return nil, bad("%d samples: an update must come from training on 1 to %d", u.Samples, MaxSamples)
+	case !(u.TrainLoss >= 0 && u.TrainLoss <= MaxLoss):
+		return nil, bad("train loss %g outside [0, %g]", u.TrainLoss, MaxLoss)
 	case math.IsNaN(u.Seconds) || u.Seconds < 0 || u.Seconds > 1e7:
 		return nil, bad("seconds %g", u.Seconds)
 	}
@@ -156,4 +181,36 @@ func Float32s(v []float64) []float32 {
 		out[i] = float32(x)
 	}
 	return out
+}
+
+// Reply codes a coordinator answers an update with.
+const (
+	ReplyAccepted  = "accepted"
+	ReplyDuplicate = "duplicate"   // already accepted: as good as accepted
+	ReplyLate      = "late"        // the round closed or is another: wait for the next
+	ReplyFull      = "full"        // the job has its participants: stop taking part
+	ReplyShape     = "shape"       // the update does not fit the model: stop taking part
+	ReplyUnknown   = "unknown_job" // the node does not coordinate that job
+)
+
+// Reply is a coordinator's answer to an update it could decode and verify.
+type Reply struct {
+	Code  string `json:"code"`
+	Error string `json:"error,omitempty"`
+}
+
+// ReplyCode maps a collector's refusal to its reply code.
+func ReplyCode(err error) string {
+	switch {
+	case err == nil:
+		return ReplyAccepted
+	case errors.Is(err, ErrDuplicate):
+		return ReplyDuplicate
+	case errors.Is(err, ErrFull):
+		return ReplyFull
+	case errors.Is(err, ErrShape):
+		return ReplyShape
+	default:
+		return ReplyLate
+	}
 }

@@ -123,7 +123,9 @@ func meshConfig(r *node.Repo, o Options) (mesh.Config, error) {
 		AdvertRefresh: mc.AdvertRefresh,
 		ScoredTopics:  []string{TopicMarket, TopicTrain},
 		StreamLimits: []mesh.StreamLimit{{Protocol: routing.QueryProtocol,
-			Total: 16 * r.Config.Query.StreamsPerPeer, PerPeer: r.Config.Query.StreamsPerPeer}},
+			Total: 16 * r.Config.Query.StreamsPerPeer, PerPeer: r.Config.Query.StreamsPerPeer},
+			// A participant holds one update stream to a coordinator at a time.
+			{Protocol: string(TrainProtocol), Total: 256, PerPeer: 2}},
 	}
 	if len(o.Listen) > 0 {
 		cfg.ListenAddrs = o.Listen

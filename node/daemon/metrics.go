@@ -41,7 +41,7 @@ type trainMetrics struct {
 func newTrainMetrics(reg prometheus.Registerer) *trainMetrics {
 	m := &trainMetrics{
 		updates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_train_updates_received_total",
-			Help: "Training updates received as coordinator, by outcome (accepted, late, refused, forged, malformed, unknown_job)."}, []string{"outcome"}),
+			Help: "Training updates received, by outcome (accepted, duplicate, late, full, shape, unknown_job, forged, malformed)."}, []string{"outcome"}),
 		rounds: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshnode_train_rounds_closed_total",
 			Help: "Training rounds this node closed as coordinator."}),
 		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshnode_train_updates_sent_total",

@@ -47,10 +47,12 @@ type trainService struct {
 	// tamper, when set, rewrites this node's outgoing updates (robustness tests).
 	tamper func(delta []float64)
 
-	mu     sync.Mutex
-	seen   map[string]*seenJob     // by job ID: the latest announcement and the rounds heard of
-	coords map[string]*coordinator // jobs this node coordinates
-	parts  map[string]*participant // jobs this node takes part in
+	saveMu      sync.Mutex // serialises saveSeen
+	mu          sync.Mutex
+	policyTried map[string]bool         // jobs the config's join policy was tried on
+	seen        map[string]*seenJob     // by job ID: the latest announcement and the rounds heard of
+	coords      map[string]*coordinator // jobs this node coordinates
+	parts       map[string]*participant // jobs this node takes part in
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -70,7 +72,7 @@ func newTrainService(d *Daemon, tamper func([]float64)) (*trainService, error) {
 	}
 	s := &trainService{d: d, catalog: dataset.DefaultCatalog(), store: st.Datastore("/train"), tamper: tamper,
 		client: rpc.NewClient(d.Mesh.Host, TrainProtocol, 1<<16, 16), metrics: newTrainMetrics(d.registry),
-		seen: map[string]*seenJob{}, coords: map[string]*coordinator{}, parts: map[string]*participant{}}
+		seen: map[string]*seenJob{}, policyTried: map[string]bool{}, coords: map[string]*coordinator{}, parts: map[string]*participant{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := d.Mesh.PubSub.RegisterTopicValidator(TopicTrain, s.validate); err != nil {
 		return nil, fmt.Errorf("register %s validator: %w", TopicTrain, err)
@@ -81,8 +83,10 @@ func newTrainService(d *Daemon, tamper func([]float64)) (*trainService, error) {
 	if s.sub, err = s.topic.Subscribe(); err != nil {
 		return nil, fmt.Errorf("subscribe %s: %w", TopicTrain, err)
 	}
+	// A participant sends one update a round: a few a second is plenty, and bounds what a
+	// flood of 4 MiB requests can cost.
 	rpc.Serve(d.Mesh.Host, TrainProtocol, s.serveUpdate, rpc.ServerOptions{
-		MaxRequest: 64<<10 + 4*maxUpdateValues, ReadTimeout: 30 * time.Second, Logger: d.log})
+		MaxRequest: 64<<10 + 4*maxUpdateValues, ReadTimeout: 30 * time.Second, PeerRate: 2, PeerBurst: 8, Logger: d.log})
 	if err := s.restore(); err != nil {
 		s.close()
 		return nil, err
@@ -115,6 +119,10 @@ func (s *trainService) receive() {
 	}
 }
 
+// maxSeenJobs bounds the jobs a node keeps hearing of; beyond it, the stalest job this node
+// takes no part in makes room.
+const maxSeenJobs = 256
+
 // heard records an announcement and hands it to this node's participation in the job, or
 // joins the job when the config's policy names data for its domain.
 func (s *trainService) heard(a *fedjob.Announcement) {
@@ -122,39 +130,84 @@ func (s *trainService) heard(a *fedjob.Announcement) {
 	s.mu.Lock()
 	j := s.seen[id]
 	if j == nil {
+		if len(s.seen) >= maxSeenJobs && !s.evictSeenLocked() {
+			s.mu.Unlock()
+			return
+		}
 		j = &seenJob{}
 		s.seen[id] = j
 	}
 	newer := j.Ann == nil || a.Issued >= j.Ann.Issued
+	changed := j.Ann == nil || j.Ann.State != a.State || j.Ann.Round != a.Round
 	if newer {
 		j.Ann = a
 	}
 	if a.Last != nil && (len(j.History) == 0 || j.History[len(j.History)-1].Round < a.Last.Round) {
 		j.History = append(j.History, *a.Last)
+		changed = true
 	}
 	p := s.parts[id]
-	saved, _ := json.Marshal(j)
-	s.mu.Unlock()
-	if err := s.store.Put(s.ctx, ds.NewKey("/seen/"+id), saved); err != nil {
-		s.d.log.Warn("cannot persist a training announcement", "job", id, "err", err)
-	}
-	if !newer {
-		return
-	}
-	if p != nil {
-		p.offer(a)
-		return
-	}
-	if a.State != fedjob.StateRound {
-		return
-	}
-	for _, pol := range s.d.Repo.Config.Training.Join {
-		if pol.Domain == a.Spec.Domain {
-			if _, err := s.join(s.ctx, id, pol.Dataset); err != nil {
-				s.d.log.Warn("join by policy failed", "job", id, "dataset", pol.Dataset, "err", err)
+	policy := ""
+	if p == nil && newer && a.State == fedjob.StateRound && !s.policyTried[id] {
+		for _, pol := range s.d.Repo.Config.Training.Join {
+			if pol.Domain == a.Spec.Domain {
+				policy, s.policyTried[id] = pol.Dataset, true
+				break
 			}
-			return
 		}
+	}
+	s.mu.Unlock()
+	if p != nil && changed {
+		s.saveSeen(id) // what a participant heard of its job survives a restart
+	}
+	switch {
+	case !newer:
+	case p != nil:
+		p.offer(a)
+	case policy != "":
+		// Joining loads a data set: not on the gossip loop. One try per job.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if _, err := s.join(s.ctx, id, policy); err != nil {
+				s.d.log.Warn("join by policy failed", "job", id, "dataset", policy, "err", err)
+			}
+		}()
+	}
+}
+
+// evictSeenLocked drops the job heard of longest ago that this node takes no part in, and
+// reports whether there was one.
+func (s *trainService) evictSeenLocked() bool {
+	victim, oldest := "", int64(0)
+	for id, j := range s.seen {
+		if s.coords[id] != nil || s.parts[id] != nil {
+			continue
+		}
+		if victim == "" || j.Ann.Issued < oldest {
+			victim, oldest = id, j.Ann.Issued
+		}
+	}
+	if victim != "" {
+		delete(s.seen, victim)
+		delete(s.policyTried, victim)
+	}
+	return victim != ""
+}
+
+// saveSeen persists what this node heard of a job; saves are serialised so an older snapshot
+// never overwrites a newer one.
+func (s *trainService) saveSeen(id string) {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.mu.Lock()
+	saved, err := json.Marshal(s.seen[id])
+	s.mu.Unlock()
+	if err == nil {
+		err = s.store.Put(s.ctx, ds.NewKey("/seen/"+id), saved)
+	}
+	if err != nil {
+		s.d.log.Warn("cannot persist a training announcement", "job", id, "err", err)
 	}
 }
 
@@ -178,6 +231,19 @@ func (s *trainService) publish(ctx context.Context, a fedjob.Announcement) error
 
 // serveUpdate receives a participant's update for a job this node coordinates.
 func (s *trainService) serveUpdate(_ context.Context, from peer.ID, req []byte) ([]byte, error) {
+	// The cheap check first: a node that coordinates no such job decodes nothing more.
+	job, err := fedjob.PeekUpdateJob(req)
+	if err != nil {
+		s.metrics.updates.WithLabelValues("malformed").Inc()
+		return nil, err
+	}
+	s.mu.Lock()
+	known := s.coords[job] != nil
+	s.mu.Unlock()
+	if !known {
+		s.metrics.updates.WithLabelValues(fedjob.ReplyUnknown).Inc()
+		return json.Marshal(fedjob.Reply{Code: fedjob.ReplyUnknown, Error: "this node coordinates no job " + job})
+	}
 	u, err := fedjob.DecodeUpdate(req, maxUpdateValues)
 	if err != nil {
 		s.metrics.updates.WithLabelValues("malformed").Inc()
@@ -191,31 +257,24 @@ func (s *trainService) serveUpdate(_ context.Context, from peer.ID, req []byte) 
 		s.metrics.updates.WithLabelValues("forged").Inc()
 		return nil, err
 	}
-	if err := s.accept(u, len(req)); err != nil {
-		return nil, err
-	}
-	return []byte("accepted"), nil
+	return json.Marshal(s.accept(u, len(req)))
 }
 
-// accept hands a verified update to the coordinator of its job.
-func (s *trainService) accept(u *fedjob.Update, size int) error {
+// accept hands a verified update to the coordinator of its job and says how it went.
+func (s *trainService) accept(u *fedjob.Update, size int) fedjob.Reply {
 	s.mu.Lock()
 	c := s.coords[u.Job]
 	s.mu.Unlock()
 	if c == nil {
-		s.metrics.updates.WithLabelValues("unknown_job").Inc()
-		return fmt.Errorf("this node coordinates no job %s", u.Job)
+		s.metrics.updates.WithLabelValues(fedjob.ReplyUnknown).Inc()
+		return fedjob.Reply{Code: fedjob.ReplyUnknown, Error: "this node coordinates no job " + u.Job}
 	}
-	err := c.add(u, size)
-	outcome := "accepted"
-	switch {
-	case errors.Is(err, fedjob.ErrLate):
-		outcome = "late"
-	case err != nil:
-		outcome = "refused"
+	r := fedjob.Reply{Code: fedjob.ReplyAccepted}
+	if err := c.add(u, size); err != nil {
+		r = fedjob.Reply{Code: fedjob.ReplyCode(err), Error: err.Error()}
 	}
-	s.metrics.updates.WithLabelValues(outcome).Inc()
-	return err
+	s.metrics.updates.WithLabelValues(r.Code).Inc()
+	return r
 }
 
 // restore resumes the jobs this node coordinated or took part in before it stopped, and
@@ -248,7 +307,7 @@ func (s *trainService) restore() error {
 			if err := json.Unmarshal(e.Value, &rec); err != nil {
 				return fmt.Errorf("training state %s: %w", k, err)
 			}
-			if err := s.startParticipant(rec); err != nil {
+			if _, err := s.startParticipant(rec); err != nil {
 				s.d.log.Warn("cannot resume a training job", "job", rec.Spec.ID(), "err", err)
 			}
 		}

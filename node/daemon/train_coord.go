@@ -28,6 +28,7 @@ type coordState struct {
 	Roster      []string              `json:"roster"`
 	History     []fedjob.RoundSummary `json:"history"`
 	State       string                `json:"state"`
+	Error       string                `json:"error,omitempty"` // why a stopped job stopped
 }
 
 // coordinator runs one job: it opens each round, collects updates, aggregates, evaluates and
@@ -35,6 +36,7 @@ type coordState struct {
 type coordinator struct {
 	s      *trainService
 	cancel context.CancelFunc
+	done   chan struct{} // closed when run returns
 
 	mu      sync.Mutex
 	st      coordState
@@ -51,6 +53,9 @@ func (s *trainService) Start(ctx context.Context, req node.TrainStartRequest) (n
 	}
 	if m.Output.Kind != experts.OutputClasses {
 		return node.TrainJobInfo{}, badRequest{fmt.Errorf("train start: expert %s is not a classifier", base)}
+	}
+	if m.Params > maxUpdateValues {
+		return node.TrainJobInfo{}, badRequest{fmt.Errorf("train start: expert %s has %d parameters; updates carry at most %d", base, m.Params, maxUpdateValues)}
 	}
 	if req.EvalDataset == "" {
 		return node.TrainJobInfo{}, badRequest{errors.New("train start: an evaluation data set is required (the coordinator measures every version on it)")}
@@ -111,7 +116,7 @@ func (s *trainService) saveCoord(ctx context.Context, cs *coordState) error {
 // startCoordinator runs a job's rounds (a finished job only answers status).
 func (s *trainService) startCoordinator(cs *coordState) {
 	ctx, cancel := context.WithCancel(s.ctx)
-	c := &coordinator{s: s, st: *cs, cancel: cancel, arrived: make(chan struct{}, 1)}
+	c := &coordinator{s: s, st: *cs, cancel: cancel, arrived: make(chan struct{}, 1), done: make(chan struct{})}
 	id := cs.Spec.ID()
 	s.mu.Lock()
 	s.coords[id] = c
@@ -121,15 +126,37 @@ func (s *trainService) startCoordinator(cs *coordState) {
 	s.mu.Unlock()
 	if cs.State != fedjob.StateRound {
 		cancel()
+		close(c.done)
 		return
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer close(c.done)
 		if err := c.run(ctx); err != nil && ctx.Err() == nil {
-			s.d.log.Error("training job failed", "job", id, "err", err)
+			s.d.log.Error("training job failed; stopping it", "job", id, "err", err)
+			c.fail(err)
 		}
 	}()
+}
+
+// fail stops a job that cannot go on (its store failed, its held-out data vanished): the state
+// says why, and the mesh hears that it stopped.
+func (c *coordinator) fail(cause error) {
+	c.mu.Lock()
+	c.st.State, c.st.Error = fedjob.StateStopped, cause.Error()
+	c.col = nil
+	st := c.st
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.s.saveCoord(ctx, &st); err != nil {
+		c.s.d.log.Error("save stopped job", "job", st.Spec.ID(), "err", err)
+	}
+	ann := fedjob.Announcement{Spec: st.Spec, State: fedjob.StateStopped, Round: st.Round - 1, Model: st.Model}
+	if err := c.s.publish(ctx, ann); err != nil {
+		c.s.d.log.Warn("announce stopped job", "job", st.Spec.ID(), "err", err)
+	}
 }
 
 func (c *coordinator) add(u *fedjob.Update, size int) error {
@@ -154,6 +181,7 @@ func (c *coordinator) describe(info *node.TrainJobInfo) {
 	info.Coordinator = true
 	info.State, info.Round, info.Model = c.st.State, min(c.st.Round, c.st.Spec.Rounds), c.st.Model
 	info.History = append([]fedjob.RoundSummary(nil), c.st.History...)
+	info.Error = c.st.Error
 	if c.col != nil {
 		info.Pending = c.col.Count()
 		info.Deadline = c.col.Deadline().UnixMilli()
@@ -275,8 +303,10 @@ func (c *coordinator) round(ctx context.Context, net *experts.Network) (*fedjob.
 		return nil, nil, nil
 	}
 	delta, err := fedavg.Aggregate(res.Updates, spec.AggregateConfig(c.st.Round))
-	if err != nil {
-		return nil, nil, fmt.Errorf("job %s round %d: %w", spec.ID(), c.st.Round, err)
+	if err != nil { // e.g. multi-krum with fewer updates than it needs, at the hard deadline
+		c.s.d.log.Warn("round could not aggregate; opening it again", "job", spec.ID(), "round", c.st.Round,
+			"updates", len(res.Updates), "err", err)
+		return nil, nil, nil
 	}
 	next, err := fedavg.Apply(net, delta)
 	if err != nil {

@@ -24,10 +24,15 @@ import (
 
 // partRecord is this node's persistent part in a job.
 type partRecord struct {
-	Spec      fedjob.Spec `json:"spec"`
-	Dataset   string      `json:"dataset"`
-	LastRound int         `json:"last_round"`
-	Final     string      `json:"final,omitempty"`
+	Spec    fedjob.Spec `json:"spec"`
+	Dataset string      `json:"dataset"`
+	// LastRound and LastDeadline name the last round instance this node sent an update for
+	// (or was refused in): a coordinator that restarted reopens a round with a new deadline,
+	// and then the participant sends again.
+	LastRound    int    `json:"last_round"`
+	LastDeadline int64  `json:"last_deadline"`
+	Final        string `json:"final,omitempty"`
+	Ended        string `json:"ended,omitempty"` // why it stopped taking part before the end
 }
 
 // participant takes part in one job: for each round announced it fetches the round's model,
@@ -37,6 +42,7 @@ type participant struct {
 	data    experts.Samples
 	offers  chan *fedjob.Announcement // latest announcement wins
 	cancel  context.CancelFunc
+	done    chan struct{} // closed when run returns
 	mu      sync.Mutex
 	rec     partRecord
 	lastErr string
@@ -87,24 +93,18 @@ func (s *trainService) loadPart(spec fedjob.Spec, name string) (experts.Samples,
 // join takes part in a job this node has heard of, training on the named data set.
 func (s *trainService) join(ctx context.Context, job, datasetName string) (node.TrainJobInfo, error) {
 	s.mu.Lock()
-	j, p := s.seen[job], s.parts[job]
+	j := s.seen[job]
 	s.mu.Unlock()
 	if j == nil {
 		return node.TrainJobInfo{}, badRequest{fmt.Errorf("train join: no job %s has been announced on the mesh (yet)", job)}
 	}
-	if p != nil {
-		return node.TrainJobInfo{}, badRequest{fmt.Errorf("train join: already taking part in job %s", job)}
-	}
 	if j.Ann.State != fedjob.StateRound {
 		return node.TrainJobInfo{}, badRequest{fmt.Errorf("train join: job %s is %s", job, j.Ann.State)}
 	}
-	rec := partRecord{Spec: j.Ann.Spec, Dataset: datasetName}
-	if err := s.startParticipant(rec); err != nil {
+	p, err := s.startParticipant(partRecord{Spec: j.Ann.Spec, Dataset: datasetName})
+	if err != nil {
 		return node.TrainJobInfo{}, badRequest{err}
 	}
-	s.mu.Lock()
-	p = s.parts[job]
-	s.mu.Unlock()
 	if err := p.save(ctx); err != nil {
 		return node.TrainJobInfo{}, err
 	}
@@ -128,12 +128,14 @@ func (s *trainService) leave(ctx context.Context, job string) error {
 	}
 	if p != nil {
 		p.cancel()
+		<-p.done // its last save lands before the record goes
 		if err := s.store.Delete(ctx, ds.NewKey("/part/"+job)); err != nil {
 			return fmt.Errorf("train leave %s: %w", job, err)
 		}
 	}
 	if c != nil {
 		c.cancel()
+		<-c.done // its last save lands before the stopped state
 		c.mu.Lock()
 		running := c.st.State == fedjob.StateRound
 		if running {
@@ -152,25 +154,37 @@ func (s *trainService) leave(ctx context.Context, job string) error {
 	return nil
 }
 
-func (s *trainService) startParticipant(rec partRecord) error {
+// startParticipant takes part in a job with the record's data, unless this node already does.
+func (s *trainService) startParticipant(rec partRecord) (*participant, error) {
+	id := rec.Spec.ID()
+	s.mu.Lock()
+	if s.parts[id] != nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("already taking part in job %s", id)
+	}
+	p := &participant{s: s, rec: rec, offers: make(chan *fedjob.Announcement, 1), done: make(chan struct{})}
+	s.parts[id] = p // reserved: a second join of the same job fails here
+	s.mu.Unlock()
 	data, err := s.loadPart(rec.Spec, rec.Dataset)
 	if err != nil {
-		return err
+		s.mu.Lock()
+		delete(s.parts, id)
+		s.mu.Unlock()
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	p := &participant{s: s, data: data, rec: rec, offers: make(chan *fedjob.Announcement, 1), cancel: cancel}
-	s.mu.Lock()
-	s.parts[rec.Spec.ID()] = p
-	s.mu.Unlock()
-	if rec.Final != "" {
-		return nil
+	p.data, p.cancel = data, cancel
+	if rec.Final != "" || rec.Ended != "" {
+		close(p.done)
+		return p, nil
 	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer close(p.done)
 		p.run(ctx)
 	}()
-	return nil
+	return p, nil
 }
 
 func (p *participant) save(ctx context.Context) error {
@@ -202,7 +216,7 @@ func (p *participant) describe() *node.TrainParticipation {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return &node.TrainParticipation{Dataset: p.rec.Dataset, Samples: p.data.Len(), LastRound: p.rec.LastRound,
-		Final: p.rec.Final, LastError: p.lastErr}
+		Final: p.rec.Final, Ended: p.rec.Ended, LastError: p.lastErr}
 }
 
 func (p *participant) run(ctx context.Context) {
@@ -219,12 +233,12 @@ func (p *participant) run(ctx context.Context) {
 		if err != nil {
 			p.lastErr = err.Error()
 		}
-		done := p.rec.Final != ""
+		done := p.rec.Final != "" || p.rec.Ended != ""
 		p.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
 			p.s.d.log.Warn("training round", "job", a.Spec.ID(), "round", a.Round, "err", err)
 		}
-		if done || a.State == fedjob.StateStopped {
+		if done {
 			return
 		}
 	}
@@ -245,11 +259,14 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 		p.mu.Unlock()
 		return p.save(ctx)
 	}
+	if a.State == fedjob.StateStopped {
+		return p.end(ctx, "the coordinator stopped the job")
+	}
 	p.mu.Lock()
-	last := p.rec.LastRound
+	last, lastDeadline := p.rec.LastRound, p.rec.LastDeadline
 	p.mu.Unlock()
-	if a.State != fedjob.StateRound || a.Round <= last {
-		return nil
+	if a.State != fedjob.StateRound || a.Round < last || a.Round == last && a.Deadline == lastDeadline {
+		return nil // a round instance this node has done
 	}
 	deadline := time.UnixMilli(a.Deadline)
 	if time.Until(deadline) <= 0 {
@@ -301,39 +318,67 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 	if err := u.Sign(p.s.d.Repo.Identity); err != nil {
 		return err
 	}
-	if err := p.send(rctx, a, u); err != nil {
+	reply, err := p.send(rctx, a, u)
+	if err != nil {
 		return fmt.Errorf("round %d: send update: %w", a.Round, err)
 	}
 	p.s.metrics.sent.Inc()
+	// Whatever the answer, this round instance is done: a refusal would not change on retry.
 	p.mu.Lock()
-	p.rec.LastRound = a.Round
+	p.rec.LastRound, p.rec.LastDeadline = a.Round, a.Deadline
+	p.mu.Unlock()
+	switch reply.Code {
+	case fedjob.ReplyAccepted, fedjob.ReplyDuplicate:
+		return p.save(ctx)
+	case fedjob.ReplyFull, fedjob.ReplyShape:
+		return p.end(ctx, "the coordinator refused this node: "+reply.Error)
+	default:
+		if err := p.save(ctx); err != nil {
+			return err
+		}
+		return fmt.Errorf("round %d: the coordinator refused the update: %s", a.Round, reply.Error)
+	}
+}
+
+// end stops taking part for good, saying why.
+func (p *participant) end(ctx context.Context, why string) error {
+	p.mu.Lock()
+	p.rec.Ended = why
 	p.mu.Unlock()
 	return p.save(ctx)
 }
 
 // send delivers an update to the coordinator (directly when this node coordinates), retrying
-// until the round's deadline.
-func (p *participant) send(ctx context.Context, a *fedjob.Announcement, u *fedjob.Update) error {
+// transport failures until the round's deadline, and returns the coordinator's answer.
+func (p *participant) send(ctx context.Context, a *fedjob.Announcement, u *fedjob.Update) (fedjob.Reply, error) {
 	b := u.Encode()
 	if a.Spec.Coordinator == p.s.d.Repo.Identity.ID() {
-		return p.s.accept(u, len(b))
+		return p.s.accept(u, len(b)), nil
 	}
 	to, err := p.coordinator(a)
 	if err != nil {
-		return err
+		return fedjob.Reply{}, err
 	}
 	for {
 		err := p.s.ensureConnected(ctx, to)
+		var raw []byte
 		if err == nil {
-			_, err = p.s.client.Call(ctx, to.ID, b)
+			raw, err = p.s.client.Call(ctx, to.ID, b)
+		}
+		if err == nil {
+			var r fedjob.Reply
+			if jerr := json.Unmarshal(raw, &r); jerr != nil {
+				return fedjob.Reply{}, fmt.Errorf("coordinator answered %q: %w", raw, jerr)
+			}
+			return r, nil
 		}
 		var refused *rpc.RemoteError
-		if err == nil || errors.As(err, &refused) {
-			return err // delivered, or answered with a refusal that a retry would not change
+		if errors.As(err, &refused) {
+			return fedjob.Reply{}, err // it could not decode or verify the update: a retry would not change that
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+			return fedjob.Reply{}, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
