@@ -13,7 +13,12 @@
 //   - distill/ckptgen generates checkpoints in the real layouts for tests and
 //     demos: tiny ones with planted structure and a calibration file, and a
 //     header-complete sparse stand-in of the full Kimi-K2 release;
-//   - distill/fedavg holds the arithmetic of federated training rounds.
-//
-// Distillation of teachers into small students joins them in later issues.
+//   - distill/fedavg holds the arithmetic of federated training rounds, and
+//     distill/fedjob their messages and rules (signed job specs, round
+//     announcements, signed updates, when a round closes);
+//   - distill/kd distils a teacher (a local expert, one expert of a checkpoint,
+//     or an OpenAI-compatible chat endpoint) into a student sized to a budget —
+//     the `distill` and `generate` commands;
+//   - distill/validate benchmarks experts on per-domain suites — the
+//     `validate` command.
 package distill

@@ -71,6 +71,15 @@ type TrainConfig struct {
 	// loss = SoftWeight·CE(soft) + (1-SoftWeight)·CE(hard). Zero means soft targets only when
 	// targets are present.
 	SoftWeight float64
+	// Temperature T > 0 turns the soft term into knowledge distillation (Hinton et al., 2015).
+	// Contract: Samples.Targets must then hold the teacher's probabilities at that same
+	// temperature, softmax(teacher_logits/T), each row summing to 1; the soft term compares them
+	// with the student's softmax(student_logits/T) and is multiplied by T², so its gradient keeps
+	// the magnitude of a T = 1 loss: loss = SoftWeight·T²·CE(soft, softmax(z/T)) +
+	// (1-SoftWeight)·CE(hard, softmax(z)). Hard labels, accuracy and the validation loss always use
+	// T = 1, as does the network at inference. Zero (the default) leaves the soft term as it is
+	// without a temperature; T = 1 computes the same loss. Ignored without soft targets.
+	Temperature float64
 	// Patience stops training after this many epochs without a better validation loss, and
 	// restores the best weights. Zero trains every epoch (and still restores the best weights
 	// when a validation set is given).
@@ -137,6 +146,9 @@ func (c *TrainConfig) defaults(n *Network) error {
 	}
 	if c.Epochs < 0 || c.WeightDecay < 0 || c.Patience < 0 || c.SoftWeight < 0 || c.SoftWeight > 1 {
 		return fmt.Errorf("epochs, weight decay and patience must not be negative, soft weight must be in [0,1]")
+	}
+	if c.Temperature < 0 || math.IsNaN(c.Temperature) || math.IsInf(c.Temperature, 0) {
+		return fmt.Errorf("temperature %g must be a finite number ≥ 0", c.Temperature)
 	}
 	return nil
 }
@@ -291,8 +303,6 @@ func lossGrad(cfg TrainConfig, outDim int, logits, dlogits []float64, s Samples,
 		}
 		return loss * inv, 0
 	}
-	copy(dlogits, logits[:b*outDim])
-	softmaxRows(dlogits, b, outDim)
 	hardW, softW := 1.0, 0.0
 	if s.Targets != nil {
 		hardW, softW = 0, 1
@@ -300,6 +310,11 @@ func lossGrad(cfg TrainConfig, outDim int, logits, dlogits []float64, s Samples,
 			hardW, softW = 1-cfg.SoftWeight, cfg.SoftWeight
 		}
 	}
+	if cfg.Temperature > 0 && softW > 0 {
+		return temperedLossGrad(cfg.Temperature, hardW, softW, outDim, logits, dlogits, s, idx)
+	}
+	copy(dlogits, logits[:b*outDim])
+	softmaxRows(dlogits, b, outDim)
 	tbuf := make([]float64, outDim)
 	for r, i := range idx {
 		p := dlogits[r*outDim : (r+1)*outDim]
@@ -325,6 +340,53 @@ func lossGrad(cfg TrainConfig, outDim int, logits, dlogits []float64, s Samples,
 		}
 		for j := range p {
 			p[j] = (p[j]*tsum - t[j]) * inv
+		}
+	}
+	return loss * inv, correct
+}
+
+// temperedLossGrad is lossGrad's cross-entropy with a distillation temperature T: per row,
+// softW·T²·CE(t, softmax(z/T)) + hardW·CE(y, softmax(z)). Its gradient with respect to the
+// logits z is softW·T·(q_T·Σt − t) + hardW·(p − onehot(y)), with q_T = softmax(z/T) and
+// p = softmax(z).
+func temperedLossGrad(temp, hardW, softW float64, outDim int, logits, dlogits []float64, s Samples, idx []int) (float64, int) {
+	inv := 1 / float64(len(idx))
+	var loss float64
+	correct := 0
+	q := make([]float64, outDim)
+	for r, i := range idx {
+		z := logits[r*outDim : (r+1)*outDim]
+		p := dlogits[r*outDim : (r+1)*outDim]
+		copy(p, z)
+		softmaxRows(p, 1, outDim)
+		for j, v := range z {
+			q[j] = v / temp
+		}
+		softmaxRows(q, 1, outDim)
+		if s.Labels != nil && argmax(p) == s.Labels[i] {
+			correct++
+		}
+		t := s.Targets[i*outDim : (i+1)*outDim]
+		var tsum float64
+		for j := range t {
+			tj := float64(t[j])
+			tsum += tj
+			if tj > 0 {
+				loss -= softW * temp * temp * tj * math.Log(max(q[j], 1e-12))
+			}
+		}
+		if hardW > 0 {
+			loss -= hardW * math.Log(max(p[s.Labels[i]], 1e-12))
+		}
+		for j := range p {
+			g := softW * temp * (q[j]*tsum - float64(t[j]))
+			if hardW > 0 {
+				g += hardW * p[j]
+				if j == s.Labels[i] {
+					g -= hardW
+				}
+			}
+			p[j] = g * inv
 		}
 	}
 	return loss * inv, correct

@@ -68,6 +68,7 @@ networks that it trains, stores by content address, runs and (with a daemon) sha
 	root.AddCommand(initCmd(e), configCmd(e), idCmd(e), daemonCmd(e), statusCmd(e), peersCmd(e), expertCmd(e), queryCmd(e), dataCmd(e), analyzeCmd(e), testdataCheckpointCmd(e))
 	root.AddCommand(monitorCmd(e), metricsCmd(e), dashboardCmd(e), trainGroupCmd(e), blobCmd(e), marketCmd(e))
 	root.AddCommand(validateCmd(e))
+	root.AddCommand(distillCmd(e), generateCmd(e))
 	return root
 }
 
@@ -86,6 +87,7 @@ func NewAnalyzer(out, errOut io.Writer) *cobra.Command {
 	root.PersistentFlags().BoolVar(&e.json, "json", false, "print JSON for scripts")
 	root.AddCommand(configCmd(e), analyzeCmd(e), testdataCheckpointCmd(e))
 	root.AddCommand(validateCmd(e))
+	root.AddCommand(distillCmd(e), generateCmd(e))
 	return root
 }
 

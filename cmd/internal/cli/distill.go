@@ -1,0 +1,304 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/meshnode/meshnode/distill/kd"
+)
+
+// distillFlags are the flags distill and generate share.
+type distillFlags struct {
+	o        kd.Options
+	probes   int
+	calib    string
+	baseline bool
+}
+
+func (f *distillFlags) register(c *cobra.Command) {
+	fl := c.Flags()
+	fl.IntVar(&f.o.Params, "params", 0, "parameter budget (default: the domain's preset: reasoning 10K, coding 50K, language 25K, tool_use 15K, mathematics 20K, context 30K)")
+	fl.IntVar(&f.o.Epochs, "epochs", 0, "epochs over the transfer set (default: about 2,000 steps, 10 to 500 epochs, for classes; 40 for vectors)")
+	fl.Float64Var(&f.o.LearningRate, "lr", 0, "learning rate (default: see the package documentation)")
+	fl.Uint64Var(&f.o.Seed, "seed", 1, "seed for the student, probes and splits")
+	fl.IntVar(&f.probes, "probes", 0, "training probes for a checkpoint expert (default 8192)")
+	fl.StringVar(&f.calib, "calibration", "", "calibration file to draw checkpoint-expert probes from (default: calibration.safetensors in the checkpoint folder, else Gaussian probes)")
+	fl.BoolVar(&f.baseline, "baseline", false, "also measure a same-size baseline (hard labels alone, or the pruned checkpoint expert)")
+}
+
+func (f *distillFlags) options() kd.Options {
+	o := f.o
+	o.Probes.Train, o.Probes.Calibration, o.Baseline = f.probes, f.calib, f.baseline
+	return o
+}
+
+func distillCmd(e *env) *cobra.Command {
+	var f distillFlags
+	var teacher, ds, prompts, classes, output string
+	var limit, labelled int
+	var timeout time.Duration
+	c := &cobra.Command{
+		Use:   "distill",
+		Short: "Distil a teacher (an expert, a checkpoint's expert, or a chat model) into a micro-expert",
+		Long: `Distil a teacher into a micro-expert sized to the domain's parameter budget (or --params),
+and measure how much of the teacher it keeps on held-out data (retention = student / teacher).
+Teachers (--teacher SPEC):
+
+  expert:ID-or-NAME-or-FILE      an expert of this node's repo, or a .safetensors file as 'expert
+                                 export' writes it. Class experts label --dataset (default: the
+                                 data set their manifest names) with soft targets at --temperature
+                                 plus hard labels.
+  moe:DIR#layer=L,expert=E       routed expert E of MoE layer L of a checkpoint (FP8 dequantised),
+                                 distilled by mean squared error on probes drawn from calibration
+                                 activations (--calibration) or a Gaussian matched to its input scale.
+  openai:BASE_URL?model=NAME     an OpenAI-compatible chat endpoint that labels --prompts into
+                                 --classes; the key is read from $` + kd.APIKeyEnv + `.
+
+--output DIR receives NAME.safetensors and NAME.manifest.cbor (import them with 'meshnode expert
+import DIR/NAME.safetensors'; the manifest links the teacher as its parent), report.json and summary.md.`,
+		Example: `  meshnode distill --teacher expert:fmnist-big --domain vision --params 23860 --output fm-micro/
+  meshnode distill --teacher 'moe:tiny/#layer=3,expert=5' --domain mathematics --output math-micro/
+  MESHNODE_TEACHER_API_KEY=sk-... meshnode distill --teacher 'openai:https://llm.example.net/v1?model=kimi-k2-0905-preview' \
+      --domain language --prompts words.jsonl --classes english,french --output lang-micro/`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			sp, err := kd.ParseSpec(teacher)
+			if err != nil {
+				return err
+			}
+			o := f.options()
+			oo := kd.OpenOptions{APIKey: os.Getenv(kd.APIKeyEnv), RequestTimeout: timeout}
+			if sp.Kind == kd.KindExpert {
+				if _, statErr := os.Stat(sp.Ref); statErr != nil && !strings.HasSuffix(sp.Ref, ".safetensors") {
+					repo, err := e.repo()
+					if err != nil {
+						return err
+					}
+					defer repo.Close()
+					st, err := repo.Store()
+					if err != nil {
+						return err
+					}
+					oo.Experts = st
+				}
+			}
+			t, err := kd.Open(ctx, sp, oo)
+			if err != nil {
+				return err
+			}
+			if err := e.distillData(t, &o, ds, limit, labelled, prompts, classes); err != nil {
+				return err
+			}
+			if o.Probes.Calibration == "" && sp.Kind == kd.KindMoE {
+				o.Probes.Calibration = defaultCalibration(sp.Dir)
+			}
+			if o.Probes.Calibration != "" {
+				o.Probes.Domain = o.Domain
+			}
+			finish := e.distillProgress(&o.Progress, "")
+			res, err := kd.Distill(ctx, t, o)
+			finish()
+			if err != nil {
+				return err
+			}
+			if _, err := kd.WriteResult(output, res); err != nil {
+				return err
+			}
+			return e.emit(res.Report, func(w io.Writer) { printDistill(w, res.Report, output) })
+		},
+	}
+	f.register(c)
+	fl := c.Flags()
+	fl.StringVar(&teacher, "teacher", "", "teacher SPEC: expert:REF, moe:DIR#layer=L,expert=E or openai:BASE_URL?model=NAME (required)")
+	fl.StringVar(&f.o.Domain, "domain", "", "domain of the micro-expert; picks the budget (required)")
+	fl.Float64Var(&f.o.Temperature, "temperature", 0, "temperature of the soft targets (default 2)")
+	fl.Float64Var(&f.o.SoftWeight, "soft-weight", 0, "share of the soft-target loss next to hard labels (default 0.5)")
+	fl.StringVar(&ds, "dataset", "", "data set a vector-input teacher labels: fashion-mnist, iris, wine, breast-cancer, digits or csv:PATH")
+	fl.IntVar(&limit, "limit", 0, "use only this many training (and test) rows of --dataset")
+	fl.IntVar(&labelled, "labelled", 0, "keep the true labels of only this many training rows; the teacher alone labels the rest (0: all)")
+	fl.StringVar(&prompts, "prompts", "", "prompt set for a chat teacher: JSON Lines {\"text\":..., \"label\":...} or one prompt per line")
+	fl.StringVar(&classes, "classes", "", "comma-separated classes for a chat teacher (default: the prompts' labels)")
+	fl.DurationVar(&timeout, "request-timeout", time.Minute, "timeout of one chat request")
+	fl.StringVar(&f.o.Name, "name", "", "name of the micro-expert (default DOMAIN-micro)")
+	fl.StringVar(&output, "output", "", "folder to write the expert, report.json and summary.md (required)")
+	_ = c.MarkFlagRequired("teacher")
+	_ = c.MarkFlagRequired("domain")
+	_ = c.MarkFlagRequired("output")
+	return c
+}
+
+// distillData loads what the teacher learns from: a data set for vector-input experts, a
+// prompt set for chat teachers.
+func (e *env) distillData(t kd.Teacher, o *kd.Options, ds string, limit, labelled int, prompts, classes string) error {
+	info := t.Info()
+	if info.Kind == kd.KindOpenAI {
+		if prompts == "" {
+			return fmt.Errorf("a chat teacher needs --prompts FILE")
+		}
+		p, err := kd.ReadPrompts(prompts)
+		if err != nil {
+			return err
+		}
+		o.Prompts = p
+		if classes != "" {
+			o.Classes = strings.Split(classes, ",")
+		}
+		return nil
+	}
+	if ds == "" && info.Kind == kd.KindExpert {
+		ds, _, _ = strings.Cut(info.Meta["dataset"], ":") // "fashion-mnist:train" → "fashion-mnist"
+	}
+	if ds == "" {
+		return nil // a checkpoint expert uses probes; Distill explains what else is missing
+	}
+	train, test, err := e.catalog.Load(ds, limit)
+	if err != nil {
+		return err
+	}
+	if labelled < 0 || labelled > train.Len() {
+		return fmt.Errorf("--labelled %d: the training part has %d rows", labelled, train.Len())
+	}
+	if labelled > 0 && labelled < train.Len() {
+		idx := make([]int, train.Len())
+		for i := range idx {
+			idx[i] = i
+		}
+		o.Unlabelled = train.Subset(train.Name+":teacher-labelled", idx[labelled:])
+		train = train.Subset(train.Name+":labelled", idx[:labelled])
+	}
+	o.Train, o.Test = train, test
+	return nil
+}
+
+// defaultCalibration is calibration.safetensors in a checkpoint folder, when it is there.
+func defaultCalibration(dir string) string {
+	p := strings.TrimRight(dir, "/") + "/calibration.safetensors"
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return ""
+}
+
+// distillProgress installs a reporter: a bar on a terminal, plain lines otherwise, nothing with
+// --json. prefix names the domain in generate.
+func (e *env) distillProgress(dst *func(kd.Progress), prefix string) func() {
+	if e.json {
+		return func() {}
+	}
+	if isTerminal(e.err) {
+		var bar *progressbar.ProgressBar
+		stage := ""
+		*dst = func(p kd.Progress) {
+			if bar == nil || p.Stage != stage {
+				if bar != nil {
+					_ = bar.Finish()
+				}
+				stage = p.Stage
+				bar = progressbar.NewOptions(max(p.Total, 1), progressbar.OptionSetWriter(e.err), progressbar.OptionShowCount(),
+					progressbar.OptionSetWidth(30), progressbar.OptionClearOnFinish())
+			}
+			desc := prefix + p.Stage
+			if p.Epoch != nil {
+				desc = fmt.Sprintf("%s%s loss %.4f", prefix, p.Stage, p.Epoch.TrainLoss)
+			}
+			bar.Describe(desc)
+			_ = bar.Set(p.Done)
+		}
+		return func() {
+			if bar != nil {
+				_ = bar.Finish()
+			}
+		}
+	}
+	*dst = func(p kd.Progress) {
+		switch {
+		case p.Epoch != nil:
+			fmt.Fprintf(e.err, "%s%s epoch %d/%d  loss %.4f  %.1fs\n", prefix, p.Stage, p.Done, p.Total, p.Epoch.TrainLoss, p.Epoch.Elapsed.Seconds())
+		case p.Done == 0 || p.Done == p.Total:
+			fmt.Fprintf(e.err, "%s%s %d/%d\n", prefix, p.Stage, p.Done, p.Total)
+		}
+	}
+	return func() {}
+}
+
+func printDistill(w io.Writer, r *kd.Report, output string) {
+	fmt.Fprintf(w, "distilled %s from %s: %s, %d parameters (budget %d)\n", r.Name, r.Teacher.Spec, r.Arch, r.Params, r.Budget)
+	fmt.Fprintf(w, "held-out %s: teacher %.4f, student %.4f, retention %.2f%% (%d rows of %s)\n",
+		r.Metric, r.TeacherMetric, r.StudentMetric, 100*r.Retention, r.Data.TestRows, r.Data.Test)
+	if v := r.Vectors; v != nil {
+		fmt.Fprintf(w, "outputs vs teacher: cosine %.4f, relative error %.4f\n", v.Cosine, v.RelativeError)
+	}
+	if b := r.Baseline; b != nil {
+		fmt.Fprintf(w, "baseline %s: %.4f (%s)\n", b.Name, b.Metric, b.Description)
+	}
+	fmt.Fprintf(w, "expert ID %s (parent %s); wrote %s to %s\n", r.ExpertID, r.Teacher.ID, strings.Join(r.Files, ", "), output)
+}
+
+func generateCmd(e *env) *cobra.Command {
+	var f distillFlags
+	var g kd.GenerateOptions
+	var analysisDir, domains, output string
+	c := &cobra.Command{
+		Use:   "generate",
+		Short: "Make one micro-expert per domain from an analysed mixture-of-experts checkpoint",
+		Long: `Read an analysis (the report.json that 'analyze --depth comprehensive --calibration FILE
+--output DIR' writes), pick for each domain the most specialised and salient routed expert, and
+distil it into a micro-expert within the domain's budget (or --params), on probes drawn from that
+domain's calibration activations when the calibration file is available. Each expert goes to
+OUTPUT/DOMAIN/ with its manifest (parent: the CID of the checkpoint expert's dequantised tensors),
+report.json and summary.md; OUTPUT/report.json and OUTPUT/summary.md list them all.`,
+		Example: `  meshnode testdata-checkpoint --tiny --output tiny/
+  meshnode analyze --model-path tiny/ --depth comprehensive --calibration tiny/calibration.safetensors --output tiny-analysis/
+  meshnode generate --analysis-dir tiny-analysis/ --domains reasoning,coding,mathematics --output micro/`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			g.Domains = nil
+			for _, d := range strings.Split(domains, ",") {
+				if d = strings.TrimSpace(d); d != "" {
+					g.Domains = append(g.Domains, d)
+				}
+			}
+			g.Distill = f.options()
+			g.Params, g.Calibration = g.Distill.Params, g.Distill.Probes.Calibration
+			var progress func(kd.Progress)
+			finish := e.distillProgress(&progress, "")
+			if progress != nil {
+				g.Progress = func(domain string, p kd.Progress) {
+					p.Stage = domain + ": " + p.Stage
+					progress(p)
+				}
+			}
+			rep, err := kd.Generate(cmd.Context(), analysisDir, output, g)
+			finish()
+			if err != nil {
+				return err
+			}
+			return e.emit(rep, func(w io.Writer) { printGenerate(w, rep, output) })
+		},
+	}
+	f.register(c)
+	fl := c.Flags()
+	fl.StringVar(&analysisDir, "analysis-dir", "", "folder with the analysis report.json (required)")
+	fl.StringVar(&domains, "domains", "", "comma-separated domains, e.g. reasoning,coding (required)")
+	fl.StringVar(&g.ModelPath, "model-path", "", "checkpoint folder (default: the one the analysis names)")
+	fl.StringVar(&output, "output", "", "folder to write the micro-experts and reports (required)")
+	_ = c.MarkFlagRequired("analysis-dir")
+	_ = c.MarkFlagRequired("domains")
+	_ = c.MarkFlagRequired("output")
+	return c
+}
+
+func printGenerate(w io.Writer, rep *kd.GenerateReport, output string) {
+	for _, x := range rep.Experts {
+		fmt.Fprintf(w, "%s: layer %d expert %d (specialization %.2f, saliency %.3g) → %s, %d/%d parameters, cosine %.4f, relative error %.4f\n",
+			x.Domain, x.Teacher.Layer, x.Teacher.Expert, x.Teacher.Specialization, x.Teacher.Saliency, x.ExpertID, x.Params, x.Budget, x.Cosine, x.RelativeError)
+	}
+	fmt.Fprintf(w, "wrote %d micro-experts, report.json and summary.md to %s in %.1fs\n", len(rep.Experts), output, rep.Seconds)
+}
