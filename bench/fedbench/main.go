@@ -181,12 +181,13 @@ func report(o options, job node.TrainJobInfo, fedWall time.Duration, central []f
 		return "not reached"
 	}
 	var bytes int64
-	var round, train, slowest, steadyRound, steadySlowest float64
+	var round, train, slowest, closing, steadyRound, steadySlowest float64
 	for i, r := range h {
 		bytes += node.RoundBytes(r)
 		round += r.Seconds
 		train += r.TrainSeconds
 		slowest += r.MaxTrainSeconds
+		closing += r.CloseSeconds
 		if i > 0 {
 			steadyRound += r.Seconds
 			steadySlowest += r.MaxTrainSeconds
@@ -219,8 +220,10 @@ func report(o options, job node.TrainJobInfo, fedWall time.Duration, central []f
 	fmt.Fprintf(bw, "- Round time not spent training: %.1f%% (budget 15%%) from round 2 on, %.1f%% with round 1 (which waits for the\n", 100*(1-steadySlowest/steadyRound), 100*(1-slowest/round))
 	fmt.Fprintf(bw, "  participants to join). Participants train side by side, so a round's training takes as long as its slowest\n")
 	fmt.Fprintf(bw, "  participant's; the rest is the protocol: announcing, fetching the model, sending updates, aggregating,\n")
-	fmt.Fprintf(bw, "  evaluating and storing the version. Mean round %.2f s; slowest local training %.2f s on average, mean %.2f s.\n\n",
+	fmt.Fprintf(bw, "  evaluating and storing the version. Mean round %.2f s; slowest local training %.2f s on average, mean %.2f s;\n",
 		round/float64(len(h)), slowest/float64(len(h)), train/float64(len(h)))
+	fmt.Fprintf(bw, "  the coordinator's aggregation, evaluation on 10,000 images and storage %.3f s, the rest (announcement,\n", closing/float64(len(h)))
+	fmt.Fprintf(bw, "  model fetch, update upload, waiting for the last update) %.3f s.\n\n", (round-slowest-closing)/float64(len(h)))
 	fmt.Fprintf(bw, "| round | updates | federated accuracy | centralized accuracy (same epoch) | round s | slowest training s | mean training s |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	for i, r := range h {
 		c := "-"

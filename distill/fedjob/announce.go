@@ -154,7 +154,9 @@ type RoundSummary struct {
 	// MaxTrainSeconds is the slowest participant's local training time: the part of the
 	// round that training alone would take when participants train side by side.
 	MaxTrainSeconds float64 `json:"max_train_seconds"`
-	Started         int64   `json:"started"` // Unix ms
+	// CloseSeconds is the coordinator's share: aggregating, evaluating and storing the version.
+	CloseSeconds float64 `json:"close_seconds"`
+	Started      int64   `json:"started"` // Unix ms
 }
 
 func (r *RoundSummary) check() error {

@@ -222,8 +222,9 @@ func (s *trainService) publish(ctx context.Context, a fedjob.Announcement) error
 	if err := a.Sign(s.d.Repo.Identity); err != nil {
 		return err
 	}
+	err := s.topic.Publish(ctx, a.Encode()) // the mesh first: heard may write to disk
 	s.heard(&a)
-	if err := s.topic.Publish(ctx, a.Encode()); err != nil {
+	if err != nil {
 		return fmt.Errorf("announce job %s: %w", a.Spec.ID(), err)
 	}
 	return nil

@@ -293,6 +293,7 @@ func (c *coordinator) round(ctx context.Context, net *experts.Network) (*fedjob.
 		case <-time.After(time.Until(wake)):
 		}
 	}
+	closing := time.Now()
 	c.mu.Lock()
 	res := col.Close()
 	c.col = nil
@@ -323,7 +324,8 @@ func (c *coordinator) round(ctx context.Context, net *experts.Network) (*fedjob.
 	sum := &fedjob.RoundSummary{Round: c.st.Round, Model: id.String(), Parent: c.st.Model, Participants: res.Participants,
 		Updates: len(res.Updates), Samples: res.Samples, Accuracy: ev.Accuracy, Loss: ev.Loss, TrainLoss: res.TrainLoss,
 		UpdateBytes: res.Bytes, ModelBytes: size, Dropped: res.Dropped, Seconds: time.Since(started).Seconds(),
-		TrainSeconds: res.TrainSeconds, MaxTrainSeconds: res.MaxTrain, Started: started.UnixMilli()}
+		TrainSeconds: res.TrainSeconds, MaxTrainSeconds: res.MaxTrain, CloseSeconds: time.Since(closing).Seconds(),
+		Started: started.UnixMilli()}
 	c.s.d.log.Info("round closed", "job", spec.ID(), "round", sum.Round, "updates", sum.Updates, "accuracy", sum.Accuracy)
 	return sum, next, nil
 }
