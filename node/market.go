@@ -95,6 +95,10 @@ type ReviewRequest struct {
 	Text    string `json:"text,omitempty"`
 }
 
+// MaxImportBytes bounds the body of PathMarketImport: a file of entries of up to 64 MiB (what
+// 'market import' reads) with room for the request around it.
+const MaxImportBytes = 65 << 20
+
 // ImportRequest is the body of PathMarketImport: signed ledger entries, in chain order.
 type ImportRequest struct {
 	Entries []*ledger.Entry `json:"entries"`

@@ -14,6 +14,10 @@ type Policy struct {
 	// starts with a balance", so a local mesh can trade out of the box). 0: none; credits then
 	// come only from issuers.
 	Genesis uint64
+	// Key, when set, judges every key an entry names (author and recipient): the node requires
+	// the canonical spelling of a peer ID, so one key cannot run several chains under different
+	// spellings. nil: any non-empty string.
+	Key func(key string) error
 }
 
 // DoubleSpend is the proof that a key signed two different entries with one sequence number.
@@ -53,6 +57,16 @@ func NewBook(p Policy, verify Verifier) *Book {
 func (b *Book) Add(e *Entry) (*DoubleSpend, error) {
 	if err := e.checkShape(b.verify); err != nil {
 		return nil, err
+	}
+	if b.policy.Key != nil {
+		for _, k := range []string{e.Author, e.To} {
+			if k == "" {
+				continue
+			}
+			if err := b.policy.Key(k); err != nil {
+				return nil, fmt.Errorf("%w: key %q: %v", ErrInvalid, k, err)
+			}
+		}
 	}
 	if ds, ok := b.refused[e.Author]; ok {
 		return &ds, fmt.Errorf("%w: %s is refused for double spending at sequence %d", ErrInvalid, e.Author, ds.Seq)
@@ -105,6 +119,53 @@ func (b *Book) Add(e *Entry) (*DoubleSpend, error) {
 		}
 	}
 	return nil, nil
+}
+
+// Undo removes entries the book accepted last, newest first, as if they had never been added:
+// a caller whose journal write failed rolls the book back to what the journal holds. Every
+// entry must be held and entries must be, together, the newest the book accepted (in the order
+// they were added). Double-spend records are not undone (their proofs are journaled apart).
+func (b *Book) Undo(entries ...*Entry) error {
+	if len(entries) > len(b.order) {
+		return fmt.Errorf("undo %d ledger entries: the book holds %d", len(entries), len(b.order))
+	}
+	tail := b.order[len(b.order)-len(entries):]
+	for i, e := range entries {
+		if tail[i] != e {
+			return fmt.Errorf("undo ledger entries: entry %d of %s is not among the newest accepted", e.Seq, e.Author)
+		}
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		id := b.ids[e]
+		b.order = b.order[:len(b.order)-1]
+		chain := b.chains[e.Author]
+		if len(chain) == 1 {
+			delete(b.chains, e.Author)
+		} else {
+			b.chains[e.Author] = chain[:len(chain)-1]
+		}
+		delete(b.byID, id)
+		delete(b.ids, e)
+		delete(b.pos, e)
+		switch e.Kind {
+		case KindReceipt:
+			delete(b.receipts, e.Ref)
+		case KindGrant, KindPayment:
+			in := b.incoming[e.To]
+			if len(in) == 1 {
+				delete(b.incoming, e.To)
+			} else {
+				b.incoming[e.To] = in[:len(in)-1]
+			}
+			if e.Kind == KindPayment {
+				if b.spent[e.Author] -= e.Amount; b.spent[e.Author] == 0 {
+					delete(b.spent, e.Author)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func (b *Book) receipted(payment string) bool { return b.receipts[payment] != nil }

@@ -141,6 +141,21 @@ func (j *Journal) Append(ctx context.Context, entries ...*Entry) error {
 	return nil
 }
 
+// Commit journals entries b has just accepted (the newest it holds, in that order) in one
+// batch. If the write fails, b forgets them again (Book.Undo): a book never holds an entry
+// its journal lacks, so later entries are never logged ahead of one that is missing and the
+// journal keeps loading.
+func (j *Journal) Commit(ctx context.Context, b *Book, entries ...*Entry) error {
+	err := j.Append(ctx, entries...)
+	if err == nil {
+		return nil
+	}
+	if uerr := b.Undo(entries...); uerr != nil {
+		return errors.Join(err, uerr)
+	}
+	return err
+}
+
 // SaveProof journals a double-spend proof.
 func (j *Journal) SaveProof(ctx context.Context, d DoubleSpend) error {
 	if d.A == nil || d.B == nil {

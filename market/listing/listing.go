@@ -75,6 +75,31 @@ type Listing struct {
 // MaxListingBytes bounds an encoded listing.
 const MaxListingBytes = 8 << 10
 
+// MaxLifetime bounds how long after its publication a listing may expire.
+const MaxLifetime = 366 * 24 * time.Hour
+
+// PaymentSkew is how far a payment's own time may lie ahead of the seller's clock.
+const PaymentSkew = 5 * time.Minute
+
+// AcceptsPayment reports whether the seller takes a payment signed at payTime (Unix ms) for
+// this listing at now: the payment must have been signed while the listing was live (before
+// its expiry, not before its publication) and not in the future. A payment signed just before
+// the listing expired is still taken when it arrives (or is resent) later: the buyer's balance
+// already counts it.
+func (l *Listing) AcceptsPayment(payTime int64, now time.Time) error {
+	t := time.UnixMilli(payTime)
+	switch {
+	case payTime >= l.Expires:
+		return fmt.Errorf("%w: payment signed %s, after the listing expired at %s", ErrExpired,
+			t.UTC().Format(time.RFC3339), time.UnixMilli(l.Expires).UTC().Format(time.RFC3339))
+	case payTime < l.Time-maxClockSkew.Milliseconds():
+		return bad("payment signed %s, before the listing was published", t.UTC().Format(time.RFC3339))
+	case t.After(now.Add(PaymentSkew)):
+		return fmt.Errorf("%w: payment signed %s in the future", ErrStale, t.Sub(now).Round(time.Second))
+	}
+	return nil
+}
+
 // maxClockSkew is how far in the future a time may be.
 const maxClockSkew = 30 * time.Second
 
@@ -143,6 +168,9 @@ func (l *Listing) check() error {
 	}
 	if l.Time <= 0 || l.Expires <= l.Time {
 		return bad("a listing needs a publication time and a later expiry")
+	}
+	if l.Expires-l.Time > MaxLifetime.Milliseconds() {
+		return bad("a listing lives at most %s (expires %s after publication)", MaxLifetime, time.Duration(l.Expires-l.Time)*time.Millisecond)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/meshnode/meshnode/market/ledger"
@@ -42,7 +43,7 @@ type market struct {
 	topic   *pubsub.Topic
 	sub     *pubsub.Subscription
 	client  *rpc.Client
-	store   ds.Datastore // listings, mine, reviews, paid
+	store   ds.Datastore // listings, mine, reviews
 	metrics *marketMetrics
 
 	mu       sync.Mutex
@@ -50,9 +51,9 @@ type market struct {
 	journal  *ledger.Journal
 	listings map[string]*listing.Listing // by ID: everyone's, expired ones included (receipts name them)
 	mine     map[string]bool             // IDs of this node's listings
-	reviews  map[string]map[string]*listing.Review
-	myRevs   map[string]bool // IDs of this node's reviews
-	paid     map[string]bool // experts listed for a price: their blocks need a receipt
+	sellers  map[string]int              // seller -> how many of its listings are held
+	reviews  map[string]*listing.Reviews // by listing ID
+	myRevs   map[string]bool             // IDs of this node's reviews
 
 	access    atomic.Pointer[accessTable]
 	refreshMu sync.Mutex // serialises refreshAccess; taken before mu
@@ -74,10 +75,10 @@ func newMarket(ctx context.Context, d *Daemon) (*market, error) {
 		issuers[k] = true
 	}
 	m := &market{d: d, self: d.Mesh.Host.ID().String(), verify: node.VerifyPeerSignature, store: st.Datastore("/market"),
-		book:     ledger.NewBook(ledger.Policy{Issuers: issuers, Genesis: cfg.Genesis}, node.VerifyPeerSignature),
+		book:     ledger.NewBook(ledger.Policy{Issuers: issuers, Genesis: cfg.Genesis, Key: canonicalPeer}, node.VerifyPeerSignature),
 		journal:  ledger.OpenJournal(st.Datastore("/ledger")),
-		listings: map[string]*listing.Listing{}, mine: map[string]bool{}, reviews: map[string]map[string]*listing.Review{},
-		myRevs: map[string]bool{}, paid: map[string]bool{}}
+		listings: map[string]*listing.Listing{}, mine: map[string]bool{}, sellers: map[string]int{},
+		reviews: map[string]*listing.Reviews{}, myRevs: map[string]bool{}}
 	m.access.Store(&accessTable{})
 	n, err := m.journal.Load(ctx, m.book)
 	if err != nil {
@@ -131,8 +132,23 @@ var (
 	mkMine     = ds.NewKey("/mine")
 	mkReviews  = ds.NewKey("/reviews")
 	mkMyRevs   = ds.NewKey("/myreviews")
-	mkPaid     = ds.NewKey("/paid")
 )
+
+// canonicalPeer accepts a key only in the canonical spelling of a peer ID, so one key cannot
+// appear (and run a ledger chain, or sell) under several spellings.
+func canonicalPeer(k string) error {
+	id, err := peer.Decode(k)
+	if err != nil {
+		return fmt.Errorf("not a peer ID: %w", err)
+	}
+	if id.String() != k {
+		return fmt.Errorf("not the canonical spelling of peer ID %s", id)
+	}
+	return nil
+}
+
+// errFull marks a table that is full: the request may succeed later (HTTP 503).
+type errFull struct{ error }
 
 func (m *market) query(ctx context.Context, prefix ds.Key) ([]dsq.Entry, error) {
 	res, err := m.store.Query(ctx, dsq.Query{Prefix: prefix.String()})
@@ -147,10 +163,11 @@ func (m *market) query(ctx context.Context, prefix ds.Key) ([]dsq.Entry, error) 
 }
 
 // Bounds on what peers can make this node keep: listings (each signed by its seller, but keys
-// are free) and reviews per listing.
+// are free), listings per seller and reviews per listing.
 const (
-	maxListings = 10000
-	maxReviews  = 256
+	maxListings       = 10000
+	maxSellerListings = 256
+	maxReviews        = 256
 )
 
 // listingRetention is how long another node's expired listing is kept (when no ledger entry
@@ -186,6 +203,7 @@ func (m *market) loadMarket(ctx context.Context) error {
 			continue
 		}
 		m.listings[l.ID()] = l
+		m.sellers[l.Seller]++
 	}
 	recs, err = m.query(ctx, mkReviews)
 	if err != nil {
@@ -201,12 +219,17 @@ func (m *market) loadMarket(ctx context.Context) error {
 			m.d.log.Warn("skip a stored review", "key", r.Key, "err", err)
 			continue
 		}
-		m.addReviewLocked(&rv)
+		if _, err := m.keepReviewLocked(ctx, &rv); err != nil {
+			m.d.log.Warn("drop a stored review", "key", r.Key, "err", err)
+			if err := m.store.Delete(ctx, ds.NewKey(r.Key)); err != nil {
+				return fmt.Errorf("drop a stored review: %w", err)
+			}
+		}
 	}
 	for _, set := range []struct {
 		k ds.Key
 		m map[string]bool
-	}{{mkMine, m.mine}, {mkMyRevs, m.myRevs}, {mkPaid, m.paid}} {
+	}{{mkMine, m.mine}, {mkMyRevs, m.myRevs}} {
 		recs, err := m.query(ctx, set.k)
 		if err != nil {
 			return err
@@ -218,44 +241,110 @@ func (m *market) loadMarket(ctx context.Context) error {
 	return nil
 }
 
-func (m *market) addReviewLocked(r *listing.Review) bool {
-	set := m.reviews[r.Listing]
-	if set == nil {
-		set = map[string]*listing.Review{}
-		m.reviews[r.Listing] = set
-	}
-	if set[r.ID()] != nil || len(set) >= maxReviews {
-		return false
-	}
-	set[r.ID()] = r
-	return true
+// reviewVerifiedLocked reports whether a review is a verified purchase: it names a payment by
+// its reviewer for its listing, and that payment has a receipt.
+func (m *market) reviewVerifiedLocked(r *listing.Review) bool {
+	pay := m.book.Get(r.Payment)
+	return pay != nil && pay.Kind == ledger.KindPayment && pay.Author == r.Reviewer && pay.Listing == r.Listing &&
+		m.book.ReceiptOf(r.Payment) != nil
 }
 
-// keepListingLocked stores a verified listing; it reports whether it was new.
+// keepListingLocked stores a verified listing; it reports whether it was new. A full table
+// first drops expired listings it may; when still full it refuses with errFull.
 func (m *market) keepListingLocked(ctx context.Context, l *listing.Listing) (bool, error) {
 	id := l.ID()
 	if m.listings[id] != nil {
 		return false, nil
 	}
-	if len(m.listings) >= maxListings && l.Seller != m.self {
-		return false, fmt.Errorf("keep listing %s: the table is full (%d listings)", id, maxListings)
+	if err := canonicalPeer(l.Seller); err != nil {
+		return false, fmt.Errorf("keep listing %s: seller: %w", id, err)
+	}
+	if l.Seller != m.self {
+		if m.sellers[l.Seller] >= maxSellerListings {
+			m.evictExpiredLocked(ctx, time.Now(), 0)
+		}
+		if m.sellers[l.Seller] >= maxSellerListings {
+			return false, errFull{fmt.Errorf("keep listing %s: seller %s already has %d listings here", id, l.Seller, maxSellerListings)}
+		}
+		if len(m.listings) >= maxListings {
+			m.evictExpiredLocked(ctx, time.Now(), 0)
+		}
+		if len(m.listings) >= maxListings {
+			return false, errFull{fmt.Errorf("keep listing %s: the listing table is full (%d listings); try again later", id, maxListings)}
+		}
 	}
 	if err := m.store.Put(ctx, mkListings.ChildString(id), l.Encode()); err != nil {
 		return false, fmt.Errorf("keep listing %s: %w", id, err)
 	}
 	m.listings[id] = l
-	if l.Price > 0 && !m.paid[l.Expert] {
-		if err := m.store.Put(ctx, mkPaid.ChildString(l.Expert), []byte{}); err != nil {
-			return true, fmt.Errorf("mark expert %s as paid: %w", l.Expert, err)
-		}
-		m.paid[l.Expert] = true
-	}
+	m.sellers[l.Seller]++
 	return true, nil
 }
 
+// evictExpiredLocked drops other nodes' listings that expired more than retention ago and that
+// no ledger entry names (receipts name their listing: the access table needs it), with their
+// reviews. It returns how many it dropped.
+func (m *market) evictExpiredLocked(ctx context.Context, now time.Time, retention time.Duration) int {
+	var named map[string]bool
+	n := 0
+	for id, l := range m.listings {
+		if l.Seller == m.self || m.mine[id] || now.Sub(time.UnixMilli(l.Expires)) <= retention {
+			continue
+		}
+		if named == nil {
+			named = map[string]bool{}
+			for _, e := range m.book.Entries() {
+				named[e.Listing] = true
+			}
+		}
+		if named[id] {
+			continue
+		}
+		if err := m.store.Delete(ctx, mkListings.ChildString(id)); err != nil {
+			m.d.log.Warn("drop expired listing", "listing", id, "err", err)
+			continue
+		}
+		delete(m.listings, id)
+		if m.sellers[l.Seller]--; m.sellers[l.Seller] <= 0 {
+			delete(m.sellers, l.Seller)
+		}
+		if set := m.reviews[id]; set != nil {
+			for _, r := range set.All() {
+				if err := m.store.Delete(ctx, mkReviews.ChildString(id).ChildString(r.ID())); err != nil {
+					m.d.log.Warn("drop review of an expired listing", "review", r.ID(), "err", err)
+				}
+			}
+			delete(m.reviews, id)
+		}
+		n++
+	}
+	return n
+}
+
+// keepReviewLocked keeps a verified review of a listing this node knows (and of that listing's
+// expert): at most one per reviewer (its latest) and maxReviews per listing, verified
+// purchases first. It reports whether the review was kept.
 func (m *market) keepReviewLocked(ctx context.Context, r *listing.Review) (bool, error) {
-	if !m.addReviewLocked(r) {
+	l := m.listings[r.Listing]
+	if l == nil {
+		return false, fmt.Errorf("review %s: %w %s", r.ID(), ErrUnknownListing, r.Listing)
+	}
+	if r.Expert != l.Expert {
+		return false, fmt.Errorf("review %s names expert %s; listing %s sells %s", r.ID(), r.Expert, r.Listing, l.Expert)
+	}
+	set := m.reviews[r.Listing]
+	if set == nil {
+		set = &listing.Reviews{}
+		m.reviews[r.Listing] = set
+	}
+	ok, dropped := set.Add(r, maxReviews, m.reviewVerifiedLocked)
+	if !ok {
 		return false, nil
+	}
+	for _, d := range dropped {
+		if err := m.store.Delete(ctx, mkReviews.ChildString(d.Listing).ChildString(d.ID())); err != nil {
+			m.d.log.Warn("drop a displaced review", "review", d.ID(), "err", err)
+		}
 	}
 	b, _ := json.Marshal(r) // plain struct, cannot fail
 	if err := m.store.Put(ctx, mkReviews.ChildString(r.Listing).ChildString(r.ID()), b); err != nil {
@@ -295,8 +384,8 @@ func (m *market) ingestLocked(ctx context.Context, entries []*ledger.Entry) ([]*
 		}
 		added = append(added, e)
 	}
-	if err := m.journal.Append(ctx, added...); err != nil {
-		return nil, proofs, err
+	if err := m.journal.Commit(ctx, m.book, added...); err != nil {
+		return nil, proofs, err // the book forgot them too: a later delivery adds them again
 	}
 	return added, proofs, first
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/meshnode/meshnode/market/ledger"
+	"github.com/meshnode/meshnode/market/listing"
 )
 
 // accessTable is what the bitswap request filter reads: which blocks belong to a paid expert
@@ -36,52 +36,60 @@ func (m *market) allow(p peer.ID, c cid.Cid) bool {
 }
 
 // refreshAccess rebuilds the access table: the blocks of every paid expert this node holds
-// (manifest and weights, walked through their DAGs) and, from the book, every receipted
-// payment for a listing of each.
+// (manifest and weights, walked through their DAGs) and who may fetch each. Only listings by
+// an expert's publisher (the manifest's signer) count, for paying and for access alike
+// (listing.ComputeAccess): a listing by anyone else neither locks nor opens an expert.
 func (m *market) refreshAccess(ctx context.Context) error {
 	m.refreshMu.Lock() // one rebuild at a time, so an older table never replaces a newer one
 	defer m.refreshMu.Unlock()
 	m.mu.Lock()
-	paid := make([]string, 0, len(m.paid))
-	for id := range m.paid {
-		paid = append(paid, id)
-	}
-	allowed := map[string]map[string]bool{}
-	for _, e := range m.book.Entries() {
-		if e.Kind != ledger.KindReceipt {
-			continue
+	priced := map[string]bool{}
+	for _, l := range m.listings {
+		if l.Price > 0 {
+			priced[l.Expert] = true
 		}
-		l, p := m.listings[e.Listing], m.book.Get(e.Ref)
-		if l == nil || p == nil || l.Seller != e.Author {
-			continue
-		}
-		if allowed[l.Expert] == nil {
-			allowed[l.Expert] = map[string]bool{}
-		}
-		allowed[l.Expert][p.Author] = true
 	}
 	m.mu.Unlock()
-	blocks := map[string]string{}
 	st, err := m.d.Repo.Store()
 	if err != nil {
 		return err
 	}
-	for _, id := range paid {
+	type held struct {
+		publisher string
+		man       cid.Cid
+		weights   cid.Cid
+	}
+	local := map[string]held{}
+	for id := range priced {
 		root, err := cid.Decode(id)
 		if err != nil {
 			continue
 		}
 		man, err := st.GetExpert(ctx, root)
 		if err != nil {
-			continue // not held here: nothing to serve
+			continue // not held here: nothing to serve, and no publisher to check listings against
 		}
-		for _, r := range []cid.Cid{root, man.Weights} {
+		local[id] = held{man.Publisher, root, man.Weights}
+	}
+	m.mu.Lock()
+	a := listing.ComputeAccess(m.book, m.listings, func(expert string) (string, bool) {
+		h, ok := local[expert]
+		return h.publisher, ok
+	})
+	m.mu.Unlock()
+	blocks := map[string]string{}
+	for id := range a.Paid {
+		h, ok := local[id]
+		if !ok {
+			continue
+		}
+		for _, r := range []cid.Cid{h.man, h.weights} {
 			if err := m.blocksOf(ctx, r, func(c cid.Cid) { blocks[string(c.Hash())] = id }); err != nil {
 				return fmt.Errorf("list the blocks of paid expert %s: %w", id, err)
 			}
 		}
 	}
-	m.access.Store(&accessTable{blocks: blocks, allowed: allowed})
+	m.access.Store(&accessTable{blocks: blocks, allowed: a.Allowed})
 	return nil
 }
 

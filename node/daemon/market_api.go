@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -17,19 +16,40 @@ import (
 	"github.com/meshnode/meshnode/node"
 )
 
-func decodeStrict(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+func decodeStrict(r *http.Request, v any) error { return decodeStrictLimit(r, v, 1<<20) }
+
+// decodeStrictLimit decodes a JSON body of at most limit bytes, no unknown fields.
+func decodeStrictLimit(r *http.Request, v any, limit int64) error {
+	body := http.MaxBytesReader(nil, r.Body, limit)
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return badRequest{fmt.Errorf("request body is over the limit of %d MiB", limit>>20)}
+		}
 		return badRequest{fmt.Errorf("request body: %w", err)}
 	}
 	return nil
 }
 
+// marketHandle is Daemon.handle, with a full table answered 503 (try again later).
+func (d *Daemon) marketHandle(f func(*http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := f(r)
+		var full errFull
+		if errors.As(err, &full) {
+			writeJSON(w, http.StatusServiceUnavailable, node.APIError{Error: err.Error()})
+			return
+		}
+		d.handle(func(*http.Request) (any, error) { return v, err })(w, r)
+	}
+}
+
 func (d *Daemon) marketRoutes(mux *http.ServeMux) {
 	m := d.market
-	post := func(path string, f func(*http.Request) (any, error)) { mux.HandleFunc("POST "+path, d.handle(f)) }
-	get := func(path string, f func(*http.Request) (any, error)) { mux.HandleFunc("GET "+path, d.handle(f)) }
+	post := func(path string, f func(*http.Request) (any, error)) { mux.HandleFunc("POST "+path, d.marketHandle(f)) }
+	get := func(path string, f func(*http.Request) (any, error)) { mux.HandleFunc("GET "+path, d.marketHandle(f)) }
 	post(node.PathMarketPublish, func(r *http.Request) (any, error) {
 		var req node.PublishRequest
 		if err := decodeStrict(r, &req); err != nil {
@@ -66,7 +86,7 @@ func (d *Daemon) marketRoutes(mux *http.ServeMux) {
 	})
 	post(node.PathMarketImport, func(r *http.Request) (any, error) {
 		var req node.ImportRequest
-		if err := decodeStrict(r, &req); err != nil {
+		if err := decodeStrictLimit(r, &req, node.MaxImportBytes); err != nil {
 			return nil, err
 		}
 		return m.Import(r.Context(), req.Entries)
@@ -85,16 +105,12 @@ func (m *market) viewLocked(l *listing.Listing, now time.Time, sales map[string]
 	id := l.ID()
 	v := node.ListingView{ID: id, Listing: *l, Mine: m.mine[id], Reviews: []node.ReviewView{},
 		ExpiresInSec: time.UnixMilli(l.Expires).Sub(now).Seconds()}
-	var sum float64
-	for rid, r := range m.reviews[id] {
-		pay := m.book.Get(r.Payment)
-		verified := pay != nil && pay.Author == r.Reviewer && pay.Listing == id && m.book.ReceiptOf(r.Payment) != nil
-		v.Reviews = append(v.Reviews, node.ReviewView{ID: rid, Review: *r, Verified: verified})
-		sum += r.Accuracy
-	}
-	sort.Slice(v.Reviews, func(i, j int) bool { return v.Reviews[i].Time < v.Reviews[j].Time })
-	if len(v.Reviews) > 0 {
-		v.ReviewMean = sum / float64(len(v.Reviews))
+	if set := m.reviews[id]; set != nil {
+		for _, r := range set.All() {
+			v.Reviews = append(v.Reviews, node.ReviewView{ID: r.ID(), Review: *r, Verified: m.reviewVerifiedLocked(r)})
+		}
+		// Only verified purchases count: reviews from free keys cannot move min_accuracy.
+		v.ReviewMean, _ = set.Mean(m.reviewVerifiedLocked)
 	}
 	v.Sales = sales[id]
 	return v
@@ -229,8 +245,11 @@ func (m *market) Import(ctx context.Context, entries []*ledger.Entry) (node.Impo
 	m.mu.Unlock()
 	m.afterLedgerChange(ctx, added, proofs)
 	res := node.ImportResult{Added: len(added), Known: len(entries) - len(added)}
-	if err != nil {
+	if errors.Is(err, ledger.ErrInvalid) {
 		return res, badRequest{fmt.Errorf("import: %w", err)}
+	}
+	if err != nil { // the journal could not be written: this node's fault, not the request's
+		return res, fmt.Errorf("import: %w", err)
 	}
 	return res, nil
 }
@@ -247,8 +266,8 @@ func (m *market) Grant(ctx context.Context, req node.GrantRequest) (*ledger.Entr
 	if _, err := m.book.Add(e); err != nil {
 		return nil, badRequest{fmt.Errorf("grant: %w", err)}
 	}
-	if err := m.journal.Append(ctx, e); err != nil {
-		return nil, err
+	if err := m.journal.Commit(ctx, m.book, e); err != nil {
+		return nil, fmt.Errorf("grant: %w", err)
 	}
 	m.spreadLocked(e)
 	return e, nil

@@ -120,14 +120,17 @@ func (m *market) republish(ctx context.Context, every time.Duration) {
 		now := time.Now()
 		var msgs []*listing.Message
 		m.mu.Lock()
+		if n := m.evictExpiredLocked(ctx, now, listingRetention); n > 0 {
+			m.d.log.Debug("dropped expired listings", "count", n)
+		}
 		for id := range m.mine {
 			if l := m.listings[id]; l != nil && now.Before(time.UnixMilli(l.Expires)) {
 				msgs = append(msgs, &listing.Message{Kind: listing.KindListing, Listing: l})
 			}
 		}
 		for _, set := range m.reviews {
-			for id, r := range set {
-				if m.myRevs[id] {
+			for _, r := range set.All() {
+				if m.myRevs[r.ID()] {
 					msgs = append(msgs, &listing.Message{Kind: listing.KindReview, Review: r})
 				}
 			}

@@ -34,6 +34,16 @@ func (m *market) Publish(ctx context.Context, req node.PublishRequest) (node.Lis
 	if err != nil {
 		return node.ListingView{}, err
 	}
+	if man.Publisher != m.self {
+		// Only an expert's publisher sells it: a listing by anyone else would not gate its blocks
+		// on any node (an expert bought or fetched here stays its publisher's).
+		who := man.Publisher
+		if who == "" {
+			who = "no one (the manifest is unsigned)"
+		}
+		return node.ListingView{}, badRequest{fmt.Errorf("publish %s: this node did not publish expert %s (its publisher is %s); only the publisher lists an expert",
+			req.Ref, id, who)}
+	}
 	life := m.d.Repo.Config.Market.DefaultExpiry
 	if req.ExpiresMS > 0 {
 		life = time.Duration(req.ExpiresMS) * time.Millisecond
@@ -53,8 +63,11 @@ func (m *market) Publish(ctx context.Context, req node.PublishRequest) (node.Lis
 	m.mu.Lock()
 	_, err = m.keepListingLocked(ctx, l)
 	if err == nil {
-		err = m.store.Put(ctx, mkMine.ChildString(l.ID()), []byte{})
-		m.mine[l.ID()] = true
+		if err = m.store.Put(ctx, mkMine.ChildString(l.ID()), []byte{}); err == nil {
+			m.mine[l.ID()] = true
+		} else {
+			err = fmt.Errorf("publish %s: mark listing %s as this node's: %w", req.Ref, l.ID(), err)
+		}
 	}
 	m.mu.Unlock()
 	if err != nil {
@@ -76,7 +89,10 @@ func (m *market) Publish(ctx context.Context, req node.PublishRequest) (node.Lis
 	return m.viewLocked(l, now, nil), nil
 }
 
-// resolve finds the listing a buy names and checks it: signed by its seller, not expired.
+// resolve finds the listing a buy names and checks it: signed by its seller, not expired. An
+// expired listing still resolves when this node has already journaled a payment for it (a
+// resend of a payment whose answer was lost, or a fetch again after a receipt): the payment
+// counts against this node's balance whether or not the listing has expired since.
 func (m *market) resolve(ctx context.Context, req node.BuyRequest) (*listing.Listing, error) {
 	var l *listing.Listing
 	if len(req.Offer) > 0 {
@@ -95,7 +111,11 @@ func (m *market) resolve(ctx context.Context, req node.BuyRequest) (*listing.Lis
 			return nil, badRequest{fmt.Errorf("%w %s: 'market list' shows the listings this node knows", ErrUnknownListing, req.Listing)}
 		}
 	}
-	if err := l.Verify(m.verify, time.Now()); err != nil {
+	err := l.Verify(m.verify, time.Now())
+	if errors.Is(err, listing.ErrExpired) && m.paidFor(l) {
+		err = nil
+	}
+	if err != nil {
 		return nil, badRequest{fmt.Errorf("listing %s: %w", l.ID(), err)}
 	}
 	if l.Seller == m.self {
@@ -103,8 +123,10 @@ func (m *market) resolve(ctx context.Context, req node.BuyRequest) (*listing.Lis
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, err := m.keepListingLocked(ctx, l)
-	return l, err
+	if _, err := m.keepListingLocked(ctx, l); err != nil {
+		return nil, fmt.Errorf("buy %s: %w", l.ID(), err)
+	}
+	return l, nil
 }
 
 // Buy pays for a listing (for a price: a signed payment, journaled before it leaves, answered
@@ -160,6 +182,20 @@ func (m *market) Buy(ctx context.Context, req node.BuyRequest) (node.BuyResult, 
 	return res, nil
 }
 
+// paidFor reports whether this node's chain holds a payment for the listing (see
+// preparePayment: such a payment is resent, never signed again).
+func (m *market) paidFor(l *listing.Listing) bool {
+	id := l.ID()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.book.Chain(m.self) {
+		if e.Kind == ledger.KindPayment && e.Listing == id && e.To == l.Seller && e.Amount == l.Price {
+			return true
+		}
+	}
+	return false
+}
+
 func (m *market) receiptOf(payment string) *ledger.Entry {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -197,8 +233,8 @@ func (m *market) preparePayment(ctx context.Context, l *listing.Listing, id stri
 	if _, err := m.book.Add(pay); err != nil {
 		return nil, nil, fmt.Errorf("own payment: %w", err)
 	}
-	if err := m.journal.Append(ctx, pay); err != nil {
-		return nil, nil, err
+	if err := m.journal.Commit(ctx, m.book, pay); err != nil {
+		return nil, nil, fmt.Errorf("journal the payment (nothing was paid): %w", err)
 	}
 	return pay, m.book.Closure(pay.ID()), nil
 }
@@ -291,8 +327,10 @@ func (m *market) sell(ctx context.Context, req *listing.PurchaseRequest) (*ledge
 	if rc := m.book.ReceiptOf(pay.ID()); rc != nil {
 		return rc, nil, nil, nil // a resent payment gets its receipt again, and nothing moves twice
 	}
-	if !time.Now().Before(time.UnixMilli(l.Expires)) {
-		return nil, nil, nil, fmt.Errorf("listing %s expired at %s", req.Listing, time.UnixMilli(l.Expires).UTC().Format(time.RFC3339))
+	// A payment signed while the listing was live is taken even if it arrives after the
+	// listing expired (a resend): the buyer's balance already counts it.
+	if err := l.AcceptsPayment(pay.Time, time.Now()); err != nil {
+		return nil, nil, nil, fmt.Errorf("listing %s: %w", req.Listing, err)
 	}
 	added, proofs, err := m.ingestLocked(ctx, req.Entries)
 	if !m.book.Has(pay.ID()) {
@@ -309,8 +347,8 @@ func (m *market) sell(ctx context.Context, req *listing.PurchaseRequest) (*ledge
 	if _, err := m.book.Add(rc); err != nil {
 		return nil, added, proofs, fmt.Errorf("own receipt: %w", err)
 	}
-	if err := m.journal.Append(ctx, rc); err != nil {
-		return nil, added, proofs, err
+	if err := m.journal.Commit(ctx, m.book, rc); err != nil {
+		return nil, added, proofs, fmt.Errorf("journal the receipt: %w", err)
 	}
 	added = append(added, rc)
 	m.spreadLocked(rc)

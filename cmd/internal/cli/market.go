@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/url"
@@ -295,7 +296,12 @@ func marketImportCmd(e *env) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("market import %s: %w", args[0], err)
 			}
-			return marketPost(e, cmd, node.PathMarketImport, node.ImportRequest{Entries: entries}, func(w io.Writer, r node.ImportResult) {
+			req := node.ImportRequest{Entries: entries}
+			if body, _ := json.Marshal(req); len(body) > node.MaxImportBytes { // entries and strings, cannot fail
+				return fmt.Errorf("market import %s: %d bytes of entries, over the daemon's limit of %d MiB: split the file",
+					args[0], len(body), node.MaxImportBytes>>20)
+			}
+			return marketPost(e, cmd, node.PathMarketImport, req, func(w io.Writer, r node.ImportResult) {
 				fmt.Fprintf(w, "added %d entries (%d already held)\n", r.Added, r.Known)
 			})
 		},
