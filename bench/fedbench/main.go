@@ -181,13 +181,14 @@ func report(o options, job node.TrainJobInfo, fedWall time.Duration, central []f
 		return "not reached"
 	}
 	var bytes int64
-	var round, train, slowest, closing, steadyRound, steadySlowest float64
+	var round, train, slowest, closing, fetching, steadyRound, steadySlowest float64
 	for i, r := range h {
 		bytes += node.RoundBytes(r)
 		round += r.Seconds
 		train += r.TrainSeconds
 		slowest += r.MaxTrainSeconds
 		closing += r.CloseSeconds
+		fetching += r.FetchSeconds
 		if i > 0 {
 			steadyRound += r.Seconds
 			steadySlowest += r.MaxTrainSeconds
@@ -222,8 +223,9 @@ func report(o options, job node.TrainJobInfo, fedWall time.Duration, central []f
 	fmt.Fprintf(bw, "  participant's; the rest is the protocol: announcing, fetching the model, sending updates, aggregating,\n")
 	fmt.Fprintf(bw, "  evaluating and storing the version. Mean round %.2f s; slowest local training %.2f s on average, mean %.2f s;\n",
 		round/float64(len(h)), slowest/float64(len(h)), train/float64(len(h)))
-	fmt.Fprintf(bw, "  the coordinator's aggregation, evaluation on 10,000 images and storage %.3f s, the rest (announcement,\n", closing/float64(len(h)))
-	fmt.Fprintf(bw, "  model fetch, update upload, waiting for the last update) %.3f s.\n\n", (round-slowest-closing)/float64(len(h)))
+	fmt.Fprintf(bw, "  the coordinator's aggregation, evaluation on 10,000 images and storage %.3f s; a participant's fetch and\n", closing/float64(len(h)))
+	fmt.Fprintf(bw, "  load of the round's model %.3f s on average; the rest (announcement, update upload, stragglers) %.3f s.\n\n",
+		fetching/float64(len(h)), (round-slowest-closing)/float64(len(h))-fetching/float64(len(h)))
 	fmt.Fprintf(bw, "| round | updates | federated accuracy | centralized accuracy (same epoch) | round s | slowest training s | mean training s |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	for i, r := range h {
 		c := "-"

@@ -156,6 +156,8 @@ type RoundSummary struct {
 	MaxTrainSeconds float64 `json:"max_train_seconds"`
 	// CloseSeconds is the coordinator's share: aggregating, evaluating and storing the version.
 	CloseSeconds float64 `json:"close_seconds"`
+	// FetchSeconds is the participants' mean time from hearing of the round to training.
+	FetchSeconds float64 `json:"fetch_seconds"`
 	Started      int64   `json:"started"` // Unix ms
 }
 

@@ -112,6 +112,7 @@ type Result struct {
 	TrainLoss    float64 // weighted by samples
 	TrainSeconds float64 // mean
 	MaxTrain     float64 // slowest participant's
+	FetchSeconds float64 // mean time participants took to fetch and load the model
 	Bytes        int64
 	Dropped      int
 }
@@ -126,12 +127,14 @@ func (c *Collector) Close() Result {
 		r.TrainLoss += u.TrainLoss * float64(u.Samples)
 		r.TrainSeconds += u.Seconds
 		r.MaxTrain = max(r.MaxTrain, u.Seconds)
+		r.FetchSeconds += u.FetchSeconds
 	}
 	if r.Samples > 0 {
 		r.TrainLoss /= float64(r.Samples)
 	}
 	if n := len(r.Participants); n > 0 {
 		r.TrainSeconds /= float64(n)
+		r.FetchSeconds /= float64(n)
 	}
 	return r
 }

@@ -24,14 +24,17 @@ const (
 // made to the round's model (float32, in the order experts.Network.Params uses), how many
 // samples it trained on, and its local figures.
 type Update struct {
-	Job         string    `json:"job"`
-	Round       int       `json:"round"`
-	Participant string    `json:"participant"`
-	Samples     int       `json:"samples"`
-	TrainLoss   float64   `json:"train_loss"`
-	Seconds     float64   `json:"seconds"` // local training time
-	Delta       []float32 `json:"-"`
-	Sig         []byte    `json:"sig,omitempty"`
+	Job         string  `json:"job"`
+	Round       int     `json:"round"`
+	Participant string  `json:"participant"`
+	Samples     int     `json:"samples"`
+	TrainLoss   float64 `json:"train_loss"`
+	Seconds     float64 `json:"seconds"` // local training time
+	// FetchSeconds is the time from taking the round's announcement to starting to train
+	// (fetching and loading the model); informational, for the round's accounting.
+	FetchSeconds float64   `json:"fetch_seconds,omitempty"`
+	Delta        []float32 `json:"-"`
+	Sig          []byte    `json:"sig,omitempty"`
 }
 
 // signingBytes covers the header and every delta value.
@@ -159,8 +162,8 @@ func DecodeUpdate(b []byte, maxValues int) (*Update, error) {
 		return nil, bad("%d samples: an update must come from training on 1 to %d", u.Samples, MaxSamples)
 	case !(u.TrainLoss >= 0 && u.TrainLoss <= MaxLoss):
 		return nil, bad("train loss %g outside [0, %g]", u.TrainLoss, MaxLoss)
-	case math.IsNaN(u.Seconds) || u.Seconds < 0 || u.Seconds > 1e7:
-		return nil, bad("seconds %g", u.Seconds)
+	case !(u.Seconds >= 0 && u.Seconds <= 1e7) || !(u.FetchSeconds >= 0 && u.FetchSeconds <= 1e7):
+		return nil, bad("seconds %g, fetch seconds %g", u.Seconds, u.FetchSeconds)
 	}
 	return &u, nil
 }

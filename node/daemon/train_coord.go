@@ -325,7 +325,8 @@ func (c *coordinator) round(ctx context.Context, net *experts.Network) (*fedjob.
 		Updates: len(res.Updates), Samples: res.Samples, Accuracy: ev.Accuracy, Loss: ev.Loss, TrainLoss: res.TrainLoss,
 		UpdateBytes: res.Bytes, ModelBytes: size, Dropped: res.Dropped, Seconds: time.Since(started).Seconds(),
 		TrainSeconds: res.TrainSeconds, MaxTrainSeconds: res.MaxTrain, CloseSeconds: time.Since(closing).Seconds(),
-		Started: started.UnixMilli()}
+		FetchSeconds: res.FetchSeconds,
+		Started:      started.UnixMilli()}
 	c.s.d.log.Info("round closed", "job", spec.ID(), "round", sum.Round, "updates", sum.Updates, "accuracy", sum.Accuracy)
 	return sum, next, nil
 }

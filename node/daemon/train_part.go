@@ -274,6 +274,7 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 	}
 	rctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	taken := time.Now()
 	coord, err := p.coordinator(a)
 	if err != nil {
 		return err
@@ -314,7 +315,8 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 		p.s.tamper(upd.Delta)
 	}
 	u := &fedjob.Update{Job: a.Spec.ID(), Round: a.Round, Samples: upd.Samples, TrainLoss: upd.Loss, Seconds: secs,
-		Delta: fedjob.Float32s(upd.Delta)}
+		FetchSeconds: t0.Sub(taken).Seconds(),
+		Delta:        fedjob.Float32s(upd.Delta)}
 	if err := u.Sign(p.s.d.Repo.Identity); err != nil {
 		return err
 	}
