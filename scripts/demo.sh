@@ -114,7 +114,7 @@ for pair in "$B:part-01" "$C:part-02"; do
 done
 $MESHNODE --repo "$A" train status "$job" --wait 5m --plot "$OUT/federated-accuracy.png"
 echo "--- node C at the end (it holds the final version):"
-$MESHNODE --repo "$C" train status "$job" --wait 1m | head -3
+$MESHNODE --repo "$C" train status "$job" --wait 1m | sed -n 1,3p # sed reads to the end: no SIGPIPE
 
 step "11. Node C's dashboard (open it in a browser while the daemons run; this demo stops them on exit)"
 $MESHNODE --repo "$C" dashboard
