@@ -2,9 +2,7 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -14,9 +12,7 @@ import (
 
 // ManifestPath is where export writes, and import looks for, the manifest beside a weights
 // file: model.safetensors → model.manifest.cbor.
-func ManifestPath(weightsPath string) string {
-	return strings.TrimSuffix(weightsPath, ".safetensors") + ".manifest.cbor"
-}
+func ManifestPath(weightsPath string) string { return store.ExportManifestPath(weightsPath) }
 
 // ExportReport says what an export wrote.
 type ExportReport struct {
@@ -71,21 +67,16 @@ type ImportReport struct {
 // Without one, the architecture comes from the file's metadata and a new manifest is made,
 // signed by this node.
 func (r *Repo) ImportExpert(ctx context.Context, path string, o ImportOptions) (*ImportReport, error) {
-	w, err := readLimited(path, store.MaxWeightsSize)
+	exp, err := store.ReadExport(ctx, path)
 	if err != nil {
-		return nil, fmt.Errorf("import: %w", err)
+		return nil, fmt.Errorf("import %s: %w", path, err)
 	}
+	w := exp.Weights
 	st, err := r.Store()
 	if err != nil {
 		return nil, err
 	}
-	mb, err := readLimited(ManifestPath(path), experts.MaxManifestSize)
-	switch {
-	case err == nil:
-		m, err := experts.DecodeManifest(mb)
-		if err != nil {
-			return nil, fmt.Errorf("import %s: manifest %s: %w", path, ManifestPath(path), err)
-		}
+	if m := exp.Manifest; m != nil {
 		if len(m.Signature) > 0 {
 			if err := m.Verify(VerifyPeerSignature); err != nil {
 				return nil, fmt.Errorf("import %s: %w", path, err)
@@ -96,8 +87,6 @@ func (r *Repo) ImportExpert(ctx context.Context, path string, o ImportOptions) (
 			return nil, fmt.Errorf("import %s: %w", path, err)
 		}
 		return &ImportReport{ID: id.String(), Name: m.Name, WithManifest: true, Params: m.Params}, nil
-	case !errors.Is(err, os.ErrNotExist):
-		return nil, fmt.Errorf("import %s: %w", path, err)
 	}
 	net, err := experts.DecodeWeights(w)
 	if err != nil {
@@ -127,20 +116,4 @@ func (r *Repo) ImportExpert(ctx context.Context, path string, o ImportOptions) (
 		return nil, fmt.Errorf("import %s: %w", path, err)
 	}
 	return &ImportReport{ID: id.String(), Name: name, Params: m.Params}, nil
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes is over the %d-byte limit", path, fi.Size(), limit)
-	}
-	return os.ReadFile(path)
 }

@@ -3,10 +3,7 @@ package kd
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,9 +65,6 @@ func batchForward(ctx context.Context, f func([]float64, int) ([]float64, error)
 }
 
 // manifestPathFor is where `expert export` puts the manifest of a weights file.
-func manifestPathFor(weights string) string {
-	return strings.TrimSuffix(weights, ".safetensors") + ".manifest.cbor"
-}
 
 // OpenExpert opens an expert teacher: ref is a weights file (when a file of that name exists
 // or ref ends in .safetensors) or the ID or name of an expert in src.
@@ -97,31 +91,21 @@ func OpenExpert(ctx context.Context, ref string, src ExpertSource) (*ExpertTeach
 }
 
 func openExpertFile(ctx context.Context, path string) (*ExpertTeacher, error) {
-	w, err := readLimited(path, store.MaxWeightsSize)
+	exp, err := store.ReadExport(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("teacher expert:%s: %w", path, err)
 	}
+	w := exp.Weights
 	net, err := experts.DecodeWeights(w)
 	if err != nil {
 		return nil, fmt.Errorf("teacher expert:%s: %w", path, err)
 	}
-	mb, err := readLimited(manifestPathFor(path), experts.MaxManifestSize)
-	switch {
-	case err == nil:
-		m, err := experts.DecodeManifest(mb)
-		if err != nil {
-			return nil, fmt.Errorf("teacher expert:%s: manifest %s: %w", path, manifestPathFor(path), err)
-		}
-		if err := store.CheckWeights(ctx, m, w); err != nil {
-			return nil, fmt.Errorf("teacher expert:%s: %w", path, err)
-		}
-		id, err := experts.ManifestCID(mb)
+	if exp.Manifest != nil {
+		id, err := experts.ManifestCID(exp.ManifestBytes)
 		if err != nil {
 			return nil, err
 		}
-		return newExpertTeacher(path, net, m, id, "manifest")
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("teacher expert:%s: %w", path, err)
+		return newExpertTeacher(path, net, exp.Manifest, id, "manifest")
 	}
 	id, _, err := store.BlobCID(ctx, bytes.NewReader(w))
 	if err != nil {
@@ -151,24 +135,4 @@ func newExpertTeacher(ref string, net *experts.Network, m *experts.Manifest, id 
 	}
 	info.Meta["name"] = info.Name
 	return &ExpertTeacher{net: net, info: info, Manifest: m}, nil
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes is over the %d-byte limit", path, fi.Size(), limit)
-	}
-	b := make([]byte, fi.Size())
-	if _, err := io.ReadFull(f, b); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return b, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshnode/meshnode/distill/analyze"
 	"github.com/meshnode/meshnode/experts"
+	"github.com/meshnode/meshnode/experts/store"
 )
 
 // GenerateFormat names the version of the report.json Generate writes.
@@ -40,7 +41,7 @@ type Candidate struct {
 // ReadAnalysis reads the report.json that distill/analyze writes into an analysis folder.
 func ReadAnalysis(dir string) (*analyze.Report, error) {
 	path := filepath.Join(dir, "report.json")
-	b, err := readLimited(path, maxReportSize)
+	b, err := store.ReadFileLimited(path, maxReportSize)
 	if err != nil {
 		return nil, fmt.Errorf("analysis %s: %w", dir, err)
 	}

@@ -63,7 +63,7 @@ func export(t *testing.T, dir string, e trained, withManifest bool) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(manifestPath(p), enc, 0o644); err != nil {
+		if err := os.WriteFile(store.ExportManifestPath(p), enc, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

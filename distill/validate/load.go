@@ -2,7 +2,6 @@ package validate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -64,9 +63,6 @@ func NewExpert(ctx context.Context, source string, m *experts.Manifest, weights 
 // Name is the manifest's name.
 func (e Expert) Name() string { return e.Manifest.Name }
 
-// maxWeights bounds a weights file read from a folder.
-const maxWeights = store.MaxWeightsSize
-
 // LoadDir loads every exported expert under dir (recursively, skipping
 // hidden folders): each NAME.safetensors file with, when present, the
 // NAME.manifest.cbor beside it — the pair `meshnode expert export` writes.
@@ -108,36 +104,10 @@ func LoadDir(ctx context.Context, dir string) (loaded []Expert, failed []Result,
 	return loaded, failed, nil
 }
 
-// manifestPath is where export writes the manifest of a weights file.
-func manifestPath(weights string) string {
-	return strings.TrimSuffix(weights, ".safetensors") + ".manifest.cbor"
-}
-
 func loadFile(ctx context.Context, path string) (Expert, error) {
-	w, err := readLimited(path, maxWeights)
+	exp, err := store.ReadExport(ctx, path)
 	if err != nil {
 		return Expert{}, err
 	}
-	var m *experts.Manifest
-	mb, err := readLimited(manifestPath(path), experts.MaxManifestSize)
-	switch {
-	case err == nil:
-		if m, err = experts.DecodeManifest(mb); err != nil {
-			return Expert{}, fmt.Errorf("manifest %s: %w", manifestPath(path), err)
-		}
-	case !errors.Is(err, fs.ErrNotExist):
-		return Expert{}, err
-	}
-	return NewExpert(ctx, path, m, w)
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes is over the %d-byte limit", path, fi.Size(), limit)
-	}
-	return os.ReadFile(path)
+	return NewExpert(ctx, path, exp.Manifest, exp.Weights)
 }

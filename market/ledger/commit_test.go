@@ -10,40 +10,9 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
 
+	"github.com/meshnode/meshnode/internal/dstest"
 	"github.com/meshnode/meshnode/internal/testkeys"
 )
-
-// failingStore is a datastore whose writes fail while fail is set (a full disk, an I/O error).
-type failingStore struct {
-	ds.Batching
-	fail *atomic.Bool
-}
-
-var errDisk = errors.New("disk full")
-
-func (f failingStore) Put(ctx context.Context, k ds.Key, v []byte) error {
-	if f.fail.Load() {
-		return errDisk
-	}
-	return f.Batching.Put(ctx, k, v)
-}
-
-func (f failingStore) Batch(ctx context.Context) (ds.Batch, error) {
-	b, err := f.Batching.Batch(ctx)
-	return failingBatch{b, f.fail}, err
-}
-
-type failingBatch struct {
-	ds.Batch
-	fail *atomic.Bool
-}
-
-func (f failingBatch) Put(ctx context.Context, k ds.Key, v []byte) error {
-	if f.fail.Load() {
-		return errDisk
-	}
-	return f.Batch.Put(ctx, k, v)
-}
 
 // TestFailedJournalWriteLeavesBookAndJournalInStep: an entry whose journal write fails is not
 // kept in the book either, so entries after it are journaled in an order the journal can
@@ -57,7 +26,7 @@ func TestFailedJournalWriteLeavesBookAndJournalInStep(t *testing.T) {
 	policy := Policy{Issuers: map[string]bool{"issuer": true}}
 	var fail atomic.Bool
 	raw := dssync.MutexWrap(ds.NewMapDatastore())
-	j := OpenJournal(failingStore{raw, &fail})
+	j := OpenJournal(dstest.Failing{Batching: raw, Fail: &fail})
 	b := NewBook(policy, ring.Verify)
 	commit := func(es ...*Entry) error {
 		t.Helper()
@@ -71,7 +40,7 @@ func TestFailedJournalWriteLeavesBookAndJournalInStep(t *testing.T) {
 	}
 	fail.Store(true)
 	lost := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "bob", 40, "L1" })
-	if err := commit(lost); !errors.Is(err, errDisk) {
+	if err := commit(lost); !errors.Is(err, dstest.ErrDisk) {
 		t.Fatalf("commit on a failing disk: %v, want the write error", err)
 	}
 	if b.Has(lost.ID()) || b.Balance("alice") != 100 || b.Balance("bob") != 0 || b.Len() != 1 {

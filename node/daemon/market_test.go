@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meshnode/meshnode/internal/dstest"
 	"github.com/meshnode/meshnode/market/ledger"
 	"github.com/meshnode/meshnode/market/listing"
 	"github.com/meshnode/meshnode/node"
@@ -43,36 +44,6 @@ func newKey(t *testing.T) testKey {
 func (k testKey) ID() string                      { return k.id }
 func (k testKey) Sign(msg []byte) ([]byte, error) { return k.k.Sign(msg) }
 
-// failing is a datastore whose writes fail while fail is set.
-type failing struct {
-	ds.Batching
-	fail *atomic.Bool
-}
-
-func (f failing) Put(ctx context.Context, k ds.Key, v []byte) error {
-	if f.fail.Load() {
-		return errors.New("disk full")
-	}
-	return f.Batching.Put(ctx, k, v)
-}
-
-func (f failing) Batch(ctx context.Context) (ds.Batch, error) {
-	b, err := f.Batching.Batch(ctx)
-	return failingBatch{b, f.fail}, err
-}
-
-type failingBatch struct {
-	ds.Batch
-	fail *atomic.Bool
-}
-
-func (f failingBatch) Put(ctx context.Context, k ds.Key, v []byte) error {
-	if f.fail.Load() {
-		return errors.New("disk full")
-	}
-	return f.Batch.Put(ctx, k, v)
-}
-
 // testMarket is a market without a network: its own key, a map datastore for its records and
 // its journal (whose writes fail while fail is set), nothing to publish to.
 func testMarket(t *testing.T) (*market, testKey, *atomic.Bool, ds.Batching) {
@@ -83,7 +54,7 @@ func testMarket(t *testing.T) (*market, testKey, *atomic.Bool, ds.Batching) {
 	m := &market{d: &Daemon{log: slog.New(slog.DiscardHandler)}, self: self.id, verify: node.VerifyPeerSignature,
 		store: dssync.MutexWrap(ds.NewMapDatastore()), closed: true,
 		book:    ledger.NewBook(ledger.Policy{Genesis: 1000, Key: canonicalPeer}, node.VerifyPeerSignature),
-		journal: ledger.OpenJournal(failing{jstore, fail}), listings: map[string]*listing.Listing{}, mine: map[string]bool{},
+		journal: ledger.OpenJournal(dstest.Failing{Batching: jstore, Fail: fail}), listings: map[string]*listing.Listing{}, mine: map[string]bool{},
 		sellers: map[string]int{}, reviews: map[string]*listing.Reviews{}, myRevs: map[string]bool{}}
 	m.metrics = newMarketMetrics(prometheus.NewRegistry(), m)
 	m.access.Store(&accessTable{})
