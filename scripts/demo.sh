@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make demo: a node trains a real Fashion-MNIST micro-expert, identifies it by content, runs it
-# on test images, and a second node imports it with the same ID. Everything printed is computed.
+# on test images, and a second node imports it with the same ID; then three daemons form a mesh,
+# route queries, fetch an expert by bitswap, train together for five federated rounds and trade
+# an expert on the market. Everything printed is computed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MESHNODE=${MESHNODE:-bin/meshnode}
@@ -60,8 +62,10 @@ mesh:
 YAML
 $MESHNODE --repo "$C" init --config "$OUT/mesh.yaml" > /dev/null
 for r in "$A" "$B"; do cp "$OUT/mesh.yaml" "$r/config.yaml"; done
-# The starting point of step 10's federated job: an untrained 784-100-10 expert on A.
+# The starting point of step 10's federated job: an untrained 784-100-10 expert on A; and an
+# iris expert A will sell in step 11.
 $MESHNODE --repo "$A" expert train --dataset fashion-mnist --hidden 100 --epochs 0 --name fed-base --seed 2 > /dev/null
+$MESHNODE --repo "$A" expert train --dataset iris --hidden 16 --epochs 200 --lr 0.01 --patience 0 --name iris-for-sale --seed 3 > /dev/null
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -116,7 +120,28 @@ $MESHNODE --repo "$A" train status "$job" --wait 5m --plot "$OUT/federated-accur
 echo "--- node C at the end (it holds the final version):"
 $MESHNODE --repo "$C" train status "$job" --wait 1m | sed -n 1,3p # sed reads to the end: no SIGPIPE
 
-step "11. Node C's dashboard (open it in a browser while the daemons run; this demo stops them on exit)"
+step "11. The market: A sells its iris expert for 25 credits; C buys it; B, who did not pay, cannot fetch it"
+$MESHNODE --repo "$A" market publish iris-for-sale --price 25 --licence "CC-BY-4.0"
+iris_id=$($MESHNODE --repo "$A" expert list --json | grep -B1 '"name": "iris-for-sale"' | sed -n 's/^    "id": "\(.*\)",$/\1/p')
+listing=""
+for _ in $(seq 100); do # the listing reaches C by gossip
+	listing=$($MESHNODE --repo "$C" market list --json | sed -n 's/^    "id": "\(.*\)",$/\1/p' | sed -n 1p)
+	if [ -n "$listing" ]; then break; fi
+	sleep 0.2
+done
+$MESHNODE --repo "$C" market list
+$MESHNODE --repo "$C" market buy "$listing"
+$MESHNODE --repo "$C" query --expert iris-for-sale --vector '[5.9, 3.0, 5.1, 1.8]'
+echo "--- balances: A (seller), C (buyer)"
+$MESHNODE --repo "$A" market balance
+$MESHNODE --repo "$C" market balance
+echo "--- B asks for the paid expert without a receipt (3 s timeout):"
+if $MESHNODE --repo "$B" expert fetch "$iris_id" --timeout-ms 3000; then
+	echo "demo: B fetched a paid expert without paying" >&2
+	exit 1
+fi
+
+step "12. Node C's dashboard (open it in a browser while the daemons run; this demo stops them on exit)"
 $MESHNODE --repo "$C" dashboard
 if [ -n "${DEMO_KEEP_RUNNING:-}" ]; then
 	echo "DEMO_KEEP_RUNNING is set: the three daemons keep running until you press Enter"
