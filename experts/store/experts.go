@@ -57,15 +57,46 @@ func (s *Store) PutExpert(ctx context.Context, m *experts.Manifest, weights []by
 	if err := s.blocks.Put(ctx, blk); err != nil {
 		return cid.Undef, fmt.Errorf("put expert %s: store manifest: %w", id, err)
 	}
+	if err := s.addEntry(ctx, id, m); err != nil {
+		return cid.Undef, fmt.Errorf("put expert %s: %w", id, err)
+	}
+	return id, nil
+}
+
+// addEntry adds an expert's index entry unless it has one.
+func (s *Store) addEntry(ctx context.Context, id cid.Cid, m *experts.Manifest) error {
 	if old, err := s.entry(ctx, id); err == nil && old.ID.Defined() {
-		return id, nil
+		return nil
 	}
 	e := Entry{ID: id, Name: m.Name, Domains: m.Domains, Params: m.Params, Added: time.Now().UTC()}
 	rec, _ := json.Marshal(e) // plain struct, cannot fail
 	if err := s.index.Put(ctx, ds.NewKey(id.String()), rec); err != nil {
-		return cid.Undef, fmt.Errorf("put expert %s: index: %w", id, err)
+		return fmt.Errorf("index: %w", err)
 	}
-	return id, nil
+	return nil
+}
+
+// Install hosts an expert whose manifest block and weights blob are already in the block store
+// (fetched by bitswap, every block checked against its CID): it checks that the manifest is the
+// block id names and that the weights are the blob it links and decode to its architecture, and
+// adds the index entry. Unlike PutExpert it writes no block again.
+func (s *Store) Install(ctx context.Context, id cid.Cid, m *experts.Manifest) error {
+	raw, err := s.GetManifestBytes(ctx, id)
+	if err != nil {
+		return err
+	}
+	if got, err := experts.DecodeManifestWithCID(id, raw); err != nil {
+		return fmt.Errorf("install expert %s: %w", id, err)
+	} else if enc, _ := got.Encode(); !bytes.Equal(enc, raw) || !got.Weights.Equals(m.Weights) {
+		return fmt.Errorf("install expert %s: the manifest given is not the one stored", id)
+	}
+	if _, err := s.Weights(ctx, m); err != nil {
+		return fmt.Errorf("install expert %s: %w", id, err)
+	}
+	if err := s.addEntry(ctx, id, m); err != nil {
+		return fmt.Errorf("install expert %s: %w", id, err)
+	}
+	return nil
 }
 
 // CheckWeights verifies that weights are the blob the manifest links to and that they decode to

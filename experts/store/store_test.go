@@ -137,3 +137,58 @@ func TestBlobsRoundTripAcrossChunks(t *testing.T) {
 		t.Fatalf("missing blob: %v", err)
 	}
 }
+
+// TestInstallIndexesFetchedBlocks: blocks that arrived on their own (as bitswap writes them)
+// become a hosted expert with Install; a manifest that is not the stored one, or weights that
+// are missing, are refused and leave the index alone.
+func TestInstallIndexesFetchedBlocks(t *testing.T) {
+	ctx := context.Background()
+	src, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	m, n := newExpert(t, 1)
+	id, err := src.AddNetwork(ctx, m, n, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	copyBlock := func(c cid.Cid) {
+		b, err := src.Blockstore().Get(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := dst.Blockstore().Put(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyBlock(id)
+	if err := dst.Install(ctx, id, m); err == nil {
+		t.Fatal("installed an expert whose weights are not in the store")
+	}
+	copyBlock(m.Weights) // one raw block: the weights are smaller than a chunk
+	other, _ := newExpert(t, 2)
+	other.Weights = m.Weights
+	other.Name = "not-the-stored-manifest"
+	if err := dst.Install(ctx, id, other); err == nil {
+		t.Fatal("installed under a manifest that is not the stored one")
+	}
+	if list, _ := dst.ListExperts(ctx); len(list) != 0 {
+		t.Fatalf("refused installs changed the index: %+v", list)
+	}
+	if err := dst.Install(ctx, id, m); err != nil {
+		t.Fatal(err)
+	}
+	list, err := dst.ListExperts(ctx)
+	if err != nil || len(list) != 1 || !list[0].ID.Equals(id) {
+		t.Fatalf("after install: %+v, %v", list, err)
+	}
+	if _, err := dst.LoadNetwork(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -130,11 +130,7 @@ func (b *blobService) FetchExpert(ctx context.Context, id cid.Cid) (node.BlobInf
 	if err != nil {
 		return node.BlobInfo{}, fmt.Errorf("fetch expert %s: weights: %w", id, err)
 	}
-	w, err := st.Weights(ctx, m)
-	if err != nil {
-		return node.BlobInfo{}, err
-	}
-	if _, err := st.PutExpert(ctx, m, w); err != nil {
+	if err := st.Install(ctx, id, m); err != nil {
 		return node.BlobInfo{}, fmt.Errorf("fetch expert %s: %w", id, err)
 	}
 	b.d.engine.invalidateHosted()
