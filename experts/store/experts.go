@@ -77,49 +77,56 @@ func (s *Store) addEntry(ctx context.Context, id cid.Cid, m *experts.Manifest) e
 }
 
 // Install hosts an expert whose manifest block and weights blob are already in the block store
-// (fetched by bitswap, every block checked against its CID): it checks that the manifest is the
-// block id names and that the weights are the blob it links and decode to its architecture, and
-// adds the index entry. Unlike PutExpert it writes no block again.
-func (s *Store) Install(ctx context.Context, id cid.Cid, m *experts.Manifest) error {
+// (fetched by bitswap, every block checked against its CID): it decodes the manifest block id
+// names, checks that the weights are the blob it links and decode to its architecture, and adds
+// the index entry. Unlike PutExpert it writes no block again. It returns the manifest and the
+// network.
+func (s *Store) Install(ctx context.Context, id cid.Cid) (*experts.Manifest, *experts.Network, error) {
 	raw, err := s.GetManifestBytes(ctx, id)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if got, err := experts.DecodeManifestWithCID(id, raw); err != nil {
-		return fmt.Errorf("install expert %s: %w", id, err)
-	} else if enc, _ := got.Encode(); !bytes.Equal(enc, raw) || !got.Weights.Equals(m.Weights) {
-		return fmt.Errorf("install expert %s: the manifest given is not the one stored", id)
+	m, err := experts.DecodeManifestWithCID(id, raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("install expert %s: %w", id, err)
 	}
-	if _, err := s.Weights(ctx, m); err != nil {
-		return fmt.Errorf("install expert %s: %w", id, err)
+	_, n, err := s.weights(ctx, m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("install expert %s: %w", id, err)
 	}
 	if err := s.addEntry(ctx, id, m); err != nil {
-		return fmt.Errorf("install expert %s: %w", id, err)
+		return nil, nil, fmt.Errorf("install expert %s: %w", id, err)
 	}
-	return nil
+	return m, n, nil
 }
 
 // CheckWeights verifies that weights are the blob the manifest links to and that they decode to
 // the manifest's architecture.
 func CheckWeights(ctx context.Context, m *experts.Manifest, weights []byte) error {
+	_, err := checkAndDecode(ctx, m, weights)
+	return err
+}
+
+// checkAndDecode is CheckWeights returning the network it decoded.
+func checkAndDecode(ctx context.Context, m *experts.Manifest, weights []byte) (*experts.Network, error) {
 	if int64(len(weights)) != m.WeightsSize {
-		return fmt.Errorf("weights are %d bytes, the manifest says %d", len(weights), m.WeightsSize)
+		return nil, fmt.Errorf("weights are %d bytes, the manifest says %d", len(weights), m.WeightsSize)
 	}
 	wc, _, err := BlobCID(ctx, bytes.NewReader(weights))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !wc.Equals(m.Weights) {
-		return fmt.Errorf("weights hash to %s, the manifest names %s", wc, m.Weights)
+		return nil, fmt.Errorf("weights hash to %s, the manifest names %s", wc, m.Weights)
 	}
 	n, err := experts.DecodeWeights(weights)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if n.Arch.MarshalCanonical() != m.Arch.MarshalCanonical() {
-		return fmt.Errorf("weights hold architecture %s, the manifest says %s", n.Arch, m.Arch)
+		return nil, fmt.Errorf("weights hold architecture %s, the manifest says %s", n.Arch, m.Arch)
 	}
-	return nil
+	return n, nil
 }
 
 // GetManifestBytes returns the encoded manifest of a stored expert.
@@ -149,26 +156,30 @@ func (s *Store) GetExpert(ctx context.Context, id cid.Cid) (*experts.Manifest, e
 
 // Weights returns the weights blob of a manifest, checked against it.
 func (s *Store) Weights(ctx context.Context, m *experts.Manifest) ([]byte, error) {
+	b, _, err := s.weights(ctx, m)
+	return b, err
+}
+
+// weights reads and checks a manifest's weights blob, and returns the network it decodes to.
+func (s *Store) weights(ctx context.Context, m *experts.Manifest) ([]byte, *experts.Network, error) {
 	if m.WeightsSize > MaxWeightsSize {
-		return nil, fmt.Errorf("weights of %q: %d bytes is over the %d-byte limit", m.Name, m.WeightsSize, MaxWeightsSize)
+		return nil, nil, fmt.Errorf("weights of %q: %d bytes is over the %d-byte limit", m.Name, m.WeightsSize, MaxWeightsSize)
 	}
 	b, err := s.ReadBlob(ctx, m.Weights, m.WeightsSize)
 	if err != nil {
-		return nil, fmt.Errorf("weights of %q: %w", m.Name, err)
+		return nil, nil, fmt.Errorf("weights of %q: %w", m.Name, err)
 	}
-	if err := CheckWeights(ctx, m, b); err != nil {
-		return nil, fmt.Errorf("weights of %q: %w", m.Name, err)
+	n, err := checkAndDecode(ctx, m, b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("weights of %q: %w", m.Name, err)
 	}
-	return b, nil
+	return b, n, nil
 }
 
-// LoadNetwork loads a manifest's network from its stored weights.
+// LoadNetwork loads a manifest's network from its stored weights (checked against it).
 func (s *Store) LoadNetwork(ctx context.Context, m *experts.Manifest) (*experts.Network, error) {
-	b, err := s.Weights(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	return experts.DecodeWeights(b)
+	_, n, err := s.weights(ctx, m)
+	return n, err
 }
 
 func (s *Store) entry(ctx context.Context, id cid.Cid) (Entry, error) {

@@ -111,31 +111,38 @@ func (b *blobService) Fetch(ctx context.Context, c cid.Cid) (node.BlobInfo, erro
 // FetchExpert pulls an expert's manifest and weights from the mesh, checks both against their
 // CIDs and installs the expert.
 func (b *blobService) FetchExpert(ctx context.Context, id cid.Cid) (node.BlobInfo, error) {
+	info, _, _, err := b.fetchExpert(ctx, id)
+	return info, err
+}
+
+// fetchExpert is FetchExpert returning the installed manifest and network too.
+func (b *blobService) fetchExpert(ctx context.Context, id cid.Cid) (node.BlobInfo, *experts.Manifest, *experts.Network, error) {
 	if _, err := b.Fetch(ctx, id); err != nil {
-		return node.BlobInfo{}, err
+		return node.BlobInfo{}, nil, nil, err
 	}
 	st, err := b.d.Repo.Store()
 	if err != nil {
-		return node.BlobInfo{}, err
+		return node.BlobInfo{}, nil, nil, err
 	}
 	raw, err := st.GetManifestBytes(ctx, id)
 	if err != nil {
-		return node.BlobInfo{}, err
+		return node.BlobInfo{}, nil, nil, err
 	}
 	m, err := experts.DecodeManifestWithCID(id, raw)
 	if err != nil {
-		return node.BlobInfo{}, fmt.Errorf("fetch expert %s: %w", id, err)
+		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: %w", id, err)
 	}
 	info, err := b.Fetch(ctx, m.Weights)
 	if err != nil {
-		return node.BlobInfo{}, fmt.Errorf("fetch expert %s: weights: %w", id, err)
+		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: weights: %w", id, err)
 	}
-	if err := st.Install(ctx, id, m); err != nil {
-		return node.BlobInfo{}, fmt.Errorf("fetch expert %s: %w", id, err)
+	m, net, err := st.Install(ctx, id)
+	if err != nil {
+		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: %w", id, err)
 	}
 	b.d.engine.invalidateHosted()
 	info.CID, info.Name = id.String(), m.Name
-	return info, nil
+	return info, m, net, nil
 }
 
 func (b *blobService) pin(ctx context.Context, c cid.Cid) error {

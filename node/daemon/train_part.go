@@ -285,23 +285,12 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 			p.s.d.log.Debug("connect to coordinator", "job", a.Spec.ID(), "err", err)
 		}
 	}
-	if _, err := p.s.d.blobs.FetchExpert(withoutAnnounce(rctx), model); err != nil {
+	_, m, net, err := p.s.d.blobs.fetchExpert(withoutAnnounce(rctx), model)
+	if err != nil {
 		return fmt.Errorf("round %d: fetch model: %w", a.Round, err)
-	}
-	st, err := p.s.d.Repo.Store()
-	if err != nil {
-		return err
-	}
-	m, err := st.GetExpert(rctx, model)
-	if err != nil {
-		return err
 	}
 	if m.Input.Dim != a.Spec.Input.Dim || m.Output.Dim != a.Spec.Output.Dim {
 		return fmt.Errorf("round %d: model %s does not match the job's input and output", a.Round, model)
-	}
-	net, err := st.LoadNetwork(rctx, m)
-	if err != nil {
-		return err
 	}
 	me := p.s.d.Repo.Identity.ID()
 	t0 := time.Now()
