@@ -76,36 +76,40 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{Repo: r, Mesh: m, registry: reg, served: st.Datastore("/served"), started: time.Now(), log: o.Logger}
+	// undo stops, last first, what started before a step failed.
+	undo := []func(){func() { d.Mesh.Close() }}
+	fail := func(err error) (*Daemon, error) {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+		return nil, err
+	}
 	d.engine = newEngine(d)
+	undo = append(undo, func() { d.engine.client.Close() })
 	if d.blobs, err = newBlobService(ctx, d); err != nil {
-		d.Mesh.Close()
-		return nil, err
+		return fail(err)
 	}
+	undo = append(undo, func() { d.blobs.x.Close() })
 	if d.market, err = newMarket(ctx, d); err != nil {
-		d.blobs.x.Close()
-		d.Mesh.Close()
-		return nil, err
+		return fail(err)
 	}
+	undo = append(undo, func() { d.market.close() })
 	if d.train, err = newTrainService(d, o.TamperTrainingUpdates); err != nil {
-		d.market.close()
-		d.blobs.x.Close()
-		d.Mesh.Close()
-		return nil, err
+		return fail(err)
 	}
+	undo = append(undo, d.train.close)
 	if err := d.engine.loadGate(ctx); err != nil {
 		d.log.Warn("gating expert starts without its feedback", "err", err)
 	}
 	if err := d.restoreServed(ctx); err != nil {
-		d.Mesh.Close()
-		return nil, err
+		return fail(err)
 	}
 	listen := r.Config.API.Listen
 	if o.APIListen != "" {
 		listen = o.APIListen
 	}
 	if err := d.startAPI(listen); err != nil {
-		d.Mesh.Close()
-		return nil, err
+		return fail(err)
 	}
 	return d, nil
 }
