@@ -65,7 +65,8 @@ func startFedNode(t *testing.T, repo string, o daemon.Options) *fedNode {
 // fedMesh starts n daemons chained by bootstrap, each with a non-IID share of Fashion-MNIST
 // (Dirichlet α over labels) of the first samples training images, and an untrained 784-100-10 base expert on the first. The last
 // daemon's outgoing updates go through tamper. With policy, the last daemon's config joins
-// every job of the base's domain with its share (no explicit join).
+// every job of the base's domain by the first daemon with its share (no explicit join), and the
+// one before it has a policy for the domain that trusts another coordinator only.
 func fedMesh(t *testing.T, n, samples int, alpha float64, policy bool, tamper func([]float64)) ([]*fedNode, string, *node.PartitionReport) {
 	t.Helper()
 	ctx := context.Background()
@@ -79,13 +80,16 @@ func fedMesh(t *testing.T, n, samples int, alpha float64, policy bool, tamper fu
 	}
 	cfg := testConfig(t, 30*time.Second, 10*time.Second)
 	nodes := make([]*fedNode, n)
-	var base string
+	var base, coordinator, other string
 	for i := range nodes {
 		repo := filepath.Join(dir, fmt.Sprintf("n%d", i))
 		nodeCfg := cfg
-		if policy && i == n-1 {
-			nodeCfg = filepath.Join(dir, "policy.yaml")
-			conf := fmt.Sprintf("preset: development\nmesh:\n  mdns: false\ntraining:\n  join: [{domain: fashion-mnist, dataset: \"csv:%s\"}]\n", rep.Parts[i].File)
+		// The last node's policy trusts the coordinator (node 0); the one before trusts only
+		// node 1, so it must not join by policy (its explicit join below would then fail).
+		if trusts := map[int]string{n - 1: coordinator, n - 2: other}[i]; policy && i >= n-2 {
+			nodeCfg = filepath.Join(dir, fmt.Sprintf("policy%d.yaml", i))
+			conf := fmt.Sprintf("preset: development\nmesh:\n  mdns: false\ntraining:\n  join: [{domain: fashion-mnist, dataset: \"csv:%s\", coordinators: [%s]}]\n",
+				rep.Parts[i].File, trusts)
 			if err := os.WriteFile(nodeCfg, []byte(conf), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -93,6 +97,12 @@ func fedMesh(t *testing.T, n, samples int, alpha float64, policy bool, tamper fu
 		r, err := node.Init(ctx, repo, node.InitOptions{ConfigFile: nodeCfg})
 		if err != nil {
 			t.Fatal(err)
+		}
+		switch i {
+		case 0:
+			coordinator = r.Identity.ID()
+		case 1:
+			other = r.Identity.ID()
 		}
 		if i == 0 {
 			tr, err := r.TrainExpert(ctx, dataset.DefaultCatalog(), node.TrainRequest{Dataset: "fashion-mnist", Limit: 100,

@@ -97,6 +97,9 @@ type TrainingConfig struct {
 type TrainJoinPolicy struct {
 	Domain  string `yaml:"domain"`
 	Dataset string `yaml:"dataset"` // a data set name or csv:PATH
+	// Coordinators, when set, are the only peers whose jobs this policy joins (peer IDs); a
+	// job from anyone else needs an explicit `train join`.
+	Coordinators []string `yaml:"coordinators,omitempty"`
 }
 
 // Presets lists the preset names.

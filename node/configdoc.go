@@ -34,7 +34,7 @@ func configDocs() map[string]string {
 		"training.epochs":        "Epochs when --epochs is not given.",
 		"training.patience":      "Stop after this many epochs without a better validation loss.",
 		"training.use_gpu":       "Ask for a GPU. meshnode computes on the CPU (gonum); this only records the wish.",
-		"training.join":          "Federated jobs to join on sight: a list of {domain: D, dataset: NAME or csv:PATH};\na job announced for domain D is joined with that local data.",
+		"training.join":          "Federated jobs to join on sight: a list of {domain: D, dataset: NAME or csv:PATH,\ncoordinators: [peer IDs]}; a job announced for domain D (by one of those coordinators, when\nthe list is given) is joined with that local data.",
 		"query":                  "What peers may ask of this node.",
 		"market":                 "The expert market: ledger policy (how credits enter) and timings. Every node of a mesh\nmust share genesis and issuers, or their books disagree.",
 		"market.genesis":         "Credits every key starts with (development: 1000; otherwise 0). Keys are free to make,\nso a genesis grant makes credits free to mint: use it for local meshes only.",

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -150,7 +151,8 @@ func (s *trainService) heard(a *fedjob.Announcement) {
 	policy := ""
 	if p == nil && newer && a.State == fedjob.StateRound && !s.policyTried[id] {
 		for _, pol := range s.d.Repo.Config.Training.Join {
-			if pol.Domain == a.Spec.Domain {
+			trusted := len(pol.Coordinators) == 0 || slices.Contains(pol.Coordinators, a.Spec.Coordinator)
+			if pol.Domain == a.Spec.Domain && trusted {
 				policy, s.policyTried[id] = pol.Dataset, true
 				break
 			}
