@@ -85,22 +85,7 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 			grads := n.zeroLike()
 			n.backward(ws, rows, grads)
 			gp := grads.params()
-			for k, p := range n.params() {
-				for i := range p.data {
-					orig := p.data[i]
-					const h = 1e-5
-					p.data[i] = orig + h
-					lp := lossOf(t, n, s, tc.cfg)
-					p.data[i] = orig - h
-					lm := lossOf(t, n, s, tc.cfg)
-					p.data[i] = orig
-					num := (lp - lm) / (2 * h)
-					got := gp[k].data[i]
-					if math.Abs(num-got) > 1e-6+1e-4*math.Abs(num) {
-						t.Fatalf("%s[%d]: backprop %.9g, finite difference %.9g", p.name, i, got, num)
-					}
-				}
-			}
+			checkFiniteDifferences(t, n, s, tc.cfg, gp)
 		})
 	}
 }
@@ -204,5 +189,27 @@ func TestParamCount(t *testing.T) {
 	a := Arch{Input: 8, Output: OutputLinear, Layers: []LayerSpec{{Kind: KindSwiGLU, Hidden: 16, Units: 8}}}
 	if got := a.ParamCount(); got != 2*8*16+16*8 {
 		t.Fatalf("swiglu 8-16-8 has %d parameters", got)
+	}
+}
+
+// checkFiniteDifferences compares backprop's gradient gp with central finite differences of
+// the loss for every parameter of n.
+func checkFiniteDifferences(t *testing.T, n *Network, s Samples, cfg TrainConfig, gp []param) {
+	t.Helper()
+	for k, p := range n.params() {
+		for i := range p.data {
+			orig := p.data[i]
+			const h = 1e-5
+			p.data[i] = orig + h
+			lp := lossOf(t, n, s, cfg)
+			p.data[i] = orig - h
+			lm := lossOf(t, n, s, cfg)
+			p.data[i] = orig
+			num := (lp - lm) / (2 * h)
+			got := gp[k].data[i]
+			if math.Abs(num-got) > 1e-6+1e-4*math.Abs(num) {
+				t.Fatalf("%s[%d]: backprop %.9g, finite difference %.9g", p.name, i, got, num)
+			}
+		}
 	}
 }

@@ -71,22 +71,7 @@ func TestTemperatureGradientsMatchFiniteDifferences(t *testing.T) {
 			}
 			cfg := TrainConfig{Loss: LossCrossEntropy, SoftWeight: tc.soft, Temperature: tc.temp}
 			gp, _ := gradAndLoss(n, s, cfg)
-			for k, p := range n.params() {
-				for i := range p.data {
-					orig := p.data[i]
-					const h = 1e-5
-					p.data[i] = orig + h
-					lp := lossOf(t, n, s, cfg)
-					p.data[i] = orig - h
-					lm := lossOf(t, n, s, cfg)
-					p.data[i] = orig
-					num := (lp - lm) / (2 * h)
-					got := gp[k].data[i]
-					if math.Abs(num-got) > 1e-6+1e-4*math.Abs(num) {
-						t.Fatalf("%s[%d]: backprop %.9g, finite difference %.9g", p.name, i, got, num)
-					}
-				}
-			}
+			checkFiniteDifferences(t, n, s, cfg, gp)
 		})
 	}
 }
