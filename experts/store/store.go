@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/ipfs/boxo/blockservice"
@@ -58,7 +59,17 @@ func Open(dir string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	bs := blockstore.NewBlockstore(namespace.Wrap(db, nsBlocks), blockstore.NoPrefix())
+	// /proc/self/maps names files by their absolute, symlink-free paths.
+	mapped, err := filepath.Abs(dir)
+	if err == nil {
+		mapped, err = filepath.EvalSymlinks(mapped)
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	bs := &releasingBlockstore{Blockstore: blockstore.NewBlockstore(namespace.Wrap(db, nsBlocks), blockstore.NoPrefix()),
+		dir: mapped, release: releaseValueLog}
 	s := &Store{
 		db:     db,
 		blocks: bs,
