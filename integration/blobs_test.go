@@ -5,12 +5,14 @@ import (
 	"errors"
 	"io"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ipfs/boxo/blockstore"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
@@ -229,6 +231,22 @@ func TestBlobUnavailableAndRequestFilter(t *testing.T) {
 		t.Fatalf("fetch by C once allowed: %v", err)
 	}
 	blobCheckBytes(t, c, root, seed, size)
+
+	// Two blobs in one fetch: both arrive whole, and the progress total is their sum.
+	other := blobPut(t, a, seed+1, 2*blobMiB+7)
+	var last blobs.Progress
+	if err := b.x.FetchAll(ctx, []cid.Cid{other, root}, func(p blobs.Progress) { last = p }); err != nil {
+		t.Fatalf("fetch two blobs at once: %v", err)
+	}
+	blobCheckBytes(t, b, other, seed+1, 2*blobMiB+7)
+	if last.Total != size+2*blobMiB+7 || last.Bytes != last.Total {
+		t.Fatalf("two-blob fetch progress: %d of %d bytes, want %d", last.Bytes, last.Total, size+2*blobMiB+7)
+	}
+	// A fetch that includes a blob nobody holds fails as unavailable, after fetching the rest.
+	if err := c.x.FetchAll(ctx, []cid.Cid{other, missing}, nil); !errors.Is(err, blobs.ErrUnavailable) {
+		t.Fatalf("fetch of a held and a missing blob: got %v, want ErrUnavailable", err)
+	}
+	blobCheckBytes(t, c, other, seed+1, 2*blobMiB+7)
 }
 
 // A fetch streams: the fetching node's live heap grows by far less than the 64 MiB blob while
@@ -318,5 +336,68 @@ func BenchmarkBlobFetch(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A guided fetch asks for a blob and the one it links to together. A right guess brings both;
+// a wrong one (a blob nobody holds, or a large blob someone does) neither holds the fetch up
+// until the stall timeout nor pulls in the wrong DAG: the blob the root really links to is
+// fetched instead.
+func TestBlobFetchGuided(t *testing.T) {
+	blobLeakCheck(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const timeout = 20 * time.Second // far beyond the test's fetches: a stalled want would show
+	nodes := blobNetwork(t, blobTestConfig(timeout), "A", "B")
+	a, b := nodes[0], nodes[1]
+
+	target := blobPut(t, a, 21, 300_000)
+	decoy := blobPut(t, a, 22, 3*blobMiB+5) // a real DAG of four leaves
+	pointer, _, err := a.store.PutBlob(ctx, strings.NewReader(target.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The "manifest" is a blob holding the CID of the blob it links to.
+	linked := func(blk blocks.Block) (cid.Cid, error) { return cid.Decode(string(blk.RawData())) }
+	missing, _, err := store.BlobCID(ctx, blobData(98, 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	if err := b.x.FetchGuided(ctx, pointer, missing, linked, nil); err != nil {
+		t.Fatalf("guided fetch with a guess nobody holds: %v", err)
+	}
+	if el := time.Since(start); el > timeout/2 {
+		t.Fatalf("the wrong guess held the fetch up for %s", el)
+	}
+	blobCheckBytes(t, b, target, 21, 300_000)
+
+	// A guess that is a real, larger DAG: its leaves are not fetched.
+	if err := b.store.Blockstore().DeleteBlock(ctx, target); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.x.FetchGuided(ctx, pointer, decoy, linked, nil); err != nil {
+		t.Fatalf("guided fetch with a wrong guess someone holds: %v", err)
+	}
+	blobCheckBytes(t, b, target, 21, 300_000)
+	if r, _, err := b.store.OpenBlob(ctx, decoy); err == nil {
+		_, err = io.Copy(io.Discard, r)
+		r.Close()
+		if err == nil {
+			t.Fatal("the wrong guess's DAG was fetched whole")
+		}
+	}
+
+	// A right guess: both in one request.
+	c := blobNewNode(t, "C", blobTestConfig(timeout), blobNodeOptions{})
+	blobConnect(t, a, c)
+	var last blobs.Progress
+	if err := c.x.FetchGuided(ctx, pointer, target, linked, func(p blobs.Progress) { last = p }); err != nil {
+		t.Fatalf("guided fetch with the right guess: %v", err)
+	}
+	blobCheckBytes(t, c, target, 21, 300_000)
+	if want := int64(len(target.String())) + 300_000; last.Total != want {
+		t.Fatalf("guided fetch progress total %d, want %d", last.Total, want)
 	}
 }

@@ -51,20 +51,60 @@ type Progress struct {
 // Fetch fails with ErrUnavailable when no block arrives for Config.FetchTimeout, with
 // ErrClosed when the exchange is closed, and with the context's error when ctx is done.
 func (x *Exchange) Fetch(ctx context.Context, root cid.Cid, progress func(Progress)) error {
+	return x.FetchAll(ctx, []cid.Cid{root}, progress)
+}
+
+// FetchAll is Fetch for several blobs at once: their first blocks go out in one request, so
+// blobs a caller knows it needs together (an expert's manifest and weights) cost one round trip
+// to a peer instead of one each. Progress counts all of them; Total is known once every root
+// is. Provider searches look for the first root.
+func (x *Exchange) FetchAll(ctx context.Context, roots []cid.Cid, progress func(Progress)) error {
+	return x.fetch(ctx, roots, nil, progress)
+}
+
+// FetchGuided fetches root and the blob it links to when the caller can guess that blob's CID
+// (an advert or a job announcement names an expert's weights): both are asked for in one
+// request. When root's block is at hand, linked(block) gives the CID it really links to; a
+// wrong guess is dropped (its want no longer holds the fetch up) and the real blob fetched in
+// its place. An error from linked fails the fetch.
+func (x *Exchange) FetchGuided(ctx context.Context, root, guess cid.Cid, linked func(blocks.Block) (cid.Cid, error), progress func(Progress)) error {
+	if !guess.Defined() || linked == nil {
+		return x.Fetch(ctx, root, progress)
+	}
+	return x.fetch(ctx, []cid.Cid{root, guess}, linked, progress)
+}
+
+func (x *Exchange) fetch(ctx context.Context, roots []cid.Cid, linked func(blocks.Block) (cid.Cid, error), progress func(Progress)) error {
+	if len(roots) == 0 {
+		return errors.New("fetch: no CID")
+	}
+	root := roots[0]
 	if x.closed.Load() {
 		return fmt.Errorf("fetch %s: %w", root, ErrClosed)
 	}
-	if !root.Defined() {
-		return errors.New("fetch: undefined CID")
-	}
-	if err := verifcid.ValidateCid(verifcid.DefaultAllowlist, root); err != nil {
-		return fmt.Errorf("fetch %s: %w", root, err)
+	pending := make(map[cid.Cid]bool, len(roots))
+	stack := make([]link, 0, len(roots))
+	for i := len(roots) - 1; i >= 0; i-- { // the first root comes off the stack first
+		r := roots[i]
+		if !r.Defined() {
+			return errors.New("fetch: undefined CID")
+		}
+		if err := verifcid.ValidateCid(verifcid.DefaultAllowlist, r); err != nil {
+			return fmt.Errorf("fetch %s: %w", r, err)
+		}
+		if !pending[r] {
+			pending[r] = true
+			stack = append(stack, link{c: r, size: -1})
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	f := &fetch{
 		x:          x,
 		ctx:        ctx,
 		root:       root,
+		roots:      pending,
+		linked:     linked,
+		dropped:    make(map[cid.Cid]bool),
 		sess:       x.swap.NewSession(ctx),
 		progress:   progress,
 		start:      time.Now(),
@@ -75,7 +115,10 @@ func (x *Exchange) Fetch(ctx context.Context, root cid.Cid, progress func(Progre
 		writerDone: make(chan struct{}),
 		inflight:   make(map[cid.Cid]int),
 		leaves:     make(map[cid.Cid]int64),
-		stack:      []link{{c: root, size: -1}},
+		stack:      stack,
+	}
+	if linked != nil {
+		f.guess = roots[1]
 	}
 	go f.writer()
 	err := f.run()
@@ -106,9 +149,17 @@ func (x *Exchange) Fetch(ctx context.Context, root cid.Cid, progress func(Progre
 
 // fetch is the state of one Fetch call. Only run's goroutine touches its maps and stack.
 type fetch struct {
-	x        *Exchange
-	ctx      context.Context
-	root     cid.Cid
+	x     *Exchange
+	ctx   context.Context
+	root  cid.Cid          // the first root: provider searches look for it
+	roots map[cid.Cid]bool // roots whose size is not yet in p.Total
+	// linked, for FetchGuided, checks the guess (the second root) against the first root's
+	// block; dropped holds a wrong guess, no longer fetched.
+	linked   func(blocks.Block) (cid.Cid, error)
+	guess    cid.Cid
+	dropped  map[cid.Cid]bool
+	guessed  bool   // linked has been applied
+	held     []link // the guess's links, followed once the guess is confirmed
 	sess     exchange.Fetcher
 	progress func(Progress)
 	start    time.Time
@@ -203,6 +254,9 @@ func (f *fetch) request() error {
 		l := f.stack[len(f.stack)-1]
 		f.stack = f.stack[:len(f.stack)-1]
 		c := l.c
+		if f.dropped[c] {
+			continue
+		}
 		if n, ok := f.inflight[c]; ok { // a repeated chunk already asked for
 			f.inflight[c] = n + 1
 			continue
@@ -326,15 +380,19 @@ func verify(c cid.Cid, data []byte) error {
 // the stack.
 func (f *fetch) visit(b blocks.Block, refs int) error {
 	c := b.Cid()
+	if f.linked != nil && !f.guessed && c.Equals(f.root) {
+		f.guessed = true
+		if err := f.checkGuess(b); err != nil {
+			return err
+		}
+	}
 	var links []link
 	var size int64
 	switch c.Type() {
 	case cid.Raw:
 		size = int64(len(b.RawData()))
 		f.leaves[c] = size
-		if c.Equals(f.root) {
-			f.p.Total = size
-		}
+		f.rootSize(c, size)
 	case cid.DagProtobuf:
 		node, err := merkledag.DecodeProtobuf(b.RawData())
 		if err != nil {
@@ -346,9 +404,7 @@ func (f *fetch) visit(b blocks.Block, refs int) error {
 		}
 		if fsn != nil {
 			size = int64(len(fsn.Data()))
-			if c.Equals(f.root) {
-				f.p.Total = int64(fsn.FileSize())
-			}
+			f.rootSize(c, int64(fsn.FileSize()))
 		}
 		links = make([]link, 0, len(node.Links()))
 		for i, l := range node.Links() {
@@ -363,9 +419,16 @@ func (f *fetch) visit(b blocks.Block, refs int) error {
 		}
 	default:
 		size = int64(len(b.RawData()))
-		if c.Equals(f.root) {
-			f.p.Total = size
+		f.rootSize(c, size)
+	}
+	if f.linked != nil && !f.guessed && c.Equals(f.guess) {
+		// Not yet confirmed by the first root: hold its links rather than fetch a DAG that
+		// may be the wrong one.
+		for range refs {
+			f.held = append(f.held, links...)
+			f.account(size)
 		}
+		return nil
 	}
 	for range refs {
 		// Push in reverse so the blob's blocks come off the stack in file order.
@@ -375,6 +438,40 @@ func (f *fetch) visit(b blocks.Block, refs int) error {
 		f.account(size)
 	}
 	return nil
+}
+
+// checkGuess compares the guessed second root with what the first root's block links to, and
+// replaces a wrong guess with the real blob.
+func (f *fetch) checkGuess(b blocks.Block) error {
+	real, err := f.linked(b)
+	if err != nil {
+		return fmt.Errorf("block %s: %w", b.Cid(), err)
+	}
+	held := f.held
+	f.held = nil
+	if real.Equals(f.guess) {
+		for i := len(held) - 1; i >= 0; i-- {
+			f.stack = append(f.stack, held[i])
+		}
+		return nil
+	}
+	if err := verifcid.ValidateCid(verifcid.DefaultAllowlist, real); err != nil {
+		return fmt.Errorf("block %s links to %s: %w", b.Cid(), real, err)
+	}
+	delete(f.roots, f.guess)
+	delete(f.inflight, f.guess)
+	f.dropped[f.guess] = true
+	f.roots[real] = true
+	f.stack = append(f.stack, link{c: real, size: -1})
+	return nil
+}
+
+// rootSize adds a root's size to the total when c is a root not yet counted.
+func (f *fetch) rootSize(c cid.Cid, size int64) {
+	if f.roots[c] {
+		delete(f.roots, c)
+		f.p.Total += size
+	}
 }
 
 // link is a block to fetch and, when its parent says, the file bytes it holds (-1: unknown).
