@@ -140,7 +140,7 @@ func (a *Adverts) publish(ctx context.Context, s advert.Service, withdraw bool) 
 	adv := advert.Advert{V: advert.Version, Provider: a.n.Host.ID().String(), ID: s.ID, Withdraw: withdraw,
 		Time: time.Now().UnixMilli(), TTL: a.n.cfg.AdvertTTL.Milliseconds(), Seq: a.nextSeq()}
 	if !withdraw {
-		adv.Name, adv.Domains, adv.Spec, adv.Params = s.Name, s.Domains, s.Spec, s.Params
+		adv.Weights, adv.Name, adv.Domains, adv.Spec, adv.Params = s.Weights, s.Name, s.Domains, s.Spec, s.Params
 		adv.Quality, adv.Price, adv.Load = s.Quality, s.Price, min(max(load(), 0), 1)
 	}
 	data, err := adv.Encode()

@@ -13,7 +13,7 @@ import (
 
 // ServiceOf describes a stored expert as the mesh advertises it.
 func ServiceOf(id cid.Cid, m *experts.Manifest) advert.Service {
-	s := advert.Service{ID: id.String(), Name: m.Name, Domains: m.Domains, Params: m.Params, Spec: SpecDigest(m)}
+	s := advert.Service{ID: id.String(), Weights: m.Weights.String(), Name: m.Name, Domains: m.Domains, Params: m.Params, Spec: SpecDigest(m)}
 	for _, e := range m.Evals {
 		if e.Metric == "accuracy" {
 			s.Quality = e.Value

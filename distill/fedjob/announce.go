@@ -33,10 +33,13 @@ const AnnouncementTTL = 2 * time.Minute
 // the start learns the job from any announcement), the round being collected with the model
 // it starts from and its deadline, and the last closed round's figures.
 type Announcement struct {
-	Spec     Spec          `json:"spec"`
-	State    string        `json:"state"`
-	Round    int           `json:"round"`    // 1-based; for done/stopped, the rounds closed
-	Model    string        `json:"model"`    // CID of the expert version the round starts from (or the final one)
+	Spec  Spec   `json:"spec"`
+	State string `json:"state"`
+	Round int    `json:"round"` // 1-based; for done/stopped, the rounds closed
+	Model string `json:"model"` // CID of the expert version the round starts from (or the final one)
+	// Weights is the CID of Model's weights blob, so a participant asks for the manifest and the
+	// weights together. A hint: the manifest fetched by its CID is what decides.
+	Weights  string        `json:"weights,omitempty"`
 	Deadline int64         `json:"deadline"` // Unix ms: updates after this are dropped
 	Last     *RoundSummary `json:"last,omitempty"`
 	// Addrs are the coordinator's current multiaddrs, so participants reach it for updates
@@ -108,6 +111,11 @@ func DecodeAnnouncement(data []byte, from string, now time.Time, verify Verifier
 	}
 	if _, err := cid.Decode(a.Model); err != nil {
 		return nil, fmt.Errorf("%w: model %q is not a CID", ErrInvalid, a.Model)
+	}
+	if a.Weights != "" {
+		if _, err := cid.Decode(a.Weights); err != nil {
+			return nil, fmt.Errorf("%w: weights %q is not a CID", ErrInvalid, a.Weights)
+		}
 	}
 	if len(a.Addrs) > MaxAddrs {
 		return nil, fmt.Errorf("%w: %d coordinator addresses, limit %d", ErrInvalid, len(a.Addrs), MaxAddrs)

@@ -114,6 +114,7 @@ func TestDecodeAnnouncement(t *testing.T) {
 		{"round past the end", signedAnnouncement(t, k, func(a *Announcement) { a.Round = 4 }), "coord", "round 4"},
 		{"unknown state", signedAnnouncement(t, k, func(a *Announcement) { a.State = "paused" }), "coord", "unknown job state"},
 		{"model not a CID", signedAnnouncement(t, k, func(a *Announcement) { a.Model = "m" }), "coord", "model"},
+		{"weights not a CID", signedAnnouncement(t, k, func(a *Announcement) { a.Weights = "w" }), "coord", "weights"},
 		{"tampered", bytes.Replace(signedAnnouncement(t, k, func(*Announcement) {}), []byte(`"round":1`), []byte(`"round":2`), 1), "coord", "announcement signature"},
 		{"unknown field", []byte(`{"spec":{},"extra":1}`), "coord", "unknown field"},
 		{"too big", bytes.Repeat([]byte(" "), MaxAnnouncementBytes+1), "coord", "limit"},

@@ -22,9 +22,12 @@ const Version = 1
 // A withdrawal (Withdraw set) says the provider stopped serving it. Adverts are JSON, signed by
 // gossipsub with the provider's key, and never carry weights.
 type Advert struct {
-	V        int      `json:"v"`
-	Provider string   `json:"provider"`
-	ID       string   `json:"id"` // the expert's manifest CID
+	V        int    `json:"v"`
+	Provider string `json:"provider"`
+	ID       string `json:"id"` // the expert's manifest CID
+	// Weights is the CID of the expert's weights blob, so a node that fetches the expert asks
+	// for manifest and weights at once. A hint: the manifest fetched by its CID decides.
+	Weights  string   `json:"weights,omitempty"`
 	Withdraw bool     `json:"withdraw,omitempty"`
 	Name     string   `json:"name,omitempty"`
 	Domains  []string `json:"domains,omitempty"`
@@ -109,6 +112,11 @@ func (a *Advert) check() error {
 	if _, err := cid.Decode(a.ID); err != nil {
 		return bad("id %q is not a CID", a.ID)
 	}
+	if a.Weights != "" {
+		if _, err := cid.Decode(a.Weights); err != nil {
+			return bad("weights %q is not a CID", a.Weights)
+		}
+	}
 	if len(a.Name) > 200 || len(a.Domains) > 16 || len(a.Spec) > 128 {
 		return bad("name, domains or spec too long")
 	}
@@ -142,6 +150,7 @@ func (a *Advert) Encode() ([]byte, error) {
 // Service is what a node advertises about one expert it serves: the content of its adverts.
 type Service struct {
 	ID      string   `json:"id"`
+	Weights string   `json:"weights,omitempty"`
 	Name    string   `json:"name"`
 	Domains []string `json:"domains"`
 	Spec    string   `json:"spec"`

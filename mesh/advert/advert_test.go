@@ -47,6 +47,11 @@ func TestDecodeAcceptsValidAndRejectsEachFault(t *testing.T) {
 	if got, err := Decode(enc(good), alice, now, 4096); err != nil || got.Name != "fashion" {
 		t.Fatalf("valid advert: %v", err)
 	}
+	hinted := good
+	hinted.Weights = expertID
+	if got, err := Decode(enc(hinted), alice, now, 4096); err != nil || got.Weights != expertID {
+		t.Fatalf("valid advert with a weights CID: %+v, %v", got, err)
+	}
 	stale := good
 	stale.Time = now.Add(-31 * time.Second).UnixMilli()
 	future := good
@@ -65,7 +70,8 @@ func TestDecodeAcceptsValidAndRejectsEachFault(t *testing.T) {
 		{"from the future", enc(future), alice, ErrStale},
 		{"oversized", enc(big), alice, ErrSize},
 		{"not json", []byte("{nope"), alice, ErrMalformed},
-		{"unknown field", []byte(strings.Replace(string(enc(good)), `"v":1`, `"v":1,"weights":"AAAA"`, 1)), alice, ErrMalformed},
+		{"unknown field", []byte(strings.Replace(string(enc(good)), `"v":1`, `"v":1,"bogus":"AAAA"`, 1)), alice, ErrMalformed},
+		{"weights not a CID", []byte(strings.Replace(string(enc(good)), `"v":1`, `"v":1,"weights":"AAAA"`, 1)), alice, ErrMalformed},
 		{"trailing data", append(enc(good), []byte(" {}")...), alice, ErrMalformed},
 		{"bad cid", []byte(strings.Replace(string(enc(good)), expertID, "not-a-cid", 1)), alice, ErrMalformed},
 		{"quality > 1", []byte(strings.Replace(string(enc(good)), `"quality":0.878`, `"quality":7`, 1)), alice, ErrMalformed},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ipfs/boxo/ipld/merkledag"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
@@ -73,12 +74,18 @@ func (b *blobService) Put(ctx context.Context, path string) (node.BlobInfo, erro
 
 // Fetch pulls a blob from the mesh into the store (if not already held) and announces it.
 func (b *blobService) Fetch(ctx context.Context, c cid.Cid) (node.BlobInfo, error) {
+	return b.fetch(ctx, c, cid.Undef, nil)
+}
+
+// fetch is Fetch, guided by a guess of the blob c links to when linked is not nil (see
+// blobs.Exchange.FetchGuided); the report counts both.
+func (b *blobService) fetch(ctx context.Context, c, guess cid.Cid, linked func(blocks.Block) (cid.Cid, error)) (node.BlobInfo, error) {
 	b.gcLock.RLock()
 	defer b.gcLock.RUnlock()
 	t0 := time.Now()
 	var last blobs.Progress
 	report := progressFrom(ctx)
-	err := b.x.Fetch(ctx, c, func(p blobs.Progress) { last = p; report(p) })
+	err := b.x.FetchGuided(ctx, c, guess, linked, func(p blobs.Progress) { last = p; report(p) })
 	b.metrics.received.Add(float64(last.Received))
 	outcome := "ok"
 	switch {
@@ -111,16 +118,52 @@ func (b *blobService) Fetch(ctx context.Context, c cid.Cid) (node.BlobInfo, erro
 // FetchExpert pulls an expert's manifest and weights from the mesh, checks both against their
 // CIDs and installs the expert.
 func (b *blobService) FetchExpert(ctx context.Context, id cid.Cid) (node.BlobInfo, error) {
-	info, _, _, err := b.fetchExpert(ctx, id)
+	info, _, _, err := b.fetchExpert(ctx, id, b.advertisedWeights(id))
 	return info, err
 }
 
-// fetchExpert is FetchExpert returning the installed manifest and network too.
-func (b *blobService) fetchExpert(ctx context.Context, id cid.Cid) (node.BlobInfo, *experts.Manifest, *experts.Network, error) {
-	if _, err := b.Fetch(ctx, id); err != nil {
+// advertisedWeights is the weights CID the mesh's live adverts of an expert agree on
+// (cid.Undef when none names one, or when they disagree: one false advert must not lead a
+// fetch astray).
+func (b *blobService) advertisedWeights(id cid.Cid) cid.Cid {
+	if b.d.Mesh == nil || b.d.Mesh.Adverts == nil {
+		return cid.Undef
+	}
+	hint := ""
+	for _, e := range b.d.Mesh.Adverts.Table().Providers(id.String(), time.Now()) {
+		switch {
+		case e.Weights == "" || e.Weights == hint:
+		case hint == "":
+			hint = e.Weights
+		default:
+			return cid.Undef
+		}
+	}
+	w, err := cid.Decode(hint)
+	if err != nil {
+		return cid.Undef
+	}
+	return w
+}
+
+// fetchExpert is FetchExpert returning the installed manifest and network too. weights, when
+// defined, is a guess of the manifest's weights CID (from a training round's announcement or
+// the expert's adverts): manifest and weights are then asked for in one request, which saves
+// a round trip (boxo holds a second message to a peer for 20 ms after the first). The manifest
+// decides: a wrong guess is dropped and the weights it names are fetched.
+func (b *blobService) fetchExpert(ctx context.Context, id, weights cid.Cid) (node.BlobInfo, *experts.Manifest, *experts.Network, error) {
+	st, err := b.d.Repo.Store()
+	if err != nil {
 		return node.BlobInfo{}, nil, nil, err
 	}
-	st, err := b.d.Repo.Store()
+	linked := func(blk blocks.Block) (cid.Cid, error) {
+		m, err := experts.DecodeManifestWithCID(id, blk.RawData())
+		if err != nil {
+			return cid.Undef, err
+		}
+		return m.Weights, nil
+	}
+	info, err := b.fetch(ctx, id, weights, linked)
 	if err != nil {
 		return node.BlobInfo{}, nil, nil, err
 	}
@@ -132,9 +175,10 @@ func (b *blobService) fetchExpert(ctx context.Context, id cid.Cid) (node.BlobInf
 	if err != nil {
 		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: %w", id, err)
 	}
-	info, err := b.Fetch(ctx, m.Weights)
-	if err != nil {
-		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: weights: %w", id, err)
+	if !weights.Defined() { // otherwise the guided fetch brought the weights the manifest names
+		if info, err = b.Fetch(ctx, m.Weights); err != nil {
+			return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: weights: %w", id, err)
+		}
 	}
 	m, net, err := st.Install(ctx, id)
 	if err != nil {

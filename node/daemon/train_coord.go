@@ -223,6 +223,7 @@ func (c *coordinator) run(ctx context.Context) error {
 	last := c.st.History[len(c.st.History)-1]
 	last.Participants = nil
 	ann := fedjob.Announcement{Spec: *spec, State: fedjob.StateDone, Round: spec.Rounds, Model: c.st.Model, Last: &last}
+	ann.Weights = c.weightsOf(ctx, ann.Model)
 	for range 30 {
 		if err := c.s.publish(ctx, ann); err != nil && ctx.Err() == nil {
 			c.s.d.log.Warn("announce", "err", err)
@@ -234,6 +235,16 @@ func (c *coordinator) run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// weightsOf is the CID of a stored version's weights for an announcement's hint ("" if the
+// manifest cannot be read: participants then fetch it first and follow its link).
+func (c *coordinator) weightsOf(ctx context.Context, model string) string {
+	_, _, m, err := c.s.d.Repo.Expert(ctx, model)
+	if err != nil {
+		return ""
+	}
+	return m.Weights.String()
 }
 
 // prepare loads the held-out data and the model the next round starts from.
@@ -267,6 +278,7 @@ func (c *coordinator) round(ctx context.Context, net *experts.Network) (*fedjob.
 	ann := fedjob.Announcement{Spec: *spec, State: fedjob.StateRound, Round: c.st.Round, Model: c.st.Model,
 		Deadline: col.Deadline().UnixMilli(), Last: last}
 	c.mu.Unlock()
+	ann.Weights = c.weightsOf(ctx, ann.Model)
 	nextAnnounce := time.Now()
 	for {
 		now := time.Now()

@@ -250,8 +250,12 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 	if err != nil {
 		return err
 	}
+	var weights cid.Cid // the announcement's hint, if it parses
+	if a.Weights != "" {
+		weights, _ = cid.Decode(a.Weights)
+	}
 	if a.State == fedjob.StateDone {
-		if _, err := p.s.d.blobs.FetchExpert(ctx, model); err != nil {
+		if _, _, _, err := p.s.d.blobs.fetchExpert(ctx, model, weights); err != nil {
 			return fmt.Errorf("fetch final version: %w", err)
 		}
 		p.mu.Lock()
@@ -285,7 +289,7 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 			p.s.d.log.Debug("connect to coordinator", "job", a.Spec.ID(), "err", err)
 		}
 	}
-	_, m, net, err := p.s.d.blobs.fetchExpert(withoutAnnounce(rctx), model)
+	_, m, net, err := p.s.d.blobs.fetchExpert(withoutAnnounce(rctx), model, weights)
 	if err != nil {
 		return fmt.Errorf("round %d: fetch model: %w", a.Round, err)
 	}
