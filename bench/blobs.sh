@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Blob exchange on loopback (mesh/blobs over boxo bitswap), in one run: time to fetch a 400 KB
-# expert-sized blob (p50/p99), fetch throughput of 64 MiB and 512 MiB blobs with boxo's default
-# settings and the node's tuned settings, from one provider and from three at once, the raw
+# blob and a 400 KB expert (p50/p99), fetch throughput of 64 MiB and 512 MiB blobs with boxo's
+# defaults (its 256 KiB chunks included), boxo's exchange settings with the node's 1 MiB chunks,
+# and the node's tuned settings, from one provider and from three at once, the raw
 # throughput of one libp2p stream between the same hosts, and the fetching process's peak memory.
 # Writes bench/results/blobs.md (and the run's log beside it).
 #

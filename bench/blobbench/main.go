@@ -7,7 +7,10 @@
 //
 //	blobbench -sizes 64MiB,512MiB -small 400KB -trials 200 -providers 3 -repeat 3 -out bench/results/blobs.md
 //
-// -providers 1 skips the several-providers case; -configs tuned measures one config.
+// -providers 1 skips the several-providers case; -configs tuned measures one config. The configs:
+// "default" is boxo's defaults throughout, its importer's 256 KiB chunks (UnixFS v0 2015)
+// included; "default-1mib" is boxo's exchange settings with the node's 1 MiB chunks; "tuned" is
+// the node's settings.
 package main
 
 import (
@@ -32,6 +35,8 @@ import (
 	"time"
 
 	"github.com/ipfs/boxo/blockstore"
+	uio "github.com/ipfs/boxo/ipld/unixfs/io"
+	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
@@ -62,7 +67,7 @@ func run() error {
 	smallFlag := flag.String("small", "400KB", "size of the expert-sized blob")
 	trials := flag.Int("trials", 200, "fetches of distinct small blobs for the latency figures")
 	providers := flag.Int("providers", 3, "providers in the several-providers case")
-	configs := flag.String("configs", "default,tuned", "configs to measure")
+	configs := flag.String("configs", "default,default-1mib,tuned", "configs to measure")
 	repeat := flag.Int("repeat", 3, "runs of each large-blob case (the table shows the median)")
 	memStore := flag.Bool("memstore", true, "also fetch into an in-memory blockstore, to show what the badger store costs")
 	out := flag.String("out", "", "markdown table to write (default: stdout)")
@@ -87,12 +92,18 @@ func run() error {
 
 // job is what the parent asks a child to do.
 type job struct {
-	Config    string   `json:"config"`    // "default" or "tuned"
+	Config    string   `json:"config"`    // "default", "default-1mib" or "tuned"
 	Providers []string `json:"providers"` // multiaddrs with /p2p/
 	Roots     []string `json:"roots"`     // blobs to fetch, one after the other
-	RawBytes  int64    `json:"raw_bytes"` // bytes to read over one raw stream from the first provider
-	GapMillis int64    `json:"gap_ms"`    // pause between fetches
-	MemStore  bool     `json:"mem_store"` // fetch into an in-memory blockstore instead of badger
+	// Mode is what each root is: "blob" (fetched alone), "expert" (a manifest-sized block naming
+	// the blob it links to, fetched first and then that blob, as an expert without an advert)
+	// or "expert-guided" (the two asked for together, Links giving the guess, as an expert whose
+	// advert names its weights).
+	Mode      string   `json:"mode"`
+	Links     []string `json:"links,omitempty"` // for expert-guided: the blob each root links to
+	RawBytes  int64    `json:"raw_bytes"`       // bytes to read over one raw stream from the first provider
+	GapMillis int64    `json:"gap_ms"`          // pause between fetches
+	MemStore  bool     `json:"mem_store"`       // fetch into an in-memory blockstore instead of badger
 }
 
 // result is what a child reports.
@@ -114,7 +125,7 @@ type result struct {
 // the tuned config, in the providers and in the fetching child alike.
 func configByName(name string) (blobs.Config, error) {
 	switch name {
-	case "default":
+	case "default", "default-1mib":
 		return blobs.DefaultConfig(), nil
 	case "tuned":
 		cfg := blobs.TunedConfig()
@@ -126,6 +137,27 @@ func configByName(name string) (blobs.Config, error) {
 		return cfg, nil
 	}
 	return blobs.Config{}, fmt.Errorf("unknown config %q", name)
+}
+
+// importProfile is how a config's blobs are chunked: boxo's importer defaults for "default",
+// the node's (store.PutBlob) for the others.
+func importProfile(config string) string {
+	if config == "default" {
+		return "boxo"
+	}
+	return "node"
+}
+
+// putBlob imports a blob into st as the named profile chunks it.
+func putBlob(ctx context.Context, st *store.Store, profile string, r io.Reader) (cid.Cid, error) {
+	var c cid.Cid
+	var err error
+	if profile == "boxo" {
+		c, _, err = st.PutBlobAs(ctx, r, uio.UnixFS_v0_2015)
+	} else {
+		c, _, err = st.PutBlob(ctx, r)
+	}
+	return c, err
 }
 
 // node is a host, DHT and exchange over a store.
@@ -208,28 +240,44 @@ func runParent(ctx context.Context, sizes []int64, small int64, trials, nprov, r
 		}
 		defer stores[i].Close()
 	}
-	large := make([]cid.Cid, len(sizes))
-	for j, size := range sizes {
-		for i, st := range stores {
-			start := time.Now()
-			c, _, err := st.PutBlob(ctx, data(uint64(100+j), size))
-			if err != nil {
-				return fmt.Errorf("import %d bytes: %w", size, err)
-			}
-			large[j] = c
-			logf("imported %s into provider %d in %.1fs", human(size), i, time.Since(start).Seconds())
-		}
+	profiles := map[string]bool{}
+	for _, c := range configs {
+		profiles[importProfile(c)] = true
 	}
-	smallRoots := make([]string, trials)
-	for i := range smallRoots {
-		c, _, err := stores[0].PutBlob(ctx, data(uint64(1000+i), small))
-		if err != nil {
-			return fmt.Errorf("import small blob: %w", err)
+	large := map[string][]cid.Cid{} // by profile
+	// Expert-sized blobs (weights) and, for each, a manifest-sized block naming it.
+	type smallSet struct{ weights, manifests []string }
+	smallBlobs := map[string]*smallSet{}
+	for profile := range profiles {
+		large[profile] = make([]cid.Cid, len(sizes))
+		for j, size := range sizes {
+			for i, st := range stores {
+				start := time.Now()
+				c, err := putBlob(ctx, st, profile, data(uint64(100+j), size))
+				if err != nil {
+					return fmt.Errorf("import %d bytes: %w", size, err)
+				}
+				large[profile][j] = c
+				logf("imported %s (%s chunking) into provider %d in %.1fs", human(size), profile, i, time.Since(start).Seconds())
+			}
 		}
-		smallRoots[i] = c.String()
+		set := &smallSet{}
+		for i := range trials {
+			w, err := putBlob(ctx, stores[0], profile, data(uint64(1000+i), small))
+			if err != nil {
+				return fmt.Errorf("import small blob: %w", err)
+			}
+			m, err := putBlob(ctx, stores[0], "node", manifestLike(w)) // a manifest is one raw block either way
+			if err != nil {
+				return fmt.Errorf("import manifest-sized block: %w", err)
+			}
+			set.weights = append(set.weights, w.String())
+			set.manifests = append(set.manifests, m.String())
+		}
+		smallBlobs[profile] = set
 	}
 
-	scenario := func(cfgName string, np int, roots []string, rawBytes int64, gap time.Duration, mem bool) (result, error) {
+	scenario := func(cfgName string, np int, mode string, roots, links []string, rawBytes int64, gap time.Duration, mem bool) (result, error) {
 		cfg, err := configByName(cfgName)
 		if err != nil {
 			return result{}, err
@@ -244,7 +292,7 @@ func runParent(ctx context.Context, sizes []int64, small int64, trials, nprov, r
 			n.host.SetStreamHandler(rawProtocol, serveRaw)
 			addrs = append(addrs, n.addr())
 		}
-		return spawn(ctx, job{Config: cfgName, Providers: addrs, Roots: roots, RawBytes: rawBytes,
+		return spawn(ctx, job{Config: cfgName, Providers: addrs, Roots: roots, Mode: mode, Links: links, RawBytes: rawBytes,
 			GapMillis: gap.Milliseconds(), MemStore: mem})
 	}
 
@@ -264,18 +312,30 @@ func runParent(ctx context.Context, sizes []int64, small int64, trials, nprov, r
 	// demand) and back-to-back fetches from the same peer.
 	type latencyRow struct {
 		config string
+		mode   string
 		gap    time.Duration
 		res    result
 	}
 	var latency []latencyRow
 	for _, gap := range []time.Duration{50 * time.Millisecond, 0} {
 		for _, cfgName := range configs {
-			logf("%s: %d fetches of distinct %s blobs, %s apart", cfgName, trials, human(small), gap)
-			res, err := scenario(cfgName, 1, smallRoots, 0, gap, false)
-			if err != nil {
-				return err
+			set := smallBlobs[importProfile(cfgName)]
+			modes := []string{"blob", "expert"}
+			if cfgName == "tuned" { // boxo has no guided fetch: the node's own
+				modes = append(modes, "expert-guided")
 			}
-			latency = append(latency, latencyRow{cfgName, gap, res})
+			for _, mode := range modes {
+				logf("%s: %d fetches of distinct %s %ss, %s apart", cfgName, trials, human(small), mode, gap)
+				roots, links := set.weights, []string(nil)
+				if mode != "blob" {
+					roots, links = set.manifests, set.weights
+				}
+				res, err := scenario(cfgName, 1, mode, roots, links, 0, gap, false)
+				if err != nil {
+					return err
+				}
+				latency = append(latency, latencyRow{cfgName, mode, gap, res})
+			}
 		}
 	}
 
@@ -308,7 +368,7 @@ func runParent(ctx context.Context, sizes []int64, small int64, trials, nprov, r
 					if v.providers == 1 {
 						raw = size
 					}
-					res, err := scenario(cfgName, v.providers, []string{large[j].String()}, raw, 0, v.mem)
+					res, err := scenario(cfgName, v.providers, "blob", []string{large[importProfile(cfgName)][j].String()}, nil, raw, 0, v.mem)
 					if err != nil {
 						return err
 					}
@@ -337,8 +397,12 @@ func runParent(ctx context.Context, sizes []int64, small int64, trials, nprov, r
 	fmt.Fprintf(&b, "store (experts/store: synced writes), connected to the providers, so its memory is the fetching node's alone.\n")
 	fmt.Fprintf(&b, "Budgets: tuned ≥ 2× default and ≥ 1/3 of the raw stream; %s fetch p50 < 20 ms; peak memory < 256 MiB for 512 MiB.\n\n", human(small))
 
-	fmt.Fprintf(&b, "## Time to fetch a %s blob (one block) from a connected peer, %d distinct blobs\n\n", human(small), trials)
-	fmt.Fprintf(&b, "| config | fetches | p50 | p99 | max |\n| --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(&b, "## Time to fetch a %s blob or expert from a connected peer, %d distinct ones\n\n", human(small), trials)
+	fmt.Fprintf(&b, "An expert is a manifest-sized block naming its %s weights blob: fetched as `expert fetch` does without an\n", human(small))
+	fmt.Fprintf(&b, "advert (the manifest, then the weights it names) and guided, as with an advert or a job announcement naming\n")
+	fmt.Fprintf(&b, "the weights (both asked for in one request; the manifest decides). With boxo's 256 KiB chunks a %s blob is\n", human(small))
+	fmt.Fprintf(&b, "a root and two leaves; with the node's 1 MiB chunks, one block.\n\n")
+	fmt.Fprintf(&b, "| config | what | fetches | p50 | p99 | max |\n| --- | --- | --- | --- | --- | --- |\n")
 	for _, l := range latency {
 		d := slices.Clone(l.res.Fetch)
 		slices.Sort(d)
@@ -346,7 +410,7 @@ func runParent(ctx context.Context, sizes []int64, small int64, trials, nprov, r
 		if l.gap > 0 {
 			how = fmt.Sprintf("%d ms apart", l.gap.Milliseconds())
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.2f ms | %.2f ms | %.2f ms |\n", l.config, how, 1e3*quantile(d, 0.5),
+		fmt.Fprintf(&b, "| %s | %s | %s | %.2f ms | %.2f ms | %.2f ms |\n", l.config, l.mode, how, 1e3*quantile(d, 0.5),
 			1e3*quantile(d, 0.99), 1e3*d[len(d)-1])
 	}
 
@@ -432,7 +496,7 @@ func runParent(ctx context.Context, sizes []int64, small int64, trials, nprov, r
 		if l.gap > 0 {
 			how = "isolated"
 		}
-		fmt.Fprintf(&b, "| %s fetch p50 < 20 ms, %s | %.2f ms | %s |\n", human(small), how, 1e3*quantile(d, 0.5), mark(quantile(d, 0.5) < 0.020))
+		fmt.Fprintf(&b, "| %s %s fetch p50 < 20 ms, %s | %.2f ms | %s |\n", human(small), l.mode, how, 1e3*quantile(d, 0.5), mark(quantile(d, 0.5) < 0.020))
 	}
 	for _, size := range sizes {
 		var vm, anon int64
@@ -582,6 +646,19 @@ func runChild(ctx context.Context) error {
 		}
 		var last blobs.Progress
 		start := time.Now()
+		if j.Mode == "expert" || j.Mode == "expert-guided" {
+			var guess cid.Cid
+			if j.Mode == "expert-guided" {
+				if guess, err = cid.Decode(j.Links[i]); err != nil {
+					return err
+				}
+			}
+			if err := fetchExpertLike(ctx, n.x, bs, c, guess); err != nil {
+				return err
+			}
+			r.Fetch = append(r.Fetch, time.Since(start).Seconds())
+			continue
+		}
 		trace := os.Getenv("BLOBBENCH_TRACE") != ""
 		prev := start
 		if err := n.x.Fetch(ctx, c, func(p blobs.Progress) {
@@ -669,6 +746,38 @@ func procStatus() (map[string]int64, error) {
 }
 
 // data returns a reproducible stream of size pseudo-random bytes.
+// manifestLike is a manifest-sized block (about 1 KB, as an expert's manifest) that names
+// the blob w, the way a manifest names its weights.
+func manifestLike(w cid.Cid) io.Reader {
+	return strings.NewReader(w.String() + "\n" + strings.Repeat("m", 1000))
+}
+
+// linkOf reads the CID a manifestLike block names.
+func linkOf(b blocks.Block) (cid.Cid, error) {
+	first, _, _ := strings.Cut(string(b.RawData()), "\n")
+	return cid.Decode(first)
+}
+
+// fetchExpertLike fetches a manifestLike root and the blob it names, as the node fetches an
+// expert: guided by a guess of the blob when one is defined, else one after the other.
+func fetchExpertLike(ctx context.Context, x *blobs.Exchange, bs blockstore.Blockstore, root, guess cid.Cid) error {
+	if guess.Defined() {
+		return x.FetchGuided(ctx, root, guess, linkOf, nil)
+	}
+	if err := x.Fetch(ctx, root, nil); err != nil {
+		return err
+	}
+	b, err := bs.Get(ctx, root)
+	if err != nil {
+		return err
+	}
+	w, err := linkOf(b)
+	if err != nil {
+		return err
+	}
+	return x.Fetch(ctx, w, nil)
+}
+
 func data(seed uint64, size int64) io.Reader {
 	var key [32]byte
 	binary.LittleEndian.PutUint64(key[:], seed)

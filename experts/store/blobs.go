@@ -26,21 +26,25 @@ var importProfile = uio.UnixFS_v1_2025
 
 // importBlob chunks r into a UnixFS DAG written to dag and returns its root CID and size.
 func importBlob(ctx context.Context, dag ipld.DAGService, r io.Reader) (cid.Cid, int64, error) {
-	prefix, err := merkledag.PrefixForCidVersion(importProfile.CIDVersion)
+	return importBlobAs(ctx, dag, r, importProfile)
+}
+
+func importBlobAs(ctx context.Context, dag ipld.DAGService, r io.Reader, prof uio.UnixFSProfile) (cid.Cid, int64, error) {
+	prefix, err := merkledag.PrefixForCidVersion(prof.CIDVersion)
 	if err != nil {
 		return cid.Undef, 0, err
 	}
-	prefix.MhType = importProfile.MhType
+	prefix.MhType = prof.MhType
 	prefix.MhLength = -1
 	buffered := ipld.NewBufferedDAG(ctx, dag)
 	params := helpers.DagBuilderParams{
-		Maxlinks:   importProfile.FileDAGWidth,
-		RawLeaves:  importProfile.RawLeaves,
+		Maxlinks:   prof.FileDAGWidth,
+		RawLeaves:  prof.RawLeaves,
 		CidBuilder: &prefix,
 		Dagserv:    buffered,
 	}
 	counter := &countingReader{r: r}
-	db, err := params.New(chunker.NewSizeSplitter(counter, importProfile.ChunkSize))
+	db, err := params.New(chunker.NewSizeSplitter(counter, prof.ChunkSize))
 	if err != nil {
 		return cid.Undef, 0, err
 	}
@@ -68,6 +72,17 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // PutBlob imports r as a UnixFS file into the store and returns its CID and size.
 func (s *Store) PutBlob(ctx context.Context, r io.Reader) (cid.Cid, int64, error) {
 	c, n, err := importBlob(ctx, s.dag, r)
+	if err != nil {
+		return cid.Undef, 0, fmt.Errorf("put blob: %w", err)
+	}
+	return c, n, nil
+}
+
+// PutBlobAs imports r with another UnixFS profile than the node's, for baselines: boxo's own
+// importer defaults are uio.UnixFS_v0_2015 (256 KiB chunks, CIDv0). The same bytes get another
+// CID than PutBlob gives them.
+func (s *Store) PutBlobAs(ctx context.Context, r io.Reader, p uio.UnixFSProfile) (cid.Cid, int64, error) {
+	c, n, err := importBlobAs(ctx, s.dag, r, p)
 	if err != nil {
 		return cid.Undef, 0, fmt.Errorf("put blob: %w", err)
 	}
