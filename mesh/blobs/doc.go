@@ -13,9 +13,9 @@
 //	x.SetRequestFilter(func(p peer.ID, c cid.Cid) bool { ... }) // who may get which blocks
 //
 // Fetch walks the blob's DAG (raw leaves and dag-pb nodes, as experts/store imports them) with a
-// bounded window of blocks between request and write, checks every block against its CID before
-// it is written, and writes verified blocks in batches, so its memory does not grow with the
-// blob. A fetch that receives no block for Config.FetchTimeout fails with ErrUnavailable.
+// bounded window of blocks between request and write, takes only blocks whose bytes hash to the
+// CID asked for (bitswap derives a received block's CID from its bytes), and writes them in
+// batches, so its memory does not grow with the blob. A fetch that receives no block for Config.FetchTimeout fails with ErrUnavailable.
 //
 // Only roots are announced. A fetch finds providers by the root, asks them for the rest of the
 // DAG, and when it stalls (its providers went away) searches for providers of the root again.

@@ -40,10 +40,11 @@ type Progress struct {
 // hold it, and returns when every block is stored. Blocks already held are not fetched again,
 // so Fetch resumes an interrupted fetch and returns quickly for a blob that is complete.
 //
-// Every block is checked against its CID before it is written, and a block that does not match
-// is dropped and asked for again. (bitswap derives a received block's CID from its bytes, so a
-// tampered block reaches Fetch as one nobody asked for; the exchange then disconnects the peer
-// that sent it, see tracer.) Memory is bounded: at most Config.MaxBlocksInFlight blocks are held
+// Every block is checked against its CID before it is written: bitswap derives a received
+// block's CID by hashing its bytes (boxo/bitswap/message), so a tampered block reaches Fetch as
+// one nobody asked for and is dropped (the exchange then disconnects the peer that sent it, see
+// tracer), and Fetch does not hash the bytes a second time; it checks that the CID's hash
+// function is one that cannot be forged. Memory is bounded: at most Config.MaxBlocksInFlight blocks are held
 // between being requested and being written, whatever the blob's size. Links of raw and dag-pb
 // (UnixFS) blocks are followed; a block of another codec is fetched alone. progress, if not nil,
 // is called from Fetch's goroutine after every block and must return quickly.
@@ -334,8 +335,9 @@ func (f *fetch) local(l link) (bool, error) {
 	return true, f.visit(b, 1)
 }
 
-// receive handles a block from the session: it checks it against its CID, queues it for writing
-// and walks it.
+// receive handles a block from the session: it queues it for writing and walks it. bitswap
+// computed the block's CID from its bytes; a CID whose hash function could be forged (identity,
+// or one outside the allowlist) is refused.
 func (f *fetch) receive(b blocks.Block) error {
 	c := b.Cid()
 	refs, ok := f.inflight[c]
@@ -344,12 +346,8 @@ func (f *fetch) receive(b blocks.Block) error {
 	}
 	delete(f.inflight, c)
 	f.p.Received += int64(len(b.RawData()))
-	if err := verify(c, b.RawData()); err != nil {
-		// Drop it and ask again: the session may get it from another peer.
-		for range refs {
-			f.stack = append(f.stack, link{c: c, size: -1})
-		}
-		return nil
+	if err := verifcid.ValidateCid(verifcid.DefaultAllowlist, c); err != nil {
+		return fmt.Errorf("block %s: %w", c, err) // every CID asked for passed this check
 	}
 	f.batch = append(f.batch, b)
 	f.batchBytes += len(b.RawData())
@@ -358,22 +356,6 @@ func (f *fetch) receive(b blocks.Block) error {
 		return err
 	}
 	return f.flush(false)
-}
-
-// verify checks that data hashes to c with c's own hash function, and that the function is one
-// that cannot be forged.
-func verify(c cid.Cid, data []byte) error {
-	if err := verifcid.ValidateCid(verifcid.DefaultAllowlist, c); err != nil {
-		return err
-	}
-	got, err := c.Prefix().Sum(data)
-	if err != nil {
-		return fmt.Errorf("hash block %s: %w", c, err)
-	}
-	if !got.Equals(c) {
-		return fmt.Errorf("block %s: data hashes to %s", c, got)
-	}
-	return nil
 }
 
 // visit accounts for a block held (refs times: a DAG may repeat a chunk) and puts its links on
