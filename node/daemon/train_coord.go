@@ -362,8 +362,13 @@ func (c *coordinator) publishVersion(ctx context.Context, net *experts.Network, 
 		return cid.Undef, 0, fmt.Errorf("job %s round %d: store version: %w", spec.ID(), c.st.Round, err)
 	}
 	c.s.d.engine.invalidateHosted()
-	// Participants are connected to the coordinator (they sent it updates) and bitswap asks
-	// connected peers first: the provider records can follow off the round's critical path.
+	// Participants reach the coordinator at the addresses its announcements give, and bitswap
+	// asks connected peers first: a round's model needs no provider records (each would cost
+	// a DHT walk and a record stored on up to 20 peers, every round). The final version gets
+	// them, off the critical path, for whoever fetches it later.
+	if c.st.Round < spec.Rounds {
+		return id, m.WeightsSize, nil
+	}
 	c.s.wg.Add(1)
 	go func() {
 		defer c.s.wg.Done()
