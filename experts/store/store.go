@@ -56,7 +56,7 @@ func Open(dir string, o Options) (*Store, error) {
 		// Blocks of 64 KiB and more go to the value log. badger's default (1 MiB) kept every
 		// block under 1 MiB in the LSM tree itself: a 512 MiB blob in boxo's 256 KiB chunks
 		// then went through memtables and compactions, at 37 MiB/s with 1.8 GiB of heap.
-		WithValueThreshold(64<<10).
+		WithValueThreshold(64 << 10).
 		WithNumVersionsToKeep(1).
 		WithLoggingLevel(badger.WARNING)
 	db, err := badger4.NewDatastore(dir, &opts)
