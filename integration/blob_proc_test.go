@@ -16,9 +16,18 @@ import (
 
 // TestBlobAndExpertExchangeThroughDaemons: blob put on A, blob get on C (through B's mesh) gives
 // the same bytes; expert fetch on C installs A's expert, which C then answers with locally; gc
-// on C removes the unpinned blob but keeps the hosted expert; pin keeps a blob through gc.
+// on C removes the unpinned blob but keeps the hosted expert; pin keeps a blob through gc; A
+// announces what it keeps again every mesh.reprovide_interval.
 func TestBlobAndExpertExchangeThroughDaemons(t *testing.T) {
 	cfg := testConfig(t, 30*time.Second, 10*time.Second)
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("  reprovide_interval: 2s\n"); err != nil { // under mesh:
+		t.Fatal(err)
+	}
+	f.Close()
 	repos := make([]string, 3)
 	for i := range repos {
 		repos[i] = filepath.Join(t.TempDir(), "n")
@@ -132,6 +141,20 @@ func TestBlobAndExpertExchangeThroughDaemons(t *testing.T) {
 	if gc.Removed != 0 {
 		t.Fatalf("gc removed %d blocks of a pinned blob", gc.Removed)
 	}
+	// A reprovides what it keeps (the pinned blob, the expert's manifest and weights) on its own.
+	provided := func() float64 {
+		for _, m := range metricFamilies(t, d[0])["meshnode_blob_provides_total"].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == "ok" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+		return 0
+	}
+	before := provided()
+	eventually(t, 20*time.Second, "A reprovides its three kept roots", func() bool { return provided() >= before+3 })
+
 	// Unavailable: a CID nobody has fails with a clear error after the timeout.
 	_, err = cliErr(repos[2], "blob", "get", "bafkreidummyrmmmmjmxnkwq6jfmuuf3ho5ifvgwp4zbdvo6hnnmbu6ixhy", "--timeout-ms", "1500")
 	if err == nil || !strings.Contains(err.Error(), "is unavailable") {

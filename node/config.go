@@ -63,6 +63,10 @@ type MeshConfig struct {
 	AdvertTTL time.Duration `yaml:"advert_ttl"`
 	// AdvertRefresh is how often this node republishes its adverts (shorter than the TTL).
 	AdvertRefresh time.Duration `yaml:"advert_refresh"`
+	// ReprovideInterval is how often this node announces again, in the DHT, the blobs it keeps
+	// (pinned blobs, hosted experts' manifests and weights): provider records expire after
+	// 48 h on the nodes that store them.
+	ReprovideInterval time.Duration `yaml:"reprovide_interval"`
 	// MaxMemoryMiB is the libp2p resource manager's memory budget.
 	MaxMemoryMiB int `yaml:"max_memory_mib"`
 	// ConnLow and ConnHigh are the connection manager's watermarks.
@@ -119,6 +123,8 @@ func Preset(name string) (Config, error) {
 			// peers forget an expert, and a node that dies silently is forgotten within 40 s.
 			AdvertTTL:     30 * time.Second,
 			AdvertRefresh: 10 * time.Second,
+			// As kubo: well inside the records' 48 h, so a missed run or two costs nothing.
+			ReprovideInterval: 22 * time.Hour,
 			// 256 MiB for libp2p and 32–96 connections: a node serving small experts to a
 			// neighbourhood of the mesh, not a relay for the whole of it.
 			MaxMemoryMiB: 256,
@@ -204,6 +210,9 @@ func (c Config) Validate() error {
 	}
 	if c.Mesh.AdvertRefresh <= 0 || c.Mesh.AdvertRefresh >= c.Mesh.AdvertTTL {
 		return fmt.Errorf("config mesh.advert_refresh %s: must be positive and shorter than mesh.advert_ttl %s", c.Mesh.AdvertRefresh, c.Mesh.AdvertTTL)
+	}
+	if c.Mesh.ReprovideInterval < time.Second || c.Mesh.ReprovideInterval > 48*time.Hour {
+		return fmt.Errorf("config mesh.reprovide_interval %s: outside [1s, 48h] (provider records expire after 48 h)", c.Mesh.ReprovideInterval)
 	}
 	for i, j := range c.Training.Join {
 		if j.Domain == "" || j.Dataset == "" {

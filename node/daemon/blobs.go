@@ -30,6 +30,9 @@ type blobService struct {
 	// gcLock: puts and fetches hold it shared, gc exclusively, so gc never deletes a block a
 	// running import or fetch is about to link.
 	gcLock sync.RWMutex
+
+	stopReprovide context.CancelFunc
+	reprovided    chan struct{} // closed when the reprovider has stopped
 }
 
 func newBlobService(ctx context.Context, d *Daemon) (*blobService, error) {
@@ -41,7 +44,100 @@ func newBlobService(ctx context.Context, d *Daemon) (*blobService, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &blobService{d: d, x: x, pins: st.Datastore("/pins"), metrics: newBlobMetrics(d.registry)}, nil
+	b := &blobService{d: d, x: x, pins: st.Datastore("/pins"), metrics: newBlobMetrics(d.registry),
+		reprovided: make(chan struct{})}
+	rctx, cancel := context.WithCancel(context.Background())
+	b.stopReprovide = cancel
+	go b.reprovide(rctx, d.Repo.Config.Mesh.ReprovideInterval)
+	return b, nil
+}
+
+// close stops the reprovider and the exchange.
+func (b *blobService) close() error {
+	b.stopReprovide()
+	<-b.reprovided
+	return b.x.Close()
+}
+
+// provide announces c in the DHT, counting the outcome.
+func (b *blobService) provide(ctx context.Context, c cid.Cid) error {
+	err := b.x.Provide(ctx, c)
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	b.metrics.provides.WithLabelValues(outcome).Inc()
+	return err
+}
+
+// reprovide announces every kept blob again every interval, before the DHT's provider records
+// (48 h) expire: a long-running node stays findable for what it holds.
+func (b *blobService) reprovide(ctx context.Context, every time.Duration) {
+	defer close(b.reprovided)
+	if every <= 0 {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		roots, err := b.keptRoots(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				b.d.log.Warn("reprovide: list kept blobs", "err", err)
+			}
+			continue
+		}
+		failed := 0
+		for _, c := range roots {
+			pctx, cancel := context.WithTimeout(ctx, time.Minute)
+			if err := b.provide(pctx, c); err != nil {
+				failed++
+			}
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+		}
+		b.d.log.Debug("reprovided kept blobs", "roots", len(roots), "failed", failed)
+	}
+}
+
+// keptRoots are the roots gc keeps: pinned blobs, and hosted experts' manifests and weights.
+func (b *blobService) keptRoots(ctx context.Context) ([]cid.Cid, error) {
+	st, err := b.d.Repo.Store()
+	if err != nil {
+		return nil, err
+	}
+	var roots []cid.Cid
+	res, err := b.pins.Query(ctx, dsq.Query{KeysOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	pinned, err := res.Rest()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range pinned {
+		if c, err := cid.Decode(ds.NewKey(p.Key).BaseNamespace()); err == nil {
+			roots = append(roots, c)
+		}
+	}
+	hosted, err := st.ListExperts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range hosted {
+		roots = append(roots, h.ID)
+		if m, err := st.GetExpert(ctx, h.ID); err == nil {
+			roots = append(roots, m.Weights)
+		}
+	}
+	return roots, nil
 }
 
 // Put imports a file into the store, pins it and announces it.
@@ -66,7 +162,7 @@ func (b *blobService) Put(ctx context.Context, path string) (node.BlobInfo, erro
 	if err := b.pin(ctx, c); err != nil {
 		return node.BlobInfo{}, err
 	}
-	if err := b.x.Provide(ctx, c); err != nil {
+	if err := b.provide(ctx, c); err != nil {
 		return node.BlobInfo{}, fmt.Errorf("blob put %s: announce: %w", c, err)
 	}
 	return node.BlobInfo{CID: c.String(), Size: n, Seconds: time.Since(t0).Seconds(), Pinned: true}, nil
@@ -103,7 +199,7 @@ func (b *blobService) fetch(ctx context.Context, c, guess cid.Cid, linked func(b
 		return node.BlobInfo{}, err
 	}
 	if quiet, _ := ctx.Value(quietKey{}).(bool); !quiet {
-		if err := b.x.Provide(ctx, c); err != nil {
+		if err := b.provide(ctx, c); err != nil {
 			b.d.log.Warn("announce fetched blob", "cid", c, "err", err)
 		}
 	}
@@ -222,29 +318,9 @@ func (b *blobService) GC(ctx context.Context) (node.GCReport, error) {
 	if err != nil {
 		return node.GCReport{}, err
 	}
-	var roots []cid.Cid
-	res, err := b.pins.Query(ctx, dsq.Query{KeysOnly: true})
+	roots, err := b.keptRoots(ctx)
 	if err != nil {
-		return node.GCReport{}, err
-	}
-	pinned, err := res.Rest()
-	if err != nil {
-		return node.GCReport{}, err
-	}
-	for _, p := range pinned {
-		if c, err := cid.Decode(ds.NewKey(p.Key).BaseNamespace()); err == nil {
-			roots = append(roots, c)
-		}
-	}
-	hosted, err := st.ListExperts(ctx)
-	if err != nil {
-		return node.GCReport{}, err
-	}
-	for _, h := range hosted {
-		roots = append(roots, h.ID)
-		if m, err := st.GetExpert(ctx, h.ID); err == nil {
-			roots = append(roots, m.Weights)
-		}
+		return node.GCReport{}, fmt.Errorf("gc: %w", err)
 	}
 	live := map[string]bool{} // by multihash: the blockstore's key
 	for _, r := range roots {

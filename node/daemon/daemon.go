@@ -89,7 +89,7 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 	if d.blobs, err = newBlobService(ctx, d); err != nil {
 		return fail(err)
 	}
-	undo = append(undo, func() { d.blobs.x.Close() })
+	undo = append(undo, func() { d.blobs.close() })
 	if d.market, err = newMarket(ctx, d); err != nil {
 		return fail(err)
 	}
@@ -245,7 +245,7 @@ func (d *Daemon) Close() error {
 	errs = append(errs, d.engine.saveGate(ctx))
 	errs = append(errs, d.engine.client.Close())
 	errs = append(errs, d.market.close())
-	errs = append(errs, d.blobs.x.Close())
+	errs = append(errs, d.blobs.close())
 	errs = append(errs, d.Mesh.Close())
 	errs = append(errs, d.Repo.Close())
 	return errors.Join(errs...)

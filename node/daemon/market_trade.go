@@ -77,7 +77,7 @@ func (m *market) Publish(ctx context.Context, req node.PublishRequest) (node.Lis
 		return node.ListingView{}, err
 	}
 	for _, c := range []cid.Cid{id, man.Weights} {
-		if err := m.d.blobs.x.Provide(ctx, c); err != nil {
+		if err := m.d.blobs.provide(ctx, c); err != nil {
 			m.d.log.Debug("announce listed expert", "cid", c, "err", err) // peers connected to us still find it
 		}
 	}

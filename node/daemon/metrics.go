@@ -60,6 +60,7 @@ type blobMetrics struct {
 	received prometheus.Counter
 	put      prometheus.Counter
 	gcBlocks prometheus.Counter
+	provides *prometheus.CounterVec
 }
 
 func newBlobMetrics(reg prometheus.Registerer) *blobMetrics {
@@ -73,7 +74,9 @@ func newBlobMetrics(reg prometheus.Registerer) *blobMetrics {
 			Help: "File bytes imported as blobs on this node."}),
 		gcBlocks: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshnode_blob_gc_removed_blocks_total",
 			Help: "Blocks removed by garbage collection."}),
+		provides: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_blob_provides_total",
+			Help: "Provider records this node announced in the DHT, by outcome (ok, error)."}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.fetches, m.received, m.put, m.gcBlocks)
+	reg.MustRegister(m.fetches, m.received, m.put, m.gcBlocks, m.provides)
 	return m
 }

@@ -375,7 +375,7 @@ func (c *coordinator) publishVersion(ctx context.Context, net *experts.Network, 
 		pctx, cancel := context.WithTimeout(c.s.ctx, 30*time.Second)
 		defer cancel()
 		for _, b := range []cid.Cid{id, m.Weights} {
-			if err := c.s.d.blobs.x.Provide(pctx, b); err != nil {
+			if err := c.s.d.blobs.provide(pctx, b); err != nil {
 				c.s.d.log.Debug("provide a new version", "cid", b, "err", err)
 			}
 		}
