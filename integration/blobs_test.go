@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -340,19 +341,20 @@ func BenchmarkBlobFetch(b *testing.B) {
 }
 
 // A guided fetch asks for a blob and the one it links to together. A right guess brings both;
-// a wrong one (a blob nobody holds, or a large blob someone does) neither holds the fetch up
-// until the stall timeout nor pulls in the wrong DAG: the blob the root really links to is
-// fetched instead.
+// a wrong one neither holds the fetch up until the stall timeout nor pulls in the wrong DAG nor
+// counts in the progress, whatever it is: a blob nobody holds, a large blob someone does, one
+// the fetching node holds already, a block inside the real DAG, the root itself, or a CID of
+// a hash function that is not allowed. Each case fetches on a fresh node.
 func TestBlobFetchGuided(t *testing.T) {
 	blobLeakCheck(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const timeout = 20 * time.Second // far beyond the test's fetches: a stalled want would show
-	nodes := blobNetwork(t, blobTestConfig(timeout), "A", "B")
-	a, b := nodes[0], nodes[1]
+	a := blobNewNode(t, "A", blobTestConfig(timeout), blobNodeOptions{})
 
-	target := blobPut(t, a, 21, 300_000)
-	decoy := blobPut(t, a, 22, 3*blobMiB+5) // a real DAG of four leaves
+	const targetSize = 3*blobMiB + 5 // four leaves
+	target := blobPut(t, a, 21, targetSize)
+	decoy := blobPut(t, a, 22, 2*blobMiB+5)
 	pointer, _, err := a.store.PutBlob(ctx, strings.NewReader(target.String()))
 	if err != nil {
 		t.Fatal(err)
@@ -363,41 +365,58 @@ func TestBlobFetchGuided(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	start := time.Now()
-	if err := b.x.FetchGuided(ctx, pointer, missing, linked, nil); err != nil {
-		t.Fatalf("guided fetch with a guess nobody holds: %v", err)
-	}
-	if el := time.Since(start); el > timeout/2 {
-		t.Fatalf("the wrong guess held the fetch up for %s", el)
-	}
-	blobCheckBytes(t, b, target, 21, 300_000)
-
-	// A guess that is a real, larger DAG: its leaves are not fetched.
-	if err := b.store.Blockstore().DeleteBlock(ctx, target); err != nil {
+	rootNode, err := a.store.DAG().Get(ctx, target)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.x.FetchGuided(ctx, pointer, decoy, linked, nil); err != nil {
-		t.Fatalf("guided fetch with a wrong guess someone holds: %v", err)
-	}
-	blobCheckBytes(t, b, target, 21, 300_000)
-	if r, _, err := b.store.OpenBlob(ctx, decoy); err == nil {
-		_, err = io.Copy(io.Discard, r)
-		r.Close()
-		if err == nil {
-			t.Fatal("the wrong guess's DAG was fetched whole")
-		}
+	innerLeaf := rootNode.Links()[1].Cid
+	md5, err := cid.V1Builder{Codec: cid.Raw, MhType: mh.MD5}.Sum([]byte("weights"))
+	if err != nil {
+		t.Fatal(err)
 	}
 
-	// A right guess: both in one request.
-	c := blobNewNode(t, "C", blobTestConfig(timeout), blobNodeOptions{})
-	blobConnect(t, a, c)
-	var last blobs.Progress
-	if err := c.x.FetchGuided(ctx, pointer, target, linked, func(p blobs.Progress) { last = p }); err != nil {
-		t.Fatalf("guided fetch with the right guess: %v", err)
+	cases := []struct {
+		name     string
+		guess    cid.Cid
+		heldHere bool // the fetching node holds the guess already
+		notWhole cid.Cid
+	}{
+		{name: "right", guess: target},
+		{name: "held by nobody", guess: missing},
+		{name: "a large blob held by the provider", guess: decoy, notWhole: decoy},
+		{name: "a blob held by the fetching node", guess: decoy, heldHere: true},
+		{name: "a block inside the real DAG", guess: innerLeaf},
+		{name: "the root itself", guess: pointer},
+		{name: "a forgeable hash", guess: md5},
 	}
-	blobCheckBytes(t, c, target, 21, 300_000)
-	if want := int64(len(target.String())) + 300_000; last.Total != want {
-		t.Fatalf("guided fetch progress total %d, want %d", last.Total, want)
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := blobNewNode(t, fmt.Sprintf("B%d", i), blobTestConfig(timeout), blobNodeOptions{})
+			if tc.heldHere {
+				blobPut(t, b, 22, 2*blobMiB+5)
+			}
+			blobConnect(t, a, b)
+			var last blobs.Progress
+			start := time.Now()
+			if err := b.x.FetchGuided(ctx, pointer, tc.guess, linked, func(p blobs.Progress) { last = p }); err != nil {
+				t.Fatalf("guided fetch: %v", err)
+			}
+			if el := time.Since(start); el > timeout/2 {
+				t.Fatalf("the guess held the fetch up for %s", el)
+			}
+			blobCheckBytes(t, b, target, 21, targetSize)
+			if want := int64(len(target.String())) + targetSize; last.Total != want || last.Bytes != want {
+				t.Fatalf("progress %d of %d bytes, want %d of %d", last.Bytes, last.Total, want, want)
+			}
+			if tc.notWhole.Defined() {
+				if r, _, err := b.store.OpenBlob(ctx, tc.notWhole); err == nil {
+					_, err = io.Copy(io.Discard, r)
+					r.Close()
+					if err == nil {
+						t.Fatal("the wrong guess's DAG was fetched whole")
+					}
+				}
+			}
+		})
 	}
 }

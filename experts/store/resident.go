@@ -17,8 +17,9 @@ const releaseEvery = 32 << 20
 // counted in the process's resident set (a 512 MiB fetch left 536 MiB of value log resident)
 // although it is page cache the kernel could reclaim. After every releaseEvery bytes written
 // (writes are synced, so those pages are clean), the blockstore asks the kernel to reclaim the
-// value log's pages (see releaseValueLog): a fetch's resident memory then stays bounded by its
-// window, whatever the blob's size. Reads fault the pages back in from the file.
+// pages of the value-log files being written (see releaseValueLog): a fetch's resident memory
+// then stays bounded by its window, whatever the blob's size. The pages leave the page cache
+// too, so a later read of them reads the file.
 type releasingBlockstore struct {
 	blockstore.Blockstore
 	dir string // the database folder, as the kernel names it in /proc/self/maps
@@ -50,12 +51,15 @@ func (b *releasingBlockstore) PutMany(ctx context.Context, blks []blocks.Block) 
 
 func (b *releasingBlockstore) wrote(n int) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.written += n
-	if b.written < releaseEvery {
-		return
+	due := b.written >= releaseEvery
+	if due {
+		b.written = 0
 	}
-	b.written = 0
-	// A failed release costs resident memory, not correctness.
-	_ = b.release(b.dir)
+	b.mu.Unlock()
+	if due {
+		// A failed release costs resident memory, not correctness. Outside the lock: other
+		// writers need not wait for it, and two releases at once do no harm.
+		_ = b.release(b.dir)
+	}
 }

@@ -101,3 +101,22 @@ func TestValueLogPagesAreReleased(t *testing.T) {
 		}
 	}
 }
+
+func TestMapsLine(t *testing.T) {
+	cases := []struct {
+		line, addrs, path string
+		ok                bool
+	}{
+		{"7f0000000000-7f0008000000 rw-s 00000000 fd:01 1234   /tmp/repo/000001.vlog", "7f0000000000-7f0008000000", "/tmp/repo/000001.vlog", true},
+		{"7f0000000000-7f0008000000 rw-s 00000000 fd:01 1234   /tmp/my repo/000002.vlog", "7f0000000000-7f0008000000", "/tmp/my repo/000002.vlog", true},
+		{"7ffd1000-7ffd2000 rw-p 00000000 00:00 0 ", "", "", false},
+		{"7ffd1000-7ffd2000 rw-p 00000000 00:00 0", "", "", false},
+		{"garbage", "", "", false},
+	}
+	for _, tc := range cases {
+		addrs, path, ok := mapsLine(tc.line)
+		if addrs != tc.addrs || path != tc.path || ok != tc.ok {
+			t.Errorf("mapsLine(%q) = %q, %q, %v; want %q, %q, %v", tc.line, addrs, path, ok, tc.addrs, tc.path, tc.ok)
+		}
+	}
+}

@@ -26,7 +26,8 @@ type Progress struct {
 	Blocks int
 	// Bytes is the number of the blob's file bytes now held locally.
 	Bytes int64
-	// Total is the blob's size as its root block gives it; 0 until the root is known.
+	// Total is the blob's size as its root block gives it (for several blobs, the sum); it is
+	// complete once every root is known.
 	Total int64
 	// Received is the number of block bytes this fetch received from peers.
 	Received int64
@@ -44,10 +45,11 @@ type Progress struct {
 // block's CID by hashing its bytes (boxo/bitswap/message), so a tampered block reaches Fetch as
 // one nobody asked for and is dropped (the exchange then disconnects the peer that sent it, see
 // tracer), and Fetch does not hash the bytes a second time; it checks that the CID's hash
-// function is one that cannot be forged. Memory is bounded: at most Config.MaxBlocksInFlight blocks are held
-// between being requested and being written, whatever the blob's size. Links of raw and dag-pb
-// (UnixFS) blocks are followed; a block of another codec is fetched alone. progress, if not nil,
-// is called from Fetch's goroutine after every block and must return quickly.
+// function is one that cannot be forged. Memory is bounded: at most Config.MaxBlocksInFlight
+// blocks are held between being requested and being written, whatever the blob's size. Links
+// of raw and dag-pb (UnixFS) blocks are followed; a block of another codec is fetched alone.
+// progress, if not nil, is called from Fetch's goroutine after every block and must return
+// quickly.
 //
 // Fetch fails with ErrUnavailable when no block arrives for Config.FetchTimeout, with
 // ErrClosed when the exchange is closed, and with the context's error when ctx is done.
@@ -68,11 +70,48 @@ func (x *Exchange) FetchAll(ctx context.Context, roots []cid.Cid, progress func(
 // request. When root's block is at hand, linked(block) gives the CID it really links to; a
 // wrong guess is dropped (its want no longer holds the fetch up) and the real blob fetched in
 // its place. An error from linked fails the fetch.
+//
+// The guess is only a hint: nothing of it counts in the progress, is written or has its links
+// followed until root's block confirms it. Without a usable guess (undefined, root itself, or
+// a CID whose hash function is not allowed), root is fetched first and then what it links to.
 func (x *Exchange) FetchGuided(ctx context.Context, root, guess cid.Cid, linked func(blocks.Block) (cid.Cid, error), progress func(Progress)) error {
-	if !guess.Defined() || linked == nil {
+	if linked == nil {
 		return x.Fetch(ctx, root, progress)
 	}
-	return x.fetch(ctx, []cid.Cid{root, guess}, linked, progress)
+	if guess.Defined() && !guess.Equals(root) && verifcid.ValidateCid(verifcid.DefaultAllowlist, guess) == nil {
+		return x.fetch(ctx, []cid.Cid{root, guess}, linked, progress)
+	}
+	var first Progress
+	if err := x.Fetch(ctx, root, func(p Progress) {
+		first = p
+		if progress != nil {
+			progress(p)
+		}
+	}); err != nil {
+		return err
+	}
+	blk, err := x.bs.Get(ctx, root)
+	if err != nil {
+		return fmt.Errorf("fetch %s: read it back: %w", root, err)
+	}
+	target, err := linked(blk)
+	if err != nil {
+		return fmt.Errorf("fetch %s: %w", root, err)
+	}
+	return x.Fetch(ctx, target, func(p Progress) {
+		if progress == nil {
+			return
+		}
+		p.Blocks += first.Blocks
+		p.Bytes += first.Bytes
+		p.Total += first.Total
+		p.Received += first.Received
+		p.Elapsed += first.Elapsed
+		if s := p.Elapsed.Seconds(); s > 0 {
+			p.Rate = float64(p.Received) / s
+		}
+		progress(p)
+	})
 }
 
 func (x *Exchange) fetch(ctx context.Context, roots []cid.Cid, linked func(blocks.Block) (cid.Cid, error), progress func(Progress)) error {
@@ -105,7 +144,6 @@ func (x *Exchange) fetch(ctx context.Context, roots []cid.Cid, linked func(block
 		root:       root,
 		roots:      pending,
 		linked:     linked,
-		dropped:    make(map[cid.Cid]bool),
 		sess:       x.swap.NewSession(ctx),
 		progress:   progress,
 		start:      time.Now(),
@@ -120,6 +158,7 @@ func (x *Exchange) fetch(ctx context.Context, roots []cid.Cid, linked func(block
 	}
 	if linked != nil {
 		f.guess = roots[1]
+		f.stack[0].guess = true // roots[1] is below roots[0]
 	}
 	go f.writer()
 	err := f.run()
@@ -154,17 +193,20 @@ type fetch struct {
 	ctx   context.Context
 	root  cid.Cid          // the first root: provider searches look for it
 	roots map[cid.Cid]bool // roots whose size is not yet in p.Total
-	// linked, for FetchGuided, checks the guess (the second root) against the first root's
-	// block; dropped holds a wrong guess, no longer fetched.
-	linked   func(blocks.Block) (cid.Cid, error)
-	guess    cid.Cid
-	dropped  map[cid.Cid]bool
-	guessed  bool   // linked has been applied
-	held     []link // the guess's links, followed once the guess is confirmed
-	sess     exchange.Fetcher
-	progress func(Progress)
-	start    time.Time
-	p        Progress
+	// For FetchGuided: linked checks the guess (the second root) against the first root's
+	// block. Until then (settled), the guess's own accounting and links wait in onConfirm and
+	// its block, if it came first, in guessBlock.
+	linked        func(blocks.Block) (cid.Cid, error)
+	guess         cid.Cid
+	settled       bool
+	guessDropped  bool
+	guessInflight bool // the guess's stack entry holds a reference in inflight
+	onConfirm     func()
+	guessBlock    blocks.Block
+	sess          exchange.Fetcher
+	progress      func(Progress)
+	start         time.Time
+	p             Progress
 
 	stack    []link          // blocks still to look at, next on top
 	inflight map[cid.Cid]int // requested blocks -> references waiting for them
@@ -255,8 +297,11 @@ func (f *fetch) request() error {
 		l := f.stack[len(f.stack)-1]
 		f.stack = f.stack[:len(f.stack)-1]
 		c := l.c
-		if f.dropped[c] {
-			continue
+		if l.guess {
+			if f.guessDropped {
+				continue
+			}
+			f.guessInflight = !f.settled
 		}
 		if n, ok := f.inflight[c]; ok { // a repeated chunk already asked for
 			f.inflight[c] = n + 1
@@ -336,8 +381,7 @@ func (f *fetch) local(l link) (bool, error) {
 }
 
 // receive handles a block from the session: it queues it for writing and walks it. bitswap
-// computed the block's CID from its bytes; a CID whose hash function could be forged (identity,
-// or one outside the allowlist) is refused.
+// computed the block's CID from its bytes, and every CID asked for passed verifcid's allowlist.
 func (f *fetch) receive(b blocks.Block) error {
 	c := b.Cid()
 	refs, ok := f.inflight[c]
@@ -346,35 +390,40 @@ func (f *fetch) receive(b blocks.Block) error {
 	}
 	delete(f.inflight, c)
 	f.p.Received += int64(len(b.RawData()))
-	if err := verifcid.ValidateCid(verifcid.DefaultAllowlist, c); err != nil {
-		return fmt.Errorf("block %s: %w", c, err) // every CID asked for passed this check
+	if f.linked != nil && !f.settled && c.Equals(f.guess) {
+		f.guessBlock = b // written once the root confirms it
+	} else {
+		f.queue(b)
 	}
-	f.batch = append(f.batch, b)
-	f.batchBytes += len(b.RawData())
-	f.unwritten.Add(1)
 	if err := f.visit(b, refs); err != nil {
 		return err
 	}
 	return f.flush(false)
 }
 
+// queue adds a received block to the batch to be written.
+func (f *fetch) queue(b blocks.Block) {
+	f.batch = append(f.batch, b)
+	f.batchBytes += len(b.RawData())
+	f.unwritten.Add(1)
+}
+
 // visit accounts for a block held (refs times: a DAG may repeat a chunk) and puts its links on
 // the stack.
 func (f *fetch) visit(b blocks.Block, refs int) error {
 	c := b.Cid()
-	if f.linked != nil && !f.guessed && c.Equals(f.root) {
-		f.guessed = true
+	if f.linked != nil && !f.settled && c.Equals(f.root) {
 		if err := f.checkGuess(b); err != nil {
 			return err
 		}
 	}
 	var links []link
 	var size int64
+	total := int64(-1) // the blob's size if c is a root: the file size its block gives
 	switch c.Type() {
 	case cid.Raw:
 		size = int64(len(b.RawData()))
-		f.leaves[c] = size
-		f.rootSize(c, size)
+		total = size
 	case cid.DagProtobuf:
 		node, err := merkledag.DecodeProtobuf(b.RawData())
 		if err != nil {
@@ -386,7 +435,7 @@ func (f *fetch) visit(b blocks.Block, refs int) error {
 		}
 		if fsn != nil {
 			size = int64(len(fsn.Data()))
-			f.rootSize(c, int64(fsn.FileSize()))
+			total = int64(fsn.FileSize())
 		}
 		links = make([]link, 0, len(node.Links()))
 		for i, l := range node.Links() {
@@ -401,50 +450,66 @@ func (f *fetch) visit(b blocks.Block, refs int) error {
 		}
 	default:
 		size = int64(len(b.RawData()))
-		f.rootSize(c, size)
+		total = size
 	}
-	if f.linked != nil && !f.guessed && c.Equals(f.guess) {
-		// Not yet confirmed by the first root: hold its links rather than fetch a DAG that
-		// may be the wrong one.
+	apply := func() {
+		if total >= 0 {
+			f.rootSize(c, total)
+		}
+		if c.Type() == cid.Raw {
+			f.leaves[c] = size
+		}
 		for range refs {
-			f.held = append(f.held, links...)
+			// Push in reverse so the blob's blocks come off the stack in file order.
+			for i := len(links) - 1; i >= 0; i-- {
+				f.stack = append(f.stack, links[i])
+			}
 			f.account(size)
 		}
+	}
+	if f.linked != nil && !f.settled && c.Equals(f.guess) {
+		f.onConfirm = apply // a guess the root may not confirm: nothing of it counts yet
 		return nil
 	}
-	for range refs {
-		// Push in reverse so the blob's blocks come off the stack in file order.
-		for i := len(links) - 1; i >= 0; i-- {
-			f.stack = append(f.stack, links[i])
-		}
-		f.account(size)
-	}
+	apply()
 	return nil
 }
 
 // checkGuess compares the guessed second root with what the first root's block links to, and
 // replaces a wrong guess with the real blob.
 func (f *fetch) checkGuess(b blocks.Block) error {
-	real, err := f.linked(b)
+	f.settled = true
+	confirm, blk := f.onConfirm, f.guessBlock
+	f.onConfirm, f.guessBlock = nil, nil
+	target, err := f.linked(b)
 	if err != nil {
 		return fmt.Errorf("block %s: %w", b.Cid(), err)
 	}
-	held := f.held
-	f.held = nil
-	if real.Equals(f.guess) {
-		for i := len(held) - 1; i >= 0; i-- {
-			f.stack = append(f.stack, held[i])
+	if target.Equals(f.guess) {
+		if blk != nil {
+			f.queue(blk)
+		}
+		if confirm != nil {
+			confirm()
 		}
 		return nil
 	}
-	if err := verifcid.ValidateCid(verifcid.DefaultAllowlist, real); err != nil {
-		return fmt.Errorf("block %s links to %s: %w", b.Cid(), real, err)
+	if err := verifcid.ValidateCid(verifcid.DefaultAllowlist, target); err != nil {
+		return fmt.Errorf("block %s links to %s: %w", b.Cid(), target, err)
 	}
+	// Drop the guess's own request (only its stack entry: the real DAG may contain the same
+	// block and then asks for it again) and fetch what the root names.
+	f.guessDropped = true
 	delete(f.roots, f.guess)
-	delete(f.inflight, f.guess)
-	f.dropped[f.guess] = true
-	f.roots[real] = true
-	f.stack = append(f.stack, link{c: real, size: -1})
+	if f.guessInflight {
+		if n := f.inflight[f.guess]; n > 1 {
+			f.inflight[f.guess] = n - 1
+		} else {
+			delete(f.inflight, f.guess)
+		}
+	}
+	f.roots[target] = true
+	f.stack = append(f.stack, link{c: target, size: -1})
 	return nil
 }
 
@@ -457,9 +522,11 @@ func (f *fetch) rootSize(c cid.Cid, size int64) {
 }
 
 // link is a block to fetch and, when its parent says, the file bytes it holds (-1: unknown).
+// guess marks FetchGuided's guessed root.
 type link struct {
-	c    cid.Cid
-	size int64
+	c     cid.Cid
+	size  int64
+	guess bool
 }
 
 func (f *fetch) account(fileBytes int64) {

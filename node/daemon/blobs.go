@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,19 +72,22 @@ func (b *blobService) provide(ctx context.Context, c cid.Cid) error {
 }
 
 // reprovide announces every kept blob again every interval, before the DHT's provider records
-// (48 h) expire: a long-running node stays findable for what it holds.
+// (48 h) expire: a long-running node stays findable for what it holds. The first pass comes a
+// minute after start (sooner for shorter intervals), so a node that restarts more often than
+// the interval still renews its records.
 func (b *blobService) reprovide(ctx context.Context, every time.Duration) {
 	defer close(b.reprovided)
 	if every <= 0 {
 		return
 	}
-	t := time.NewTicker(every)
+	t := time.NewTimer(min(every, time.Minute))
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			t.Reset(every)
 		}
 		roots, err := b.keptRoots(ctx)
 		if err != nil {
@@ -107,7 +111,8 @@ func (b *blobService) reprovide(ctx context.Context, every time.Duration) {
 	}
 }
 
-// keptRoots are the roots gc keeps: pinned blobs, and hosted experts' manifests and weights.
+// keptRoots are the roots gc keeps, each once: pinned blobs, and hosted experts' manifests and
+// weights.
 func (b *blobService) keptRoots(ctx context.Context) ([]cid.Cid, error) {
 	st, err := b.d.Repo.Store()
 	if err != nil {
@@ -137,7 +142,12 @@ func (b *blobService) keptRoots(ctx context.Context) ([]cid.Cid, error) {
 			roots = append(roots, m.Weights)
 		}
 	}
-	return roots, nil
+	seen := make(map[cid.Cid]bool, len(roots))
+	return slices.DeleteFunc(roots, func(c cid.Cid) bool {
+		dup := seen[c]
+		seen[c] = true
+		return dup
+	}), nil
 }
 
 // Put imports a file into the store, pins it and announces it.
@@ -246,7 +256,8 @@ func (b *blobService) advertisedWeights(id cid.Cid) cid.Cid {
 // defined, is a guess of the manifest's weights CID (from a training round's announcement or
 // the expert's adverts): manifest and weights are then asked for in one request, which saves
 // a round trip (boxo holds a second message to a peer for 20 ms after the first). The manifest
-// decides: a wrong guess is dropped and the weights it names are fetched.
+// decides: a wrong guess is dropped and the weights it names are fetched. The info describes
+// the weights (size) and the whole transfer (bytes received, time).
 func (b *blobService) fetchExpert(ctx context.Context, id, weights cid.Cid) (node.BlobInfo, *experts.Manifest, *experts.Network, error) {
 	st, err := b.d.Repo.Store()
 	if err != nil {
@@ -259,7 +270,7 @@ func (b *blobService) fetchExpert(ctx context.Context, id, weights cid.Cid) (nod
 		}
 		return m.Weights, nil
 	}
-	info, err := b.fetch(ctx, id, weights, linked)
+	first, err := b.fetch(ctx, id, weights, linked)
 	if err != nil {
 		return node.BlobInfo{}, nil, nil, err
 	}
@@ -271,10 +282,16 @@ func (b *blobService) fetchExpert(ctx context.Context, id, weights cid.Cid) (nod
 	if err != nil {
 		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: %w", id, err)
 	}
-	if !weights.Defined() { // otherwise the guided fetch brought the weights the manifest names
-		if info, err = b.Fetch(ctx, m.Weights); err != nil {
-			return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: weights: %w", id, err)
-		}
+	// The guided fetch brought the weights the manifest names; this finds them complete at
+	// once, gives their size and, unless quiet, announces them too.
+	info, err := b.Fetch(ctx, m.Weights)
+	if err != nil {
+		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: weights: %w", id, err)
+	}
+	info.Received += first.Received
+	info.Seconds += first.Seconds
+	if info.Seconds > 0 {
+		info.MiBPerSecond = float64(info.Received) / (1 << 20) / info.Seconds
 	}
 	m, net, err := st.Install(ctx, id)
 	if err != nil {
