@@ -282,17 +282,14 @@ func (b *blobService) fetchExpert(ctx context.Context, id, weights cid.Cid) (nod
 	if err != nil {
 		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: %w", id, err)
 	}
-	// The guided fetch brought the weights the manifest names; this finds them complete at
-	// once, gives their size and, unless quiet, announces them too.
-	info, err := b.Fetch(ctx, m.Weights)
-	if err != nil {
-		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: weights: %w", id, err)
+	// The guided fetch brought the weights the manifest names (b.fetch announced the manifest).
+	if quiet, _ := ctx.Value(quietKey{}).(bool); !quiet {
+		if err := b.provide(ctx, m.Weights); err != nil {
+			b.d.log.Warn("announce fetched weights", "cid", m.Weights, "err", err)
+		}
 	}
-	info.Received += first.Received
-	info.Seconds += first.Seconds
-	if info.Seconds > 0 {
-		info.MiBPerSecond = float64(info.Received) / (1 << 20) / info.Seconds
-	}
+	info := first
+	info.Size = m.WeightsSize
 	m, net, err := st.Install(ctx, id)
 	if err != nil {
 		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: %w", id, err)
