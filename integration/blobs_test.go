@@ -260,6 +260,9 @@ func TestBlobFetchBoundedMemory(t *testing.T) {
 	defer cancel()
 	const size, seed = 64 * blobMiB, 4
 	cfg := blobTestConfig(20 * time.Second)
+	// A window well under half the blob, so holding the blob would show: the test is about
+	// streaming, not about the tuned window (32 MiB).
+	cfg.MaxBlocksInFlight, cfg.WriteBatchBytes = 8, 4<<20
 	provider, root := blobStartProviderProcess(t, seed, size)
 	c := blobNewNode(t, "C", cfg, blobNodeOptions{})
 	if err := c.host.Connect(ctx, provider); err != nil {
