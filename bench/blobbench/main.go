@@ -471,7 +471,7 @@ func runParent(ctx context.Context, sizes []int64, small int64, trials, nprov, r
 	fmt.Fprintf(&b, "\nWhat limits the tuned rate: CPU. The providers and the fetching process share the machine's cores\n")
 	fmt.Fprintf(&b, "and every byte is encrypted, decrypted, hashed by bitswap (sha-256, to derive the CID) and copied\n")
 	fmt.Fprintf(&b, "into and out of badger's value log, whose writes are synced; the fetcher's CPU per MiB is in the\n")
-	fmt.Fprintf(&b, "table, the providers spend about as much. Into an in-memory blockstore the same fetch runs 1.5 to\n")
+	fmt.Fprintf(&b, "table, the providers spend about as much. Into an in-memory blockstore the same fetch runs 1.3 to\n")
 	fmt.Fprintf(&b, "1.8 times faster, which is what the synced badger store costs. A multi-block fetch also loses about\n")
 	fmt.Fprintf(&b, "20 ms at its start: boxo holds a second message to a peer for 20 ms after the first, and the\n")
 	fmt.Fprintf(&b, "leaves can only be asked for once the root has arrived.\n")
