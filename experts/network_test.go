@@ -10,18 +10,7 @@ import (
 // lossOf computes the mean training loss of the network on all rows of s.
 func lossOf(t *testing.T, n *Network, s Samples, cfg TrainConfig) float64 {
 	t.Helper()
-	rows := s.Len()
-	ws := newWorkspace(n, rows)
-	ws.ensureGrads(n)
-	idx := make([]int, rows)
-	for i := range idx {
-		idx[i] = i
-	}
-	xb := make([]float64, rows*s.Dim)
-	gatherRows(xb, s.X, s.Dim, idx)
-	logits := n.forward(ws, xb, rows)
-	d := make([]float64, rows*n.OutputDim())
-	l, _ := lossGrad(cfg, n.OutputDim(), logits, d, s, idx)
+	_, l := gradAndLoss(n, s, cfg)
 	return l
 }
 
