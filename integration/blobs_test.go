@@ -352,7 +352,7 @@ func TestBlobFetchGuided(t *testing.T) {
 	blobLeakCheck(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	const timeout = 20 * time.Second // far beyond the test's fetches: a stalled want would show
+	const timeout = 5 * time.Second // a want the fetch kept waiting on fails it after this
 	a := blobNewNode(t, "A", blobTestConfig(timeout), blobNodeOptions{})
 
 	const targetSize = 3*blobMiB + 5 // four leaves
@@ -400,12 +400,9 @@ func TestBlobFetchGuided(t *testing.T) {
 			}
 			blobConnect(t, a, b)
 			var last blobs.Progress
-			start := time.Now()
+			// A guess that held the fetch up would stall it until the stall timeout: an error.
 			if err := b.x.FetchGuided(ctx, pointer, tc.guess, linked, func(p blobs.Progress) { last = p }); err != nil {
 				t.Fatalf("guided fetch: %v", err)
-			}
-			if el := time.Since(start); el > timeout/2 {
-				t.Fatalf("the guess held the fetch up for %s", el)
 			}
 			blobCheckBytes(t, b, target, 21, targetSize)
 			if want := int64(len(target.String())) + targetSize; last.Total != want || last.Bytes != want {
