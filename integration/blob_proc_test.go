@@ -70,6 +70,9 @@ func TestBlobAndExpertExchangeThroughDaemons(t *testing.T) {
 	if r := fam["meshnode_blob_received_bytes_total"]; r == nil || r.GetMetric()[0].GetCounter().GetValue() < float64(len(data)) {
 		t.Errorf("C's metrics count fewer received bytes than the blob's %d: %v", len(data), r)
 	}
+	// C announces the blob it fetched, after the fetch has returned (C keeps nothing yet, so
+	// this is not its reprovider).
+	eventually(t, 20*time.Second, "C announces the fetched blob", func() bool { return provided(t, d[2]) >= 1 })
 
 	// B fetches it too, through the API with progress: progress lines, then the result.
 	c, err := node.DaemonClient(repos[1])
@@ -142,22 +145,25 @@ func TestBlobAndExpertExchangeThroughDaemons(t *testing.T) {
 		t.Fatalf("gc removed %d blocks of a pinned blob", gc.Removed)
 	}
 	// A reprovides what it keeps (the pinned blob, the expert's manifest and weights) on its own.
-	provided := func() float64 {
-		for _, m := range metricFamilies(t, d[0])["meshnode_blob_provides_total"].GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "outcome" && l.GetValue() == "ok" {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-		return 0
-	}
-	before := provided()
-	eventually(t, 20*time.Second, "A reprovides its three kept roots", func() bool { return provided() >= before+3 })
+	before := provided(t, d[0])
+	eventually(t, 20*time.Second, "A reprovides its three kept roots", func() bool { return provided(t, d[0]) >= before+3 })
 
 	// Unavailable: a CID nobody has fails with a clear error after the timeout.
 	_, err = cliErr(repos[2], "blob", "get", "bafkreidummyrmmmmjmxnkwq6jfmuuf3ho5ifvgwp4zbdvo6hnnmbu6ixhy", "--timeout-ms", "1500")
 	if err == nil || !strings.Contains(err.Error(), "is unavailable") {
 		t.Fatalf("an unavailable blob: %v", err)
 	}
+}
+
+// provided is how many provider records d has announced successfully.
+func provided(t *testing.T, d *daemonProc) float64 {
+	t.Helper()
+	for _, m := range metricFamilies(t, d)["meshnode_blob_provides_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "outcome" && l.GetValue() == "ok" {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

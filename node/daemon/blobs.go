@@ -32,8 +32,9 @@ type blobService struct {
 	// running import or fetch is about to link.
 	gcLock sync.RWMutex
 
-	stopReprovide context.CancelFunc
-	reprovided    chan struct{} // closed when the reprovider has stopped
+	announcements  chan cid.Cid       // blobs waiting to be announced in the DHT
+	stopBackground context.CancelFunc // stops the announcer and the reprovider
+	background     sync.WaitGroup
 }
 
 func newBlobService(ctx context.Context, d *Daemon) (*blobService, error) {
@@ -46,17 +47,19 @@ func newBlobService(ctx context.Context, d *Daemon) (*blobService, error) {
 		return nil, err
 	}
 	b := &blobService{d: d, x: x, pins: st.Datastore("/pins"), metrics: newBlobMetrics(d.registry),
-		reprovided: make(chan struct{})}
-	rctx, cancel := context.WithCancel(context.Background())
-	b.stopReprovide = cancel
-	go b.reprovide(rctx, d.Repo.Config.Mesh.ReprovideInterval)
+		announcements: make(chan cid.Cid, announceQueue)}
+	bctx, cancel := context.WithCancel(context.Background())
+	b.stopBackground = cancel
+	b.background.Add(2)
+	go b.announcer(bctx)
+	go b.reprovide(bctx, d.Repo.Config.Mesh.ReprovideInterval)
 	return b, nil
 }
 
-// close stops the reprovider and the exchange.
+// close stops the announcer, the reprovider and the exchange.
 func (b *blobService) close() error {
-	b.stopReprovide()
-	<-b.reprovided
+	b.stopBackground()
+	b.background.Wait()
 	return b.x.Close()
 }
 
@@ -127,7 +130,8 @@ func (b *blobService) Put(ctx context.Context, path string) (node.BlobInfo, erro
 	return node.BlobInfo{CID: c.String(), Size: n, Seconds: time.Since(t0).Seconds(), Pinned: true}, nil
 }
 
-// Fetch pulls a blob from the mesh into the store (if not already held) and announces it.
+// Fetch pulls a blob from the mesh into the store (if not already held) and queues its
+// announcement.
 func (b *blobService) Fetch(ctx context.Context, c cid.Cid) (node.BlobInfo, error) {
 	return b.fetch(ctx, c, cid.Undef, nil)
 }
@@ -158,9 +162,7 @@ func (b *blobService) fetch(ctx context.Context, c, guess cid.Cid, linked func(b
 		return node.BlobInfo{}, err
 	}
 	if quiet, _ := ctx.Value(quietKey{}).(bool); !quiet {
-		if err := b.provide(ctx, c); err != nil {
-			b.d.log.Warn("announce fetched blob", "cid", c, "err", err)
-		}
+		b.announce(c)
 	}
 	el := time.Since(t0).Seconds()
 	info := node.BlobInfo{CID: c.String(), Size: last.Total, Received: last.Received, Seconds: el}
@@ -231,11 +233,10 @@ func (b *blobService) fetchExpert(ctx context.Context, id, weights cid.Cid) (nod
 	if err != nil {
 		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: %w", id, err)
 	}
-	// The guided fetch brought the weights the manifest names (b.fetch announced the manifest).
+	// The guided fetch brought the weights the manifest names (b.fetch queued the manifest's
+	// announcement).
 	if quiet, _ := ctx.Value(quietKey{}).(bool); !quiet {
-		if err := b.provide(ctx, m.Weights); err != nil {
-			b.d.log.Warn("announce fetched weights", "cid", m.Weights, "err", err)
-		}
+		b.announce(m.Weights)
 	}
 	info := first
 	info.Size = m.WeightsSize

@@ -76,11 +76,8 @@ func (m *market) Publish(ctx context.Context, req node.PublishRequest) (node.Lis
 	if err := m.refreshAccess(ctx); err != nil {
 		return node.ListingView{}, err
 	}
-	for _, c := range []cid.Cid{id, man.Weights} {
-		if err := m.d.blobs.provide(ctx, c); err != nil {
-			m.d.log.Debug("announce listed expert", "cid", c, "err", err) // peers connected to us still find it
-		}
-	}
+	m.d.blobs.announce(id)
+	m.d.blobs.announce(man.Weights)
 	if err := m.publish(ctx, &listing.Message{Kind: listing.KindListing, Listing: l}); err != nil {
 		m.d.log.Warn("publish listing now; the next republish round retries", "err", err)
 	}

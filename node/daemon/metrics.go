@@ -75,7 +75,7 @@ func newBlobMetrics(reg prometheus.Registerer) *blobMetrics {
 		gcBlocks: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshnode_blob_gc_removed_blocks_total",
 			Help: "Blocks removed by garbage collection."}),
 		provides: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_blob_provides_total",
-			Help: "Provider records this node announced in the DHT, by outcome (ok, error)."}, []string{"outcome"}),
+			Help: "Provider records this node announced in the DHT, by outcome (ok, error, dropped: the announce queue was full)."}, []string{"outcome"}),
 	}
 	reg.MustRegister(m.fetches, m.received, m.put, m.gcBlocks, m.provides)
 	return m

@@ -369,16 +369,7 @@ func (c *coordinator) publishVersion(ctx context.Context, net *experts.Network, 
 	if c.st.Round < spec.Rounds {
 		return id, m.WeightsSize, nil
 	}
-	c.s.wg.Add(1)
-	go func() {
-		defer c.s.wg.Done()
-		pctx, cancel := context.WithTimeout(c.s.ctx, 30*time.Second)
-		defer cancel()
-		for _, b := range []cid.Cid{id, m.Weights} {
-			if err := c.s.d.blobs.provide(pctx, b); err != nil {
-				c.s.d.log.Debug("provide a new version", "cid", b, "err", err)
-			}
-		}
-	}()
+	c.s.d.blobs.announce(id)
+	c.s.d.blobs.announce(m.Weights)
 	return id, m.WeightsSize, nil
 }
