@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -118,6 +119,11 @@ type result struct {
 	PeakFile int64 `json:"peak_rss_file_bytes"`
 	// CPU is the fetching process's user and system CPU time during the fetches, in seconds.
 	CPU float64 `json:"cpu_seconds"`
+	// Busy and IOWait are the whole machine's CPU time during the fetches (every process: the
+	// providers, the fetcher, the kernel's work for them, and anything else running), in
+	// core-seconds: busy is time not idle and not waiting for I/O.
+	Busy   float64 `json:"machine_busy_seconds"`
+	IOWait float64 `json:"machine_iowait_seconds"`
 }
 
 // configByName returns the named config. For tuning experiments, the environment variable
@@ -372,9 +378,9 @@ func runParent(ctx context.Context, sizes []int64, small int64, trials, nprov, r
 					if err != nil {
 						return err
 					}
-					logf("%s %s from %d provider(s) (in-memory store: %v), run %d: %.1f MiB/s, raw stream %.1f MiB/s, fetcher CPU %.1f ms/MiB, VmHWM %.0f MiB (anon %.0f, file %.0f)",
+					logf("%s %s from %d provider(s) (in-memory store: %v), run %d: %.1f MiB/s, raw stream %.1f MiB/s, fetcher CPU %.1f ms/MiB, cores busy %.2f, in I/O wait %.2f, VmHWM %.0f MiB (anon %.0f, file %.0f)",
 						cfgName, human(size), v.providers, v.mem, r+1, mibps(size, res.Fetch[0]), mibps(size, res.RawSecs),
-						1e3*res.CPU/mib(size), mib(res.VmHWM), mib(res.PeakAnon), mib(res.PeakFile))
+						1e3*res.CPU/mib(size), res.Busy/res.Fetch[0], res.IOWait/res.Fetch[0], mib(res.VmHWM), mib(res.PeakAnon), mib(res.PeakFile))
 					if len(runs[k]) == 0 {
 						order = append(order, k)
 					}
@@ -415,8 +421,8 @@ func runParent(ctx context.Context, sizes []int64, small int64, trials, nprov, r
 	}
 
 	fmt.Fprintf(&b, "\n## Fetch throughput (median of %d runs; raw = one libp2p stream between the same two hosts, same run)\n\n", repeat)
-	fmt.Fprintf(&b, "| blob | config | providers | fetcher's store | median time | MiB/s | runs, MiB/s | × default | raw stream MiB/s | ÷ raw | fetcher CPU, ms/MiB | VmHWM | peak anon RSS | peak file RSS |\n")
-	fmt.Fprintf(&b, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(&b, "| blob | config | providers | fetcher's store | median time | MiB/s | runs, MiB/s | × default | raw stream MiB/s | ÷ raw | fetcher CPU, ms/MiB | cores busy (of %d) | cores in I/O wait | VmHWM | peak anon RSS | peak file RSS |\n", runtime.NumCPU())
+	fmt.Fprintf(&b, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	medianRate := func(k key) float64 {
 		var rates []float64
 		for _, r := range runs[k] {
@@ -439,19 +445,25 @@ func runParent(ctx context.Context, sizes []int64, small int64, trials, nprov, r
 		slices.Sort(rates)
 		return median(rates)
 	}
+	busyByKey := map[key]float64{} // cores busy, median of the runs
 	for _, k := range order {
 		rate := medianRate(k)
 		var all []string
 		var vm, anon, file int64
-		var times, cpus []float64
+		var times, cpus, busy, iowait []float64
 		for _, r := range runs[k] {
 			all = append(all, fmt.Sprintf("%.0f", mibps(k.size, r.Fetch[0])))
 			vm, anon, file = max(vm, r.VmHWM), max(anon, r.PeakAnon), max(file, r.PeakFile)
 			times = append(times, r.Fetch[0])
 			cpus = append(cpus, 1e3*r.CPU/mib(k.size))
+			busy = append(busy, r.Busy/r.Fetch[0])
+			iowait = append(iowait, r.IOWait/r.Fetch[0])
 		}
 		slices.Sort(times)
 		slices.Sort(cpus)
+		slices.Sort(busy)
+		slices.Sort(iowait)
+		busyByKey[k] = median(busy)
 		vsDefault := "-"
 		if d := medianRate(key{k.size, "default", k.providers, k.mem}); d > 0 {
 			vsDefault = fmt.Sprintf("%.2f", rate/d)
@@ -461,20 +473,34 @@ func runParent(ctx context.Context, sizes []int64, small int64, trials, nprov, r
 		if k.mem {
 			where = "in memory"
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %.2f s | %.0f | %s | %s | %.0f | %.2f | %.1f | %.0f MiB | %.0f MiB | %.0f MiB |\n",
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %.2f s | %.0f | %s | %s | %.0f | %.2f | %.1f | %.2f | %.2f | %.0f MiB | %.0f MiB | %.0f MiB |\n",
 			human(k.size), k.config, k.providers, where, median(times), rate, strings.Join(all, ", "), vsDefault, raw,
-			rate/raw, median(cpus), mib(vm), mib(anon), mib(file))
+			rate/raw, median(cpus), median(busy), median(iowait), mib(vm), mib(anon), mib(file))
 	}
 	fmt.Fprintf(&b, "\nVmHWM is the fetching process's peak resident set; it counts the pages of badger's memory-mapped value log\n")
 	fmt.Fprintf(&b, "(file-backed page cache the kernel can reclaim), shown apart as peak file RSS. Peak anon RSS is the process's\n")
 	fmt.Fprintf(&b, "own memory (Go heap with its GC headroom, stacks). Both peaks are sampled every 10 ms.\n")
-	fmt.Fprintf(&b, "\nWhat limits the tuned rate: CPU. The providers and the fetching process share the machine's cores\n")
-	fmt.Fprintf(&b, "and every byte is encrypted, decrypted, hashed by bitswap (sha-256, to derive the CID) and copied\n")
-	fmt.Fprintf(&b, "into and out of badger's value log, whose writes are synced; the fetcher's CPU per MiB is in the\n")
-	fmt.Fprintf(&b, "table, the providers spend about as much. Into an in-memory blockstore the same fetch runs 1.3 to\n")
-	fmt.Fprintf(&b, "1.8 times faster, which is what the synced badger store costs. A multi-block fetch also loses about\n")
-	fmt.Fprintf(&b, "20 ms at its start: boxo holds a second message to a peer for 20 ms after the first, and the\n")
-	fmt.Fprintf(&b, "leaves can only be asked for once the root has arrived.\n")
+	busyRange := func(config string) (lo, hi float64) { // over the badger rows of config
+		lo, hi = math.Inf(1), math.Inf(-1)
+		for k, v := range busyByKey {
+			if k.config == config && !k.mem {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+		}
+		return lo, hi
+	}
+	tlo, thi := busyRange("tuned")
+	dlo, dhi := busyRange("default")
+	fmt.Fprintf(&b, "\nWhat limits the tuned rate: mostly the machine's CPU. The providers and the fetching process share\n")
+	fmt.Fprintf(&b, "its %d cores, and every byte is encrypted, decrypted, hashed by bitswap (sha-256, to derive the CID),\n", runtime.NumCPU())
+	fmt.Fprintf(&b, "copied through yamux and protobuf buffers on both sides and into and out of badger's value log, whose\n")
+	fmt.Fprintf(&b, "writes are synced. During a tuned fetch into badger %.2f to %.2f of the %d cores are busy (boxo's\n", tlo, thi, runtime.NumCPU())
+	fmt.Fprintf(&b, "defaults: %.2f to %.2f, waiting on one synced write per block); the rest is the pipeline's waits:\n", dlo, dhi)
+	fmt.Fprintf(&b, "synced writes (I/O wait in the table), and boxo's client, which sends a peer at most one message\n")
+	fmt.Fprintf(&b, "of wants every 20 ms. That hold also costs a multi-block fetch about 20 ms at its start (the leaves\n")
+	fmt.Fprintf(&b, "can only be asked for once the root has arrived) and an expert fetched by its ID alone 20 ms (the\n")
+	fmt.Fprintf(&b, "weights can only be asked for once the manifest has arrived). Into an in-memory blockstore the same\n")
+	fmt.Fprintf(&b, "fetches run faster, which is what the synced badger store costs.\n")
 
 	// The budgets, checked against this run.
 	mark := func(ok bool) string {
@@ -624,6 +650,7 @@ func runChild(ctx context.Context) error {
 	}
 	var r result
 	cpu0 := cpuSeconds()
+	busy0, iowait0 := machineCPU()
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
@@ -683,6 +710,8 @@ func runChild(ctx context.Context) error {
 		r.Bytes += last.Bytes
 	}
 	r.CPU = cpuSeconds() - cpu0
+	busy1, iowait1 := machineCPU()
+	r.Busy, r.IOWait = busy1-busy0, iowait1-iowait0
 	close(stop)
 	<-sampled
 	status, err := procStatus()
@@ -728,6 +757,30 @@ func cpuSeconds() float64 {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// machineCPU is the machine's CPU time so far from /proc/stat, in core-seconds: busy (neither
+// idle nor waiting for I/O) and waiting for I/O. Zeros if it cannot be read.
+func machineCPU() (busy, iowait float64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0
+	}
+	var ticks [8]float64
+	for i := range ticks {
+		v, err := strconv.ParseFloat(f[i+1], 64)
+		if err != nil {
+			return 0, 0
+		}
+		ticks[i] = v / 100 // USER_HZ
+	}
+	busy = ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]
+	return busy, ticks[4]
 }
 
 // procStatus reads the kB fields of /proc/self/status, in bytes.
