@@ -344,7 +344,8 @@ func BenchmarkBlobFetch(b *testing.B) {
 }
 
 // A guided fetch asks for a blob and the one it links to together. A right guess brings both;
-// a wrong one neither holds the fetch up until the stall timeout nor pulls in the wrong DAG nor
+// with none, the blob it links to comes after it (through the exchange's second client); a
+// wrong one neither holds the fetch up until the stall timeout nor pulls in the wrong DAG nor
 // counts in the progress, whatever it is: a blob nobody holds, a large blob someone does, one
 // the fetching node holds already, a block inside the real DAG, the root itself, or a CID of
 // a hash function that is not allowed. Each case fetches on a fresh node.
@@ -385,6 +386,7 @@ func TestBlobFetchGuided(t *testing.T) {
 		notWhole cid.Cid
 	}{
 		{name: "right", guess: target},
+		{name: "none", guess: cid.Undef},
 		{name: "held by nobody", guess: missing},
 		{name: "a large blob held by the provider", guess: decoy, notWhole: decoy},
 		{name: "a blob held by the fetching node", guess: decoy, heldHere: true},

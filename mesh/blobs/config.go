@@ -66,6 +66,12 @@ type Config struct {
 	// its own as it arrives, as boxo's blockservice does (default). A batch is written early
 	// when no block is in flight.
 	WriteBatchBytes int
+	// FollowClient runs a second bitswap client for the blob a fetched root names (FetchGuided
+	// without a usable guess: an expert's weights, named by its manifest). boxo's client sends a
+	// peer at most one message of wants every 20 ms, so that want, made once the root has
+	// arrived, would wait up to 20 ms behind the root's; the second client has sent nothing
+	// lately. boxo has one client (default false).
+	FollowClient bool
 	// FetchTimeout is how long a fetch waits without receiving any block before it fails with
 	// ErrUnavailable: a blob no reachable peer holds, or serves to us, fails after this instead
 	// of hanging. It is a stall timeout, not a total: a large blob that keeps arriving is never
@@ -123,6 +129,8 @@ func TunedConfig() Config {
 	// Look for more providers every 10 s, so a fetch whose providers went away finds others
 	// well inside FetchTimeout.
 	c.RebroadcastDelay = 10 * time.Second
+	// An expert fetched by its ID alone: the weights its manifest names in a few ms, not 20.
+	c.FollowClient = true
 	// The store syncs every write: one sync per 8 MiB instead of one per 1 MiB block.
 	c.WriteBatchBytes = 8 << 20
 	// 32 MiB between request and write: a batch being written, a batch being filled, and at

@@ -19,8 +19,9 @@
 // batches, so its memory does not grow with the blob. FetchAll asks for several blobs in one
 // request, and FetchGuided for a blob and a guess of the one it links to (boxo holds a second
 // message to a peer for 20 ms after the first, so a second round trip costs that much); their
-// provider searches look for the first root. A fetch that receives no block for
-// Config.FetchTimeout fails with ErrUnavailable.
+// provider searches look for the first root. Without a guess, FetchGuided asks for the linked
+// blob through a second bitswap client (Config.FollowClient), which has sent nothing lately. A
+// fetch that receives no block for Config.FetchTimeout fails with ErrUnavailable.
 //
 // Only roots are announced. A fetch finds providers by the root, asks them for the rest of the
 // DAG, and when it stalls (its providers went away) searches for providers of the root again.

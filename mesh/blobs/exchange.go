@@ -7,10 +7,10 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/ipfs/boxo/bitswap"
 	bsclient "github.com/ipfs/boxo/bitswap/client"
 	bsmsg "github.com/ipfs/boxo/bitswap/message"
 	"github.com/ipfs/boxo/bitswap/network/bsnet"
+	bsserver "github.com/ipfs/boxo/bitswap/server"
 	"github.com/ipfs/boxo/blockstore"
 	rpqm "github.com/ipfs/boxo/routing/providerquerymanager"
 	"github.com/ipfs/go-cid"
@@ -43,7 +43,7 @@ type Exchange struct {
 	cfg    Config
 	proto  protocol.ID
 
-	swap   *bitswap.Bitswap
+	swap   *swap
 	pqm    *rpqm.ProviderQueryManager
 	filter atomic.Pointer[RequestFilter]
 	wanted *recentSet // CIDs fetches asked for lately, to spot blocks nobody asked for
@@ -99,20 +99,22 @@ func New(ctx context.Context, h host.Host, router routing.ContentRouting, bs blo
 		finder = pqm
 	}
 
-	x.swap = bitswap.New(ctx, network, finder, bs,
-		bitswap.TaskWorkerCount(cfg.TaskWorkers),
-		bitswap.EngineTaskWorkerCount(cfg.EngineTaskWorkers),
-		bitswap.EngineBlockstoreWorkerCount(cfg.BlockstoreWorkers),
-		bitswap.MaxOutstandingBytesPerPeer(cfg.MaxOutstandingBytesPerPeer),
-		bitswap.WithTargetMessageSize(cfg.TargetMessageSize),
-		bitswap.MaxQueuedWantlistEntriesPerPeer(uint(cfg.MaxQueuedWantsPerPeer)),
-		bitswap.WithWantHaveReplaceSize(cfg.WantHaveReplaceSize),
-		bitswap.ProviderSearchDelay(cfg.ProviderSearchDelay),
-		bitswap.RebroadcastDelay(cfg.RebroadcastDelay),
-		bitswap.WithPeerBlockRequestFilter(x.allow),
-		bitswap.WithClientOption(bsclient.WithDefaultProviderQueryManager(false)),
-		bitswap.WithTracer(tracer{x}),
-	)
+	x.swap = newSwap(ctx, network, finder, bs, tracer{x}, cfg.FollowClient,
+		[]bsserver.Option{
+			bsserver.TaskWorkerCount(cfg.TaskWorkers),
+			bsserver.EngineTaskWorkerCount(cfg.EngineTaskWorkers),
+			bsserver.EngineBlockstoreWorkerCount(cfg.BlockstoreWorkers),
+			bsserver.MaxOutstandingBytesPerPeer(cfg.MaxOutstandingBytesPerPeer),
+			bsserver.WithTargetMessageSize(cfg.TargetMessageSize),
+			bsserver.MaxQueuedWantlistEntriesPerPeer(uint(cfg.MaxQueuedWantsPerPeer)),
+			bsserver.WithWantHaveReplaceSize(cfg.WantHaveReplaceSize),
+			bsserver.WithPeerBlockRequestFilter(x.allow),
+		},
+		[]bsclient.Option{
+			bsclient.ProviderSearchDelay(cfg.ProviderSearchDelay),
+			bsclient.RebroadcastDelay(cfg.RebroadcastDelay),
+			bsclient.WithDefaultProviderQueryManager(false),
+		})
 	return x, nil
 }
 
@@ -163,7 +165,7 @@ func (x *Exchange) Close() error {
 		x.stopping = true
 		x.mu.Unlock()
 		x.host.RemoveStreamHandler(x.proto)
-		_ = x.swap.Close() // always nil
+		x.swap.close()
 		if x.pqm != nil {
 			x.pqm.Close()
 		}

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	bsclient "github.com/ipfs/boxo/bitswap/client"
+
 	"github.com/ipfs/boxo/exchange"
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/boxo/ipld/unixfs"
@@ -62,7 +64,7 @@ func (x *Exchange) Fetch(ctx context.Context, root cid.Cid, progress func(Progre
 // to a peer instead of one each. Progress counts all of them; Total is known once every root
 // is. Provider searches look for the first root.
 func (x *Exchange) FetchAll(ctx context.Context, roots []cid.Cid, progress func(Progress)) error {
-	return x.fetch(ctx, roots, nil, progress)
+	return x.fetch(ctx, roots, nil, progress, x.swap.first)
 }
 
 // FetchGuided fetches root and the blob it links to when the caller can guess that blob's CID
@@ -79,7 +81,7 @@ func (x *Exchange) FetchGuided(ctx context.Context, root, guess cid.Cid, linked 
 		return x.Fetch(ctx, root, progress)
 	}
 	if guess.Defined() && !guess.Equals(root) && verifcid.ValidateCid(verifcid.DefaultAllowlist, guess) == nil {
-		return x.fetch(ctx, []cid.Cid{root, guess}, linked, progress)
+		return x.fetch(ctx, []cid.Cid{root, guess}, linked, progress, x.swap.first)
 	}
 	var first Progress
 	if err := x.Fetch(ctx, root, func(p Progress) {
@@ -98,7 +100,9 @@ func (x *Exchange) FetchGuided(ctx context.Context, root, guess cid.Cid, linked 
 	if err != nil {
 		return fmt.Errorf("fetch %s: %w", root, err)
 	}
-	return x.Fetch(ctx, target, func(p Progress) {
+	// Through the second client (with Config.FollowClient): the first has just sent root's
+	// want and would hold this one for up to 20 ms.
+	return x.fetch(ctx, []cid.Cid{target}, nil, func(p Progress) {
 		if progress == nil {
 			return
 		}
@@ -111,10 +115,11 @@ func (x *Exchange) FetchGuided(ctx context.Context, root, guess cid.Cid, linked 
 			p.Rate = float64(p.Received) / s
 		}
 		progress(p)
-	})
+	}, x.swap.followFor(target))
 }
 
-func (x *Exchange) fetch(ctx context.Context, roots []cid.Cid, linked func(blocks.Block) (cid.Cid, error), progress func(Progress)) error {
+// fetch runs one fetch, its requests going through the bitswap client via.
+func (x *Exchange) fetch(ctx context.Context, roots []cid.Cid, linked func(blocks.Block) (cid.Cid, error), progress func(Progress), via *bsclient.Client) error {
 	if len(roots) == 0 {
 		return errors.New("fetch: no CID")
 	}
@@ -144,7 +149,7 @@ func (x *Exchange) fetch(ctx context.Context, roots []cid.Cid, linked func(block
 		root:       root,
 		roots:      pending,
 		linked:     linked,
-		sess:       x.swap.NewSession(ctx),
+		sess:       via.NewSession(ctx),
 		progress:   progress,
 		start:      time.Now(),
 		results:    make(chan blocks.Block),
@@ -570,7 +575,7 @@ func (f *fetch) writer() {
 			f.writeErr <- fmt.Errorf("store %d blocks: %w", len(batch), err)
 			return
 		}
-		if err := f.x.swap.NotifyNewBlocks(f.ctx, batch...); err != nil {
+		if err := f.x.swap.notifyNewBlocks(f.ctx, batch...); err != nil {
 			f.writeErr <- fmt.Errorf("announce %d blocks to bitswap: %w", len(batch), err)
 			return
 		}

@@ -1,0 +1,113 @@
+package blobs
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	bsclient "github.com/ipfs/boxo/bitswap/client"
+	bsmsg "github.com/ipfs/boxo/bitswap/message"
+	bsnetwork "github.com/ipfs/boxo/bitswap/network"
+	bsserver "github.com/ipfs/boxo/bitswap/server"
+	"github.com/ipfs/boxo/blockstore"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/routing"
+)
+
+// swap is boxo's bitswap, assembled as bitswap.New does (one network, one server, one client),
+// with an optional second client (Config.FollowClient). boxo's client sends a peer at most one
+// message of wants every 20 ms, so a want that can only be made once an earlier block has
+// arrived (an expert's weights, named by its manifest) waits up to 20 ms when it goes through
+// the client that asked for that block. The second client, whose message queue has not just
+// sent anything, takes it instead. Both clients see every incoming message and each takes what
+// its own sessions asked for.
+type swap struct {
+	net    bsnetwork.BitSwapNetwork
+	server *bsserver.Server
+	first  *bsclient.Client // every fetch's own requests
+	follow *bsclient.Client // the blob a fetched root names (FetchGuided without a guess); first if none
+	tracer tracer
+}
+
+// newSwap starts the server and the clients on net; followClient adds the second client.
+func newSwap(ctx context.Context, net bsnetwork.BitSwapNetwork, finder routing.ContentDiscovery, bs blockstore.Blockstore, t tracer,
+	followClient bool, serverOpts []bsserver.Option, clientOpts []bsclient.Option) *swap {
+	s := &swap{net: net, tracer: t}
+	s.server = bsserver.New(ctx, net, bs, serverOpts...)
+	// The server learns of blocks either client receives, to serve peers waiting for them.
+	clientOpts = append(clientOpts, bsclient.WithBlockReceivedNotifier(s.server))
+	s.first = bsclient.New(ctx, net, finder, bs, clientOpts...)
+	s.follow = s.first
+	if followClient {
+		s.follow = bsclient.New(ctx, net, finder, bs, clientOpts...)
+	}
+	net.Start(s)
+	return s
+}
+
+// clients is the distinct clients: first, and follow when it is a second one.
+func (s *swap) clients() []*bsclient.Client {
+	if s.follow == s.first {
+		return []*bsclient.Client{s.first}
+	}
+	return []*bsclient.Client{s.first, s.follow}
+}
+
+// followFor is the client to fetch c through when c is named by a block just fetched: the
+// second client, unless the first wants c already. Two clients never ask a peer for the same
+// block at once by this path: the peer keeps one want per block and peer, so one client's
+// cancel (a fetch that gave up) would also withdraw the other's want, which its client would
+// only repeat at its next full rebroadcast (30 s).
+func (s *swap) followFor(c cid.Cid) *bsclient.Client {
+	if s.follow != s.first && slices.Contains(s.first.GetWantlist(), c) {
+		return s.first
+	}
+	return s.follow
+}
+
+// ReceiveMessage hands an incoming message to the tracer, both clients (each takes the blocks,
+// haves and don't-haves its sessions asked for) and the server (the peer's wants).
+func (s *swap) ReceiveMessage(ctx context.Context, p peer.ID, m bsmsg.BitSwapMessage) {
+	s.tracer.MessageReceived(p, m)
+	for _, c := range s.clients() {
+		c.ReceiveMessage(ctx, p, m)
+	}
+	s.server.ReceiveMessage(ctx, p, m)
+}
+
+// ReceiveError is called for a stream that failed to decode; bitswap.New only logs it.
+func (s *swap) ReceiveError(error) {}
+
+func (s *swap) PeerConnected(p peer.ID) {
+	for _, c := range s.clients() {
+		c.PeerConnected(p)
+	}
+	s.server.PeerConnected(p)
+}
+
+func (s *swap) PeerDisconnected(p peer.ID) {
+	for _, c := range s.clients() {
+		c.PeerDisconnected(p)
+	}
+	s.server.PeerDisconnected(p)
+}
+
+// notifyNewBlocks tells both clients (sessions waiting for the blocks) and the server (peers
+// waiting for them) that the blockstore now holds blks.
+func (s *swap) notifyNewBlocks(ctx context.Context, blks ...blocks.Block) error {
+	var errs []error
+	for _, c := range s.clients() {
+		errs = append(errs, c.NotifyNewBlocks(ctx, blks...))
+	}
+	return errors.Join(append(errs, s.server.NotifyNewBlocks(ctx, blks...))...)
+}
+
+func (s *swap) close() {
+	s.net.Stop()
+	for _, c := range s.clients() {
+		c.Close()
+	}
+	s.server.Close()
+}
