@@ -15,6 +15,7 @@ import (
 	"github.com/ipfs/boxo/blockstore"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 
@@ -106,8 +107,9 @@ func TestBlobFetchAndFailover(t *testing.T) {
 
 // A peer that serves a block whose bytes do not match its CID (its blockstore returns tampered
 // bytes for one chunk) gets that block nowhere: the fetch fails after its timeout, the bad block
-// is not in the fetcher's store and every stored block matches its CID; the same fetch succeeds
-// once an honest peer holds the blob, although the tampering peer still says it has the block.
+// is not in the fetcher's store and every stored block matches its CID. The fetcher then ignores
+// the tampering peer (it closes the peer's new connection), and the same fetch succeeds once an
+// honest peer holds the blob.
 func TestBlobTamperedBlockRejected(t *testing.T) {
 	blobLeakCheck(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -154,9 +156,17 @@ func TestBlobTamperedBlockRejected(t *testing.T) {
 		t.Fatalf("C holds %d blocks after the failed fetch, want the good ones only (1..7)", n)
 	}
 
+	// C ignores T for a while: when T connects again, C closes the connection.
+	if err := tamper.host.Connect(ctx, peer.AddrInfo{ID: c.host.ID(), Addrs: c.host.Addrs()}); err != nil {
+		t.Logf("T reconnects: %v", err) // C may close it before the handshake ends
+	}
+	blobWaitFor(t, 10*time.Second, "C to close T's new connection", func() bool {
+		return c.host.Network().Connectedness(tamper.host.ID()) != network.Connected
+	})
+
 	// An honest peer joins with the same blob: the fetch completes and every block is right.
 	honest := blobNewNode(t, "A", cfg, blobNodeOptions{})
-	blobConnect(t, tamper, c, honest)
+	blobConnect(t, c, honest)
 	blobPut(t, honest, seed, size)
 	if err := honest.x.Provide(ctx, root); err != nil {
 		t.Fatalf("A provides: %v", err)

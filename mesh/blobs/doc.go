@@ -26,5 +26,6 @@
 // Only roots are announced. A fetch finds providers by the root, asks them for the rest of the
 // DAG, and when it stalls (its providers went away) searches for providers of the root again.
 // A peer that answers a want with bytes that do not hash to the CID it was asked for is
-// disconnected, so a tampering peer cannot hold a fetch up while an honest one has the blob.
+// disconnected and ignored for ten minutes, so a tampering peer cannot hold a fetch up while an
+// honest one has the blob.
 package blobs

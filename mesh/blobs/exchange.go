@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	bsclient "github.com/ipfs/boxo/bitswap/client"
 	bsmsg "github.com/ipfs/boxo/bitswap/message"
@@ -47,6 +48,8 @@ type Exchange struct {
 	pqm    *rpqm.ProviderQueryManager
 	filter atomic.Pointer[RequestFilter]
 	wanted *recentSet // CIDs fetches asked for lately, to spot blocks nobody asked for
+	banMu  sync.Mutex
+	banned map[peer.ID]time.Time // peers that sent blocks nobody asked for -> until when ignored
 
 	mu       sync.Mutex     // guards stopping and drops.Add
 	stopping bool           // Close has begun
@@ -79,6 +82,7 @@ func New(ctx context.Context, h host.Host, router routing.ContentRouting, bs blo
 		done:   ctx.Done(),
 		cancel: cancel,
 		wanted: newRecentSet(recentWants),
+		banned: make(map[peer.ID]time.Time),
 	}
 	// Only the current protocol version: every mesh node runs this code, and older versions
 	// lack the HAVE/DONT_HAVE messages the client relies on.
@@ -99,7 +103,7 @@ func New(ctx context.Context, h host.Host, router routing.ContentRouting, bs blo
 		finder = pqm
 	}
 
-	x.swap = newSwap(ctx, network, finder, bs, tracer{x}, cfg.FollowClient,
+	x.swap = newSwap(ctx, network, finder, bs, x, cfg.FollowClient,
 		[]bsserver.Option{
 			bsserver.TaskWorkerCount(cfg.TaskWorkers),
 			bsserver.EngineTaskWorkerCount(cfg.EngineTaskWorkers),
@@ -180,23 +184,58 @@ func (x *Exchange) Close() error {
 // still known.
 const recentWants = 8192
 
-// tracer watches bitswap's incoming messages for blocks that no fetch asked for. bitswap derives
-// a received block's CID from its bytes, so a peer that answers a want with bytes that do not
-// match the CID sends a block whose CID nobody wanted. bitswap drops it, but the session keeps
-// waiting on that peer, which said it had the block: a tampering peer would stall a fetch even
-// when an honest one holds the blob. The exchange disconnects such a peer, so the fetch moves on.
-type tracer struct{ x *Exchange }
+// banDuration is how long the exchange ignores a peer that sent a block nobody asked for.
+const banDuration = 10 * time.Minute
 
-func (t tracer) MessageReceived(p peer.ID, msg bsmsg.BitSwapMessage) {
+// admit decides whether bitswap sees an incoming message from p. bitswap derives a received
+// block's CID from its bytes, so a peer that answers a want with bytes that do not match the CID
+// sends a block whose CID nobody wanted. bitswap would drop the block, but the session would
+// keep waiting on that peer, which said it had the block: a tampering peer would stall a fetch
+// even when an honest one holds the blob. Such a peer is banned for banDuration: its messages
+// are dropped and its connections closed, now and whenever it connects again meanwhile, so
+// fetches move on to other providers.
+func (x *Exchange) admit(p peer.ID, msg bsmsg.BitSwapMessage) bool {
+	if x.isBanned(p) {
+		x.dropPeer(p)
+		return false
+	}
 	for _, b := range msg.Blocks() {
-		if !t.x.wanted.has(b.Cid()) {
-			t.x.dropPeer(p)
-			return
+		if !x.wanted.has(b.Cid()) {
+			x.ban(p)
+			x.dropPeer(p)
+			return false
 		}
 	}
+	return true
 }
 
-func (tracer) MessageSent(peer.ID, bsmsg.BitSwapMessage) {}
+// admitPeer decides whether bitswap hears of a new connection to p: not while p is banned.
+func (x *Exchange) admitPeer(p peer.ID) bool {
+	if x.isBanned(p) {
+		x.dropPeer(p)
+		return false
+	}
+	return true
+}
+
+func (x *Exchange) ban(p peer.ID) {
+	x.banMu.Lock()
+	defer x.banMu.Unlock()
+	now := time.Now()
+	for q, until := range x.banned { // few entries: forget the expired ones here
+		if now.After(until) {
+			delete(x.banned, q)
+		}
+	}
+	x.banned[p] = now.Add(banDuration)
+}
+
+func (x *Exchange) isBanned(p peer.ID) bool {
+	x.banMu.Lock()
+	defer x.banMu.Unlock()
+	until, ok := x.banned[p]
+	return ok && time.Now().Before(until)
+}
 
 // dropPeer closes the connections to p, off bitswap's receive path.
 func (x *Exchange) dropPeer(p peer.ID) {

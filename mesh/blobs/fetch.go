@@ -45,8 +45,8 @@ type Progress struct {
 //
 // Every block is checked against its CID before it is written: bitswap derives a received
 // block's CID by hashing its bytes (boxo/bitswap/message), so a tampered block reaches Fetch as
-// one nobody asked for and is dropped (the exchange then disconnects the peer that sent it, see
-// tracer), and Fetch does not hash the bytes a second time; it checks that the CID's hash
+// one nobody asked for and is dropped (the exchange then bans the peer that sent it, see
+// Exchange.admit), and Fetch does not hash the bytes a second time; it checks that the CID's hash
 // function is one that cannot be forged. Memory is bounded: at most Config.MaxBlocksInFlight
 // blocks are held between being requested and being written, whatever the blob's size. Links
 // of raw and dag-pb (UnixFS) blocks are followed; a block of another codec is fetched alone.

@@ -28,13 +28,20 @@ type swap struct {
 	server *bsserver.Server
 	first  *bsclient.Client // every fetch's own requests
 	follow *bsclient.Client // the blob a fetched root names (FetchGuided without a guess); first if none
-	tracer tracer
+	guard  guard
+}
+
+// guard decides which incoming messages and connections bitswap sees (Exchange: it bans peers
+// that send blocks nobody asked for).
+type guard interface {
+	admit(p peer.ID, m bsmsg.BitSwapMessage) bool
+	admitPeer(p peer.ID) bool
 }
 
 // newSwap starts the server and the clients on net; followClient adds the second client.
-func newSwap(ctx context.Context, net bsnetwork.BitSwapNetwork, finder routing.ContentDiscovery, bs blockstore.Blockstore, t tracer,
+func newSwap(ctx context.Context, net bsnetwork.BitSwapNetwork, finder routing.ContentDiscovery, bs blockstore.Blockstore, g guard,
 	followClient bool, serverOpts []bsserver.Option, clientOpts []bsclient.Option) *swap {
-	s := &swap{net: net, tracer: t}
+	s := &swap{net: net, guard: g}
 	s.server = bsserver.New(ctx, net, bs, serverOpts...)
 	// The server learns of blocks either client receives, to serve peers waiting for them.
 	clientOpts = append(clientOpts, bsclient.WithBlockReceivedNotifier(s.server))
@@ -67,10 +74,12 @@ func (s *swap) followFor(c cid.Cid) *bsclient.Client {
 	return s.follow
 }
 
-// ReceiveMessage hands an incoming message to the tracer, both clients (each takes the blocks,
-// haves and don't-haves its sessions asked for) and the server (the peer's wants).
+// ReceiveMessage hands an incoming message the guard admits to the clients (each takes the
+// blocks, haves and don't-haves its sessions asked for) and the server (the peer's wants).
 func (s *swap) ReceiveMessage(ctx context.Context, p peer.ID, m bsmsg.BitSwapMessage) {
-	s.tracer.MessageReceived(p, m)
+	if !s.guard.admit(p, m) {
+		return
+	}
 	for _, c := range s.clients() {
 		c.ReceiveMessage(ctx, p, m)
 	}
@@ -81,6 +90,9 @@ func (s *swap) ReceiveMessage(ctx context.Context, p peer.ID, m bsmsg.BitSwapMes
 func (s *swap) ReceiveError(error) {}
 
 func (s *swap) PeerConnected(p peer.ID) {
+	if !s.guard.admitPeer(p) {
+		return
+	}
 	for _, c := range s.clients() {
 		c.PeerConnected(p)
 	}
