@@ -29,6 +29,10 @@ func main() {
 	gap := flag.Duration("gap", 50*time.Millisecond, "pause between fetches")
 	out := flag.String("out", "", "file to append the markdown section to (default: stdout)")
 	flag.Parse()
+	if *n < 1 {
+		fmt.Fprintln(os.Stderr, "expertfetch: -experts must be at least 1")
+		os.Exit(2)
+	}
 	if err := run(*bin, *n, *gap, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "expertfetch:", err)
 		os.Exit(1)

@@ -70,7 +70,8 @@ type Config struct {
 	// without a usable guess: an expert's weights, named by its manifest). boxo's client sends a
 	// peer at most one message of wants every 20 ms, so that want, made once the root has
 	// arrived, would wait up to 20 ms behind the root's; the second client has sent nothing
-	// lately. boxo has one client (default false).
+	// lately. The cost: a second message queue (and bitswap stream) for every connected peer.
+	// boxo has one client (default false).
 	FollowClient bool
 	// FetchTimeout is how long a fetch waits without receiving any block before it fails with
 	// ErrUnavailable: a blob no reachable peer holds, or serves to us, fails after this instead

@@ -48,7 +48,9 @@ func newSwap(ctx context.Context, net bsnetwork.BitSwapNetwork, finder routing.C
 	s.first = bsclient.New(ctx, net, finder, bs, clientOpts...)
 	s.follow = s.first
 	if followClient {
-		s.follow = bsclient.New(ctx, net, finder, bs, clientOpts...)
+		// Without boxo's count of duplicate blocks: a blockstore lookup per received block, for
+		// a figure nothing reads, and the first client does it already.
+		s.follow = bsclient.New(ctx, net, finder, bs, append(clientOpts, bsclient.WithoutDuplicatedBlockStats())...)
 	}
 	net.Start(s)
 	return s
@@ -63,10 +65,13 @@ func (s *swap) clients() []*bsclient.Client {
 }
 
 // followFor is the client to fetch c through when c is named by a block just fetched: the
-// second client, unless the first wants c already. Two clients never ask a peer for the same
-// block at once by this path: the peer keeps one want per block and peer, so one client's
-// cancel (a fetch that gave up) would also withdraw the other's want, which its client would
-// only repeat at its next full rebroadcast (30 s).
+// second client, unless the first wants c already. A peer keeps one want per block and peer,
+// so when both clients want a block from it, one client's cancel (a fetch that gave up)
+// withdraws the other's want too, until that client asks again. This check avoids the plain
+// case of a blob already being fetched; it cannot see a fetch through the first client that
+// starts later, or blocks below c that another fetch wants. There a fetch waits longer, it does
+// not fail: in a test that cancelled a follow-up fetch of a 256 MiB blob while a fetch through
+// the first client wanted the same blocks, the latter finished in about 1.2 s.
 func (s *swap) followFor(c cid.Cid) *bsclient.Client {
 	if s.follow != s.first && slices.Contains(s.first.GetWantlist(), c) {
 		return s.first

@@ -23,19 +23,43 @@ func (b *blobService) provide(ctx context.Context, c cid.Cid) error {
 	return err
 }
 
+// announceAgainAfter is how long a queued announcement of a blob makes further ones of it
+// redundant: a provider record lasts 48 h, and the reprovider renews kept blobs' records.
+const announceAgainAfter = 10 * time.Minute
+
 // announce queues c to be announced in the background: a fetch or a listing returns once its
 // blobs are stored, without waiting for the DHT. Peers connected to this node find the blob
-// through bitswap meanwhile.
+// through bitswap meanwhile. A blob queued in the last announceAgainAfter is not queued again
+// (fetching a held blob returns at once, and each announcement is a DHT walk).
 func (b *blobService) announce(c cid.Cid) {
+	now := time.Now()
+	b.announcedMu.Lock()
+	if at, ok := b.announced[c]; ok && now.Sub(at) < announceAgainAfter {
+		b.announcedMu.Unlock()
+		return
+	}
+	if len(b.announced) >= announceQueue {
+		for k, at := range b.announced {
+			if now.Sub(at) >= announceAgainAfter {
+				delete(b.announced, k)
+			}
+		}
+	}
+	b.announced[c] = now
+	b.announcedMu.Unlock()
 	select {
 	case b.announcements <- c:
 	default:
+		b.announcedMu.Lock()
+		delete(b.announced, c) // not queued: a later call may queue it
+		b.announcedMu.Unlock()
 		b.metrics.provides.WithLabelValues("dropped").Inc()
 		b.d.log.Debug("announce queue full; the blob is announced at the next reprovide if kept", "cid", c)
 	}
 }
 
-// announcer provides queued blobs one at a time until ctx is done.
+// announcer provides queued blobs one at a time until ctx is done; what is still queued then
+// is dropped (the reprovider announces kept blobs after the next start).
 func (b *blobService) announcer(ctx context.Context) {
 	defer b.background.Done()
 	for {
@@ -43,6 +67,9 @@ func (b *blobService) announcer(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case c := <-b.announcements:
+			if ctx.Err() != nil {
+				return
+			}
 			pctx, cancel := context.WithTimeout(ctx, time.Minute)
 			if err := b.provide(pctx, c); err != nil && ctx.Err() == nil {
 				b.d.log.Debug("announce blob", "cid", c, "err", err) // connected peers still find it

@@ -32,8 +32,10 @@ type blobService struct {
 	// running import or fetch is about to link.
 	gcLock sync.RWMutex
 
-	announcements  chan cid.Cid       // blobs waiting to be announced in the DHT
-	stopBackground context.CancelFunc // stops the announcer and the reprovider
+	announcements  chan cid.Cid // blobs waiting to be announced in the DHT
+	announcedMu    sync.Mutex
+	announced      map[cid.Cid]time.Time // blobs queued lately -> when
+	stopBackground context.CancelFunc    // stops the announcer and the reprovider
 	background     sync.WaitGroup
 }
 
@@ -47,7 +49,7 @@ func newBlobService(ctx context.Context, d *Daemon) (*blobService, error) {
 		return nil, err
 	}
 	b := &blobService{d: d, x: x, pins: st.Datastore("/pins"), metrics: newBlobMetrics(d.registry),
-		announcements: make(chan cid.Cid, announceQueue)}
+		announcements: make(chan cid.Cid, announceQueue), announced: make(map[cid.Cid]time.Time)}
 	bctx, cancel := context.WithCancel(context.Background())
 	b.stopBackground = cancel
 	b.background.Add(2)
