@@ -16,9 +16,11 @@ import (
 	rpqm "github.com/ipfs/boxo/routing/providerquerymanager"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/core/routing"
+	"github.com/multiformats/go-multiaddr"
 )
 
 var (
@@ -44,12 +46,13 @@ type Exchange struct {
 	cfg    Config
 	proto  protocol.ID
 
-	swap   *swap
-	pqm    *rpqm.ProviderQueryManager
-	filter atomic.Pointer[RequestFilter]
-	wanted *recentSet // CIDs fetches asked for lately, to spot blocks nobody asked for
-	banMu  sync.Mutex
-	banned map[peer.ID]time.Time // peers that sent blocks nobody asked for -> until when ignored
+	swap     *swap
+	pqm      *rpqm.ProviderQueryManager
+	filter   atomic.Pointer[RequestFilter]
+	wanted   *recentSet // CIDs fetches asked for lately, to spot blocks nobody asked for
+	banMu    sync.Mutex
+	banned   map[peer.ID]time.Time // peers that sent blocks nobody asked for -> until when ignored
+	notifiee banNotifiee
 
 	mu       sync.Mutex     // guards stopping and drops.Add
 	stopping bool           // Close has begun
@@ -86,7 +89,7 @@ func New(ctx context.Context, h host.Host, router routing.ContentRouting, bs blo
 	}
 	// Only the current protocol version: every mesh node runs this code, and older versions
 	// lack the HAVE/DONT_HAVE messages the client relies on.
-	network := bsnet.NewFromIpfsHost(h,
+	swapNet := bsnet.NewFromIpfsHost(h,
 		bsnet.Prefix(cfg.ProtocolPrefix),
 		bsnet.SupportedProtocols([]protocol.ID{bsnet.ProtocolBitswap}))
 
@@ -94,7 +97,7 @@ func New(ctx context.Context, h host.Host, router routing.ContentRouting, bs blo
 	// connects to.
 	var finder routing.ContentDiscovery
 	if router != nil {
-		pqm, err := rpqm.New(network, router, rpqm.WithMaxProviders(cfg.MaxProviders))
+		pqm, err := rpqm.New(swapNet, router, rpqm.WithMaxProviders(cfg.MaxProviders))
 		if err != nil {
 			cancel()
 			return nil, fmt.Errorf("new blob exchange: provider query manager: %w", err)
@@ -103,7 +106,9 @@ func New(ctx context.Context, h host.Host, router routing.ContentRouting, bs blo
 		finder = pqm
 	}
 
-	x.swap = newSwap(ctx, network, finder, bs, x, cfg.FollowClient,
+	x.notifiee = banNotifiee{x}
+	h.Network().Notify(x.notifiee)
+	x.swap = newSwap(ctx, swapNet, finder, bs, x, cfg.FollowClient,
 		[]bsserver.Option{
 			bsserver.TaskWorkerCount(cfg.TaskWorkers),
 			bsserver.EngineTaskWorkerCount(cfg.EngineTaskWorkers),
@@ -169,6 +174,7 @@ func (x *Exchange) Close() error {
 		x.stopping = true
 		x.mu.Unlock()
 		x.host.RemoveStreamHandler(x.proto)
+		x.host.Network().StopNotify(x.notifiee)
 		x.swap.close()
 		if x.pqm != nil {
 			x.pqm.Close()
@@ -208,6 +214,20 @@ func (x *Exchange) admit(p peer.ID, msg bsmsg.BitSwapMessage) bool {
 	}
 	return true
 }
+
+// banNotifiee closes every new connection of a banned peer: bitswap reports a peer's
+// connection only when it had none, which a reconnection racing the ban's close may not be.
+type banNotifiee struct{ x *Exchange }
+
+func (n banNotifiee) Connected(_ network.Network, c network.Conn) {
+	if n.x.isBanned(c.RemotePeer()) {
+		n.x.dropPeer(c.RemotePeer())
+	}
+}
+
+func (banNotifiee) Disconnected(network.Network, network.Conn)       {}
+func (banNotifiee) Listen(network.Network, multiaddr.Multiaddr)      {}
+func (banNotifiee) ListenClose(network.Network, multiaddr.Multiaddr) {}
 
 // admitPeer decides whether bitswap hears of a new connection to p: not while p is banned.
 func (x *Exchange) admitPeer(p peer.ID) bool {
