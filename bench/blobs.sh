@@ -15,7 +15,7 @@ SIZES=${SIZES:-64MiB,512MiB}
 SMALL=${SMALL:-400KB}
 TRIALS=${TRIALS:-200}
 PROVIDERS=${PROVIDERS:-3}
-REPEAT=${REPEAT:-3}
+REPEAT=${REPEAT:-5}
 out=bench/results/blobs.md
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
