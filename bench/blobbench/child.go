@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -91,17 +90,11 @@ func runChild(ctx context.Context) error {
 		infos = append(infos, *ai)
 	}
 
-	if p := os.Getenv("BLOBBENCH_CPUPROFILE"); p != "" { // a debugging aid: profile the fetches
-		f, err := os.Create(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := profileCPU("BLOBBENCH_CPUPROFILE") // a debugging aid: profile the fetches
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	var r result
 	cpu0 := cpuSeconds()
 	busy0, iowait0 := machineCPU()

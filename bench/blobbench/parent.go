@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -88,17 +87,11 @@ func runParent(ctx context.Context, sizes []int64, small int64, trials, nprov, r
 			GapMillis: gap.Milliseconds(), MemStore: mem})
 	}
 
-	if p := os.Getenv("BLOBBENCH_PARENT_CPUPROFILE"); p != "" { // a debugging aid: profile the providers
-		f, err := os.Create(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := profileCPU("BLOBBENCH_PARENT_CPUPROFILE") // a debugging aid: profile the providers
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 
 	// Small blobs: isolated fetches (a pause between them, as when a node fetches an expert on
 	// demand) and back-to-back fetches from the same peer.

@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -75,4 +77,25 @@ func procStatus() (map[string]int64, error) {
 		return nil, errors.New("no VmHWM in /proc/self/status")
 	}
 	return out, nil
+}
+
+// profileCPU writes a CPU profile of this process to the file the environment variable env
+// names, if it is set, until the returned stop is called.
+func profileCPU(env string) (stop func(), err error) {
+	p := os.Getenv(env)
+	if p == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", env, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", env, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
