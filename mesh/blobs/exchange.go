@@ -219,17 +219,14 @@ func (x *Exchange) admit(p peer.ID, msg bsmsg.BitSwapMessage) bool {
 // connection only when it had none, which a reconnection racing the ban's close may not be.
 type banNotifiee struct{ x *Exchange }
 
-func (n banNotifiee) Connected(_ network.Network, c network.Conn) {
-	if n.x.isBanned(c.RemotePeer()) {
-		n.x.dropPeer(c.RemotePeer())
-	}
-}
+func (n banNotifiee) Connected(_ network.Network, c network.Conn) { n.x.admitPeer(c.RemotePeer()) }
 
 func (banNotifiee) Disconnected(network.Network, network.Conn)       {}
 func (banNotifiee) Listen(network.Network, multiaddr.Multiaddr)      {}
 func (banNotifiee) ListenClose(network.Network, multiaddr.Multiaddr) {}
 
-// admitPeer decides whether bitswap hears of a new connection to p: not while p is banned.
+// admitPeer decides whether bitswap hears of a new connection to p: not while p is banned,
+// and then p's connections are closed.
 func (x *Exchange) admitPeer(p peer.ID) bool {
 	if x.isBanned(p) {
 		x.dropPeer(p)

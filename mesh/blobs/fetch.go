@@ -9,7 +9,6 @@ import (
 	"time"
 
 	bsclient "github.com/ipfs/boxo/bitswap/client"
-
 	"github.com/ipfs/boxo/exchange"
 	"github.com/ipfs/boxo/verifcid"
 	blocks "github.com/ipfs/go-block-format"
