@@ -45,6 +45,7 @@ func TestMarketOnlyPublisherListingsGate(t *testing.T) {
 	F := free.ID
 	dS := startDaemon(t, S)
 	startDaemon(t, B, dS.tcpAddr(t))
+	cli(t, S, "expert", "serve", F) // S shares its free expert; a hosted one it does not serve goes to no one
 	var real node.ListingView
 	cliJSON(t, S, &real, "market", "publish", E, "--price", "100")
 

@@ -109,6 +109,7 @@ type BlobInfo struct {
 	Seconds      float64 `json:"seconds"`
 	MiBPerSecond float64 `json:"mib_per_second,omitempty"`
 	Pinned       bool    `json:"pinned,omitempty"`
+	Private      bool    `json:"private,omitempty"` // put without exposing it to peers
 }
 
 // GCReport says what a gc removed.

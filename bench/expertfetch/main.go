@@ -67,6 +67,8 @@ func run(bin string, n int, gap time.Duration, out string) error {
 		return err
 	}
 	a, b := ds[0].Client, ds[1].Client
+	// Only served experts: a node hands a hosted expert to no peer until it serves it, so the
+	// other half shows the refusal (checked below), not a second way to fetch.
 	served, held := ids[:n], ids[n:]
 	for _, id := range served {
 		if err := a.Post(ctx, node.PathServe, node.ServeRequest{Ref: id}, nil); err != nil {
@@ -80,7 +82,7 @@ func run(bin string, n int, gap time.Duration, out string) error {
 	for _, kind := range []struct {
 		name string
 		ids  []string
-	}{{"advertised", served}, {"not advertised", held}} {
+	}{{"advertised", served}} {
 		for _, id := range kind.ids {
 			time.Sleep(gap) // pacing, not synchronisation
 			t0 := time.Now()
@@ -96,6 +98,16 @@ func run(bin string, n int, gap time.Duration, out string) error {
 		}
 		fmt.Fprintf(os.Stderr, "expertfetch: %d %s experts fetched\n", len(kind.ids), kind.name)
 	}
+	refused := 0
+	for _, id := range held[:min(5, len(held))] {
+		var info node.BlobInfo
+		if err := b.Post(ctx, node.PathExpertFetch, map[string]any{"cid": id, "timeout_ms": 2000}, &info); err != nil {
+			refused++
+		}
+	}
+	if refused != min(5, len(held)) {
+		return fmt.Errorf("B fetched %d of %d experts A holds but does not serve", min(5, len(held))-refused, min(5, len(held)))
+	}
 	var w io.Writer = os.Stdout
 	if out != "" {
 		f, err := os.OpenFile(out, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
@@ -110,8 +122,8 @@ func run(bin string, n int, gap time.Duration, out string) error {
 	fmt.Fprintf(w, "%d distinct experts of %d parameters (784-126-10, about 400 KB of weights) and serves half of them; B\n", 2*n, params)
 	fmt.Fprintf(w, "fetches each through its API, %s apart: fetch, check manifest and weights against their CIDs, install.\n", gap)
 	fmt.Fprintf(w, "\"call\" is the API call as a client sees it; \"transfer\" is the part the daemon reports as the fetch.\n")
-	fmt.Fprintf(w, "An advertised expert's advert names its weights, so manifest and weights are asked for at once; for one\n")
-	fmt.Fprintf(w, "that is only held, B learns the weights' CID from the manifest and asks again.\n\n")
+	fmt.Fprintf(w, "An advertised expert's advert names its weights, so manifest and weights are asked for at once. Fetches of\n")
+	fmt.Fprintf(w, "%d experts A holds but does not serve were refused, as they must be.\n\n", refused)
 	fmt.Fprintf(w, "| expert | fetches | call p50 | call p99 | call max | transfer p50 | transfer p99 |\n| --- | --- | --- | --- | --- | --- | --- |\n")
 	var budget strings.Builder
 	for _, kind := range []string{"advertised", "not advertised"} {

@@ -19,6 +19,10 @@ type Config struct {
 
 	// Server side.
 
+	// Filter decides which peer gets which block, from the first request on (nil: everyone
+	// gets everything). SetRequestFilter replaces it later.
+	Filter RequestFilter
+
 	// TaskWorkers is the number of goroutines sending outgoing bitswap messages (boxo: 8).
 	TaskWorkers int
 	// EngineTaskWorkers is the number of goroutines of the decision engine that turn peers'

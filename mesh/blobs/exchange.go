@@ -87,6 +87,7 @@ func New(ctx context.Context, h host.Host, router routing.ContentRouting, bs blo
 		wanted: newRecentSet(recentWants),
 		banned: make(map[peer.ID]time.Time),
 	}
+	x.filter.Store(&cfg.Filter) // before the server starts: no request is served unfiltered
 	// Only the current protocol version: every mesh node runs this code, and older versions
 	// lack the HAVE/DONT_HAVE messages the client relies on.
 	swapNet := bsnet.NewFromIpfsHost(h,

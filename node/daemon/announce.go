@@ -79,7 +79,8 @@ func (b *blobService) announcer(ctx context.Context) {
 	}
 }
 
-// reprovide announces every kept blob again every interval, before the DHT's provider records
+// reprovide announces every exposed root (served experts, public blobs, this node's paid
+// listings) again every interval, before the DHT's provider records
 // (48 h) expire: a long-running node stays findable for what it holds. The first pass comes a
 // minute after start (sooner for shorter intervals), so a node that restarts more often than
 // the interval still renews its records.
@@ -97,12 +98,11 @@ func (b *blobService) reprovide(ctx context.Context, every time.Duration) {
 		case <-t.C:
 			t.Reset(every)
 		}
-		roots, err := b.keptRoots(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				b.d.log.Warn("reprovide: list kept blobs", "err", err)
+		var roots []cid.Cid
+		for _, r := range b.d.exposure.current().Announced() {
+			if c, err := cid.Decode(r); err == nil {
+				roots = append(roots, c)
 			}
-			continue
 		}
 		failed := 0
 		for _, c := range roots {
@@ -115,6 +115,6 @@ func (b *blobService) reprovide(ctx context.Context, every time.Duration) {
 				return
 			}
 		}
-		b.d.log.Debug("reprovided kept blobs", "roots", len(roots), "failed", failed)
+		b.d.log.Debug("reprovided exposed roots", "roots", len(roots), "failed", failed)
 	}
 }

@@ -259,12 +259,13 @@ func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 			return nil, err
 		}
 		var req struct {
-			Path string `json:"path"`
+			Path    string `json:"path"`
+			Private bool   `json:"private"`
 		}
 		if err := json.Unmarshal(body, &req); err != nil || !filepath.IsAbs(req.Path) {
-			return nil, badRequest{fmt.Errorf("request body: want {\"path\": an absolute file path}")}
+			return nil, badRequest{fmt.Errorf("request body: want {\"path\": an absolute file path, \"private\": false}")}
 		}
-		return d.blobs.Put(r.Context(), req.Path)
+		return d.blobs.Put(r.Context(), req.Path, req.Private)
 	}))
 	cidHandler := func(f func(context.Context, cid.Cid) (any, error)) http.HandlerFunc {
 		return d.handle(func(r *http.Request) (any, error) {

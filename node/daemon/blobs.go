@@ -44,7 +44,9 @@ func newBlobService(ctx context.Context, d *Daemon) (*blobService, error) {
 	if err != nil {
 		return nil, err
 	}
-	x, err := blobs.New(ctx, d.Mesh.Host, d.Mesh.DHT, st.Blockstore(), blobs.TunedConfig())
+	cfg := blobs.TunedConfig()
+	cfg.Filter = d.exposure.allow // fail closed: nothing is served until the exposure table says so
+	x, err := blobs.New(ctx, d.Mesh.Host, d.Mesh.DHT, st.Blockstore(), cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +106,9 @@ func (b *blobService) keptRoots(ctx context.Context) ([]cid.Cid, error) {
 	}), nil
 }
 
-// Put imports a file into the store, pins it and announces it.
-func (b *blobService) Put(ctx context.Context, path string) (node.BlobInfo, error) {
+// Put imports a file into the store and pins it; unless private, it exposes the blob to anyone
+// and announces it.
+func (b *blobService) Put(ctx context.Context, path string, private bool) (node.BlobInfo, error) {
 	b.gcLock.RLock()
 	defer b.gcLock.RUnlock()
 	f, err := os.Open(path)
@@ -126,16 +129,39 @@ func (b *blobService) Put(ctx context.Context, path string) (node.BlobInfo, erro
 	if err := b.pin(ctx, c); err != nil {
 		return node.BlobInfo{}, err
 	}
+	info := node.BlobInfo{CID: c.String(), Size: n, Seconds: time.Since(t0).Seconds(), Pinned: true, Private: private}
+	if private {
+		return info, nil
+	}
+	if err := b.expose(ctx, c); err != nil {
+		return node.BlobInfo{}, fmt.Errorf("blob put %s: %w", c, err)
+	}
 	if err := b.provide(ctx, c); err != nil {
 		return node.BlobInfo{}, fmt.Errorf("blob put %s: announce: %w", c, err)
 	}
-	return node.BlobInfo{CID: c.String(), Size: n, Seconds: time.Since(t0).Seconds(), Pinned: true}, nil
+	return info, nil
 }
 
-// Fetch pulls a blob from the mesh into the store (if not already held) and queues its
-// announcement.
+// Fetch pulls a blob from the mesh into the store (if not already held), exposes it to anyone
+// (it was public where it came from, as in IPFS) and queues its announcement.
 func (b *blobService) Fetch(ctx context.Context, c cid.Cid) (node.BlobInfo, error) {
-	return b.fetch(ctx, c, cid.Undef, nil)
+	info, err := b.fetch(ctx, c, cid.Undef, nil)
+	if err != nil {
+		return info, err
+	}
+	if err := b.expose(ctx, c); err != nil {
+		return node.BlobInfo{}, fmt.Errorf("blob get %s: %w", c, err)
+	}
+	b.announce(c)
+	return info, nil
+}
+
+// expose marks a blob public and rebuilds the exposure table.
+func (b *blobService) expose(ctx context.Context, c cid.Cid) error {
+	if err := b.d.exposure.setPublic(ctx, c, true); err != nil {
+		return fmt.Errorf("mark public: %w", err)
+	}
+	return b.d.exposure.refresh(ctx)
 }
 
 // fetch is Fetch, guided by a guess of the blob c links to when linked is not nil (see
@@ -162,9 +188,6 @@ func (b *blobService) fetch(ctx context.Context, c, guess cid.Cid, linked func(b
 				c, time.Since(t0).Round(time.Millisecond), last.Received, err)
 		}
 		return node.BlobInfo{}, err
-	}
-	if quiet, _ := ctx.Value(quietKey{}).(bool); !quiet {
-		b.announce(c)
 	}
 	el := time.Since(t0).Seconds()
 	info := node.BlobInfo{CID: c.String(), Size: last.Total, Received: last.Received, Seconds: el}
@@ -235,11 +258,13 @@ func (b *blobService) fetchExpert(ctx context.Context, id, weights cid.Cid) (nod
 	if err != nil {
 		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: %w", id, err)
 	}
-	// The guided fetch brought the weights the manifest names (b.fetch queued the manifest's
-	// announcement).
-	if quiet, _ := ctx.Value(quietKey{}).(bool); !quiet {
-		b.announce(m.Weights)
+	// An expert from the mesh is installed only with its publisher's valid signature: the
+	// publisher is who listings, evaluations and licences are checked against.
+	if err := m.Verify(node.VerifyPeerSignature); err != nil {
+		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: refused: %w", id, err)
 	}
+	// The guided fetch brought the weights the manifest names. Nothing is announced: a fetched
+	// expert is exposed when it is served (and a bought one only to its seller's buyers).
 	info := first
 	info.Size = m.WeightsSize
 	m, net, err := st.Install(ctx, id)
@@ -353,12 +378,4 @@ func progressFrom(ctx context.Context) func(blobs.Progress) {
 		return f
 	}
 	return func(blobs.Progress) {}
-}
-
-// quietKey marks a fetch whose blob is not announced in the DHT (a training round's model:
-// every participant fetches it from the coordinator, and it is stale a round later).
-type quietKey struct{}
-
-func withoutAnnounce(ctx context.Context) context.Context {
-	return context.WithValue(ctx, quietKey{}, true)
 }

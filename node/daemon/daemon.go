@@ -50,6 +50,7 @@ type Daemon struct {
 	log      *slog.Logger
 	apiDone  chan error
 	engine   *engine
+	exposure *exposureService
 	blobs    *blobService
 	market   *market
 	train    *trainService
@@ -84,6 +85,7 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 		}
 		return nil, err
 	}
+	d.exposure = newExposureService(d, st.Datastore("/public"))
 	d.engine = newEngine(d)
 	undo = append(undo, func() { d.engine.client.Close() })
 	if d.blobs, err = newBlobService(ctx, d); err != nil {
@@ -104,6 +106,12 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 	if err := d.restoreServed(ctx); err != nil {
 		return fail(err)
 	}
+	// Until here every block was refused; from here the table says what goes to whom.
+	if err := d.exposure.refresh(ctx); err != nil {
+		d.log.Warn("exposure table: refusing every block until it can be rebuilt", "err", err)
+	}
+	d.exposure.start()
+	undo = append(undo, d.exposure.close)
 	listen := r.Config.API.Listen
 	if o.APIListen != "" {
 		listen = o.APIListen
@@ -166,6 +174,11 @@ func (d *Daemon) Serve(ctx context.Context, ref string) (advert.Service, error) 
 	if err := d.Mesh.Adverts.Serve(ctx, s); err != nil {
 		return advert.Service{}, err
 	}
+	if err := d.exposure.refresh(ctx); err != nil {
+		return advert.Service{}, fmt.Errorf("serve %s: %w", id, err)
+	}
+	d.blobs.announce(id)
+	d.blobs.announce(m.Weights)
 	return s, nil
 }
 
@@ -182,7 +195,10 @@ func (d *Daemon) Unserve(ctx context.Context, ref string) error {
 	if err := d.served.Delete(ctx, ds.NewKey(id.String())); err != nil {
 		return fmt.Errorf("unserve %s: %w", id, err)
 	}
-	return d.Mesh.Adverts.Unserve(ctx, id.String())
+	if err := d.Mesh.Adverts.Unserve(ctx, id.String()); err != nil {
+		return err
+	}
+	return d.exposure.refresh(ctx)
 }
 
 func (d *Daemon) restoreServed(ctx context.Context) error {
@@ -242,6 +258,7 @@ func (d *Daemon) Close() error {
 		}
 	}
 	d.train.close()
+	d.exposure.close()
 	errs = append(errs, d.engine.saveGate(ctx))
 	errs = append(errs, d.engine.client.Close())
 	errs = append(errs, d.market.close())

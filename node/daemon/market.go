@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -32,10 +31,10 @@ const (
 
 // market is the daemon's side of the expert market: the ledger book (journaled in badger),
 // the listings and reviews heard on the market topic (persisted), the purchase protocol, and
-// the access table the bitswap request filter reads.
+// the paid experts it hands to the exposure table (restrictions).
 //
-// Lock order: refreshMu before mu; nothing is taken under mu (the access snapshot is an atomic pointer; publishing happens
-// after mu is released).
+// Lock order: the exposure table's refreshMu before mu; nothing is taken under mu (publishing
+// happens after mu is released).
 type market struct {
 	d       *Daemon
 	self    string
@@ -54,9 +53,6 @@ type market struct {
 	sellers  map[string]int              // seller -> how many of its listings are held
 	reviews  map[string]*listing.Reviews // by listing ID
 	myRevs   map[string]bool             // IDs of this node's reviews
-
-	access    atomic.Pointer[accessTable]
-	refreshMu sync.Mutex // serialises refreshAccess; taken before mu
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -79,7 +75,6 @@ func newMarket(ctx context.Context, d *Daemon) (*market, error) {
 		journal:  ledger.OpenJournal(st.Datastore("/ledger")),
 		listings: map[string]*listing.Listing{}, mine: map[string]bool{}, sellers: map[string]int{},
 		reviews: map[string]*listing.Reviews{}, myRevs: map[string]bool{}}
-	m.access.Store(&accessTable{})
 	n, err := m.journal.Load(ctx, m.book)
 	if err != nil {
 		return nil, fmt.Errorf("load ledger: %w", err)
@@ -89,10 +84,6 @@ func newMarket(ctx context.Context, d *Daemon) (*market, error) {
 	}
 	d.log.Info("market loaded", "ledger_entries", n, "listings", len(m.listings))
 	m.metrics = newMarketMetrics(d.registry, m)
-	if err := m.refreshAccess(ctx); err != nil {
-		d.log.Warn("market access table", "err", err)
-	}
-	d.blobs.x.SetRequestFilter(m.allow)
 	if err := d.Mesh.PubSub.RegisterTopicValidator(TopicMarket, m.validate); err != nil {
 		return nil, fmt.Errorf("register market validator: %w", err)
 	}

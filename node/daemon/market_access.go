@@ -4,63 +4,56 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/peer"
+	ds "github.com/ipfs/go-datastore"
 
 	"github.com/meshnode/meshnode/market/listing"
 )
 
-// accessTable is what the bitswap request filter reads: which blocks belong to a paid expert
-// held here, and which peers hold a receipt for each such expert. It is replaced whole (an
-// atomic pointer), never changed in place, so the filter reads it without locks.
-type accessTable struct {
-	blocks  map[string]string          // block multihash -> paid expert ID
-	allowed map[string]map[string]bool // expert ID -> peer IDs holding a receipt for it
+// restriction is a paid expert held here, as the exposure table sees it: its blocks go only
+// to the holders of a receipt from its seller.
+type restriction struct {
+	expert  string
+	holders map[string]bool // peer IDs holding a receipt for a listing of it by its publisher
+	mine    bool            // this node lists it (announce it, so buyers find the seller)
 }
 
-// allow is the bitswap request filter: a block of a paid expert goes only to a peer holding a
-// receipt for a listing of that expert; every other block goes to anyone. A denied peer gets
-// DONT_HAVE and its fetch fails when no one else serves it.
-func (m *market) allow(p peer.ID, c cid.Cid) bool {
-	a := m.access.Load()
-	exp, paid := a.blocks[string(c.Hash())]
-	if !paid {
-		return true
-	}
-	if a.allowed[exp][p.String()] {
-		return true
-	}
-	m.metrics.denied.Inc()
-	return false
-}
+// mkBought holds the experts this node bought for a price: expert ID -> seller. A bought
+// expert stays restricted after its listing expires or is forgotten (then no one may fetch it
+// from here at all).
+var mkBought = ds.NewKey("/bought")
 
-// refreshAccess rebuilds the access table: the blocks of every paid expert this node holds
-// (manifest and weights, walked through their DAGs) and who may fetch each. Only listings by
-// an expert's publisher (the manifest's signer) count, for paying and for access alike
-// (listing.ComputeAccess): a listing by anyone else neither locks nor opens an expert.
-func (m *market) refreshAccess(ctx context.Context) error {
-	m.refreshMu.Lock() // one rebuild at a time, so an older table never replaces a newer one
-	defer m.refreshMu.Unlock()
+// restrictions lists the paid experts this node holds: those with a paid listing by their
+// publisher (the manifest's signer; listing.ComputeAccess) and those it bought. Only listings
+// by an expert's publisher count, for paying and for access alike: a listing by anyone else
+// neither locks nor opens an expert.
+func (m *market) restrictions(ctx context.Context) ([]restriction, error) {
+	st, err := m.d.Repo.Store()
+	if err != nil {
+		return nil, err
+	}
+	bought, err := m.query(ctx, mkBought)
+	if err != nil {
+		return nil, fmt.Errorf("read bought experts: %w", err)
+	}
+	candidates, paidFor := map[string]bool{}, map[string]bool{}
+	for _, e := range bought {
+		id := ds.NewKey(e.Key).BaseNamespace()
+		candidates[id], paidFor[id] = true, true
+	}
 	m.mu.Lock()
-	priced := map[string]bool{}
-	for _, l := range m.listings {
+	mine := map[string]bool{}
+	for id, l := range m.listings {
 		if l.Price > 0 {
-			priced[l.Expert] = true
+			candidates[l.Expert] = true
+			if m.mine[id] {
+				mine[l.Expert] = true
+			}
 		}
 	}
 	m.mu.Unlock()
-	st, err := m.d.Repo.Store()
-	if err != nil {
-		return err
-	}
-	type held struct {
-		publisher string
-		man       cid.Cid
-		weights   cid.Cid
-	}
-	local := map[string]held{}
-	for id := range priced {
+	publishers := map[string]string{}
+	for id := range candidates {
 		root, err := cid.Decode(id)
 		if err != nil {
 			continue
@@ -69,42 +62,37 @@ func (m *market) refreshAccess(ctx context.Context) error {
 		if err != nil {
 			continue // not held here: nothing to serve, and no publisher to check listings against
 		}
-		local[id] = held{man.Publisher, root, man.Weights}
+		publishers[id] = man.Publisher
 	}
 	m.mu.Lock()
 	a := listing.ComputeAccess(m.book, m.listings, func(expert string) (string, bool) {
-		h, ok := local[expert]
-		return h.publisher, ok
+		p, ok := publishers[expert]
+		return p, ok
 	})
 	m.mu.Unlock()
-	blocks := map[string]string{}
-	for id := range a.Paid {
-		h, ok := local[id]
-		if !ok {
+	var out []restriction
+	for id := range publishers {
+		if !a.Paid[id] && !paidFor[id] {
 			continue
 		}
-		for _, r := range []cid.Cid{h.man, h.weights} {
-			if err := m.blocksOf(ctx, r, func(c cid.Cid) { blocks[string(c.Hash())] = id }); err != nil {
-				return fmt.Errorf("list the blocks of paid expert %s: %w", id, err)
-			}
-		}
+		out = append(out, restriction{expert: id, holders: a.Allowed[id], mine: mine[id]})
 	}
-	m.access.Store(&accessTable{blocks: blocks, allowed: a.Allowed})
-	return nil
+	return out, nil
 }
 
-// blocksOf calls f for root and, for a UnixFS DAG, every block under it.
-func (m *market) blocksOf(ctx context.Context, root cid.Cid, f func(cid.Cid)) error {
-	f(root)
-	if root.Type() != cid.DagProtobuf {
+// refreshAccess rebuilds the node's exposure table after a change of the market's (a listing,
+// a receipt, a purchase).
+func (m *market) refreshAccess(ctx context.Context) error {
+	if m.d.exposure == nil {
 		return nil
 	}
-	st, err := m.d.Repo.Store()
-	if err != nil {
-		return err
+	return m.d.exposure.refresh(ctx)
+}
+
+// markBought remembers that this node paid for an expert.
+func (m *market) markBought(ctx context.Context, expert, seller string) error {
+	if err := m.store.Put(ctx, mkBought.ChildString(expert), []byte(seller)); err != nil {
+		return fmt.Errorf("remember bought expert %s: %w", expert, err)
 	}
-	return merkledag.Walk(ctx, merkledag.GetLinksWithDAG(st.DAG()), root, func(c cid.Cid) bool {
-		f(c)
-		return true
-	})
+	return nil
 }

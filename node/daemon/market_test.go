@@ -57,7 +57,6 @@ func testMarket(t *testing.T) (*market, testKey, *atomic.Bool, ds.Batching) {
 		journal: ledger.OpenJournal(dstest.Failing{Batching: jstore, Fail: fail}), listings: map[string]*listing.Listing{}, mine: map[string]bool{},
 		sellers: map[string]int{}, reviews: map[string]*listing.Reviews{}, myRevs: map[string]bool{}}
 	m.metrics = newMarketMetrics(prometheus.NewRegistry(), m)
-	m.access.Store(&accessTable{})
 	return m, self, fail, jstore
 }
 

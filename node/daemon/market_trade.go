@@ -167,6 +167,11 @@ func (m *market) Buy(ctx context.Context, req node.BuyRequest) (node.BuyResult, 
 	m.mu.Lock()
 	res.Balance = m.book.Balance(m.self)
 	m.mu.Unlock()
+	if l.Price > 0 { // before it arrives: from then on it goes only to its seller's buyers
+		if err := m.markBought(ctx, l.Expert, l.Seller); err != nil {
+			return res, err
+		}
+	}
 	res.Fetch, err = m.d.blobs.FetchExpert(ctx, expert)
 	if err != nil {
 		m.metrics.purchases.WithLabelValues("failed").Inc()

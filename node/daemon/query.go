@@ -160,6 +160,10 @@ func (e *engine) serve(ctx context.Context, from peer.ID, data []byte) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
+	if !e.d.exposure.current().Answers(req.Expert) { // hosted is not exposed: only served experts answer peers
+		e.metrics.served.WithLabelValues("refused").Inc()
+		return nil, fmt.Errorf("unknown expert %s: this node does not serve it", req.Expert)
+	}
 	if !req.Deadline.IsZero() {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, req.Deadline)

@@ -195,6 +195,10 @@ func (c *coordinator) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The base model goes out before the first announcement names it.
+	if err := c.s.d.exposure.refresh(ctx); err != nil {
+		c.s.d.log.Warn("exposure table at a job's start", "job", spec.ID(), "err", err)
+	}
 	for c.st.Round <= spec.Rounds {
 		sum, next, err := c.round(ctx, net)
 		if err != nil {
@@ -215,6 +219,10 @@ func (c *coordinator) run(ctx context.Context) error {
 		c.mu.Unlock()
 		if err := c.s.saveCoord(ctx, &st); err != nil {
 			return err
+		}
+		// The new version goes out before the announcement that names it.
+		if err := c.s.d.exposure.refresh(ctx); err != nil {
+			c.s.d.log.Warn("exposure table after a round", "job", spec.ID(), "err", err)
 		}
 		c.s.metrics.rounds.Inc()
 		c.s.metrics.accuracy.WithLabelValues(spec.ID()).Set(sum.Accuracy)
@@ -364,12 +372,41 @@ func (c *coordinator) publishVersion(ctx context.Context, net *experts.Network, 
 	c.s.d.engine.invalidateHosted()
 	// Participants reach the coordinator at the addresses its announcements give, and bitswap
 	// asks connected peers first: a round's model needs no provider records (each would cost
-	// a DHT walk and a record stored on up to 20 peers, every round). The final version gets
-	// them, off the critical path, for whoever fetches it later.
-	if c.st.Round < spec.Rounds {
-		return id, m.WeightsSize, nil
-	}
-	c.s.d.blobs.announce(id)
-	c.s.d.blobs.announce(m.Weights)
+	// a DHT walk and a record stored on up to 20 peers, every round). Nor does the final
+	// version: it goes only to the job's roster, who fetch it from here; serving it to the mesh
+	// is the user's choice (expert serve).
 	return id, m.WeightsSize, nil
+}
+
+// jobModels is what a coordinated job exposes: its base and every version, to anyone while the
+// job is open (anyone may join it), to its roster once it ends.
+type jobModels struct {
+	models []string
+	anyone bool
+	peers  map[string]bool
+}
+
+// exposedModels lists the models of the jobs this node coordinates, for the exposure table.
+func (s *trainService) exposedModels() []jobModels {
+	s.mu.Lock()
+	coords := make([]*coordinator, 0, len(s.coords))
+	for _, c := range s.coords {
+		coords = append(coords, c)
+	}
+	s.mu.Unlock()
+	var out []jobModels
+	for _, c := range coords {
+		c.mu.Lock()
+		j := jobModels{models: []string{c.st.Spec.Base, c.st.Model}, anyone: c.st.State == fedjob.StateRound,
+			peers: map[string]bool{}}
+		for _, h := range c.st.History {
+			j.models = append(j.models, h.Model)
+		}
+		for _, p := range c.st.Roster {
+			j.peers[p] = true
+		}
+		c.mu.Unlock()
+		out = append(out, j)
+	}
+	return out
 }

@@ -255,6 +255,13 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 		weights, _ = cid.Decode(a.Weights)
 	}
 	if a.State == fedjob.StateDone {
+		// The final version goes to the job's roster from the coordinator (it has no provider
+		// records), so connect to it first.
+		if coord, err := p.coordinator(a); err == nil && coord.ID != p.s.d.Mesh.Host.ID() {
+			if err := p.s.ensureConnected(ctx, coord); err != nil {
+				p.s.d.log.Debug("connect to coordinator", "job", a.Spec.ID(), "err", err)
+			}
+		}
 		if _, _, _, err := p.s.d.blobs.fetchExpert(ctx, model, weights); err != nil {
 			return fmt.Errorf("fetch final version: %w", err)
 		}
@@ -289,7 +296,7 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 			p.s.d.log.Debug("connect to coordinator", "job", a.Spec.ID(), "err", err)
 		}
 	}
-	_, m, net, err := p.s.d.blobs.fetchExpert(withoutAnnounce(rctx), model, weights)
+	_, m, net, err := p.s.d.blobs.fetchExpert(rctx, model, weights)
 	if err != nil {
 		return fmt.Errorf("round %d: fetch model: %w", a.Round, err)
 	}

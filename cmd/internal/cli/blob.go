@@ -26,21 +26,28 @@ func blobCmd(e *env) *cobra.Command {
 	}
 	var timeoutMS int
 	var output string
+	var private bool
 	put := &cobra.Command{
-		Use:     "put FILE",
-		Short:   "Import a file as a UnixFS blob, pin it and announce it to the mesh",
-		Example: `  meshnode blob put data.bin --json`,
-		Args:    cobra.ExactArgs(1),
+		Use:   "put FILE",
+		Short: "Import a file as a UnixFS blob and pin it; unless --private, serve it to anyone and announce it",
+		Example: `  meshnode blob put data.bin --json
+  meshnode blob put notes.txt --private   # kept here, never served to peers`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, err := filepath.Abs(args[0])
 			if err != nil {
 				return err
 			}
-			return e.blobCall(cmd.Context(), node.PathBlobPut, map[string]any{"path": path}, func(w io.Writer, b node.BlobInfo) {
+			return e.blobCall(cmd.Context(), node.PathBlobPut, map[string]any{"path": path, "private": private}, func(w io.Writer, b node.BlobInfo) {
+				if b.Private {
+					fmt.Fprintf(w, "%s  %d bytes, pinned, private (not served to peers)\n", b.CID, b.Size)
+					return
+				}
 				fmt.Fprintf(w, "%s  %d bytes, pinned and announced\n", b.CID, b.Size)
 			})
 		},
 	}
+	put.Flags().BoolVar(&private, "private", false, "keep the blob local: never serve it to peers nor announce it")
 	get := &cobra.Command{
 		Use:   "get CID",
 		Short: "Fetch a blob from any provider (verified against its CID) and write it out",
