@@ -40,6 +40,10 @@ type Options struct {
 	Name string
 	// Meta is added to the student manifest's Meta (how it was made).
 	Meta map[string]string
+	// Signer, when set, signs the student's manifest as its publisher (a node's identity), so
+	// the mesh accepts it; without one the manifest is unsigned and no node installs it from
+	// the mesh.
+	Signer experts.Signer
 
 	// Train and Test are the data of a vector-input teacher (a class expert needs them; a
 	// checkpoint expert uses Probes instead). Test is the held-out set retention is measured on.

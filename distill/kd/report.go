@@ -123,6 +123,11 @@ func finish(ctx context.Context, info TeacherInfo, o Options, student *experts.N
 	m := &experts.Manifest{Name: o.Name, Domains: []string{o.Domain}, Input: in, Output: out, Arch: student.Arch,
 		Params: student.ParamCount(), Weights: wc, WeightsSize: size,
 		Parents: []experts.Parent{{ID: info.ID, Relation: experts.RelDistilledFrom}}, Evals: evals, Meta: meta}
+	if o.Signer != nil {
+		if err := m.Sign(o.Signer); err != nil {
+			return nil, fmt.Errorf("distill: %w", err)
+		}
+	}
 	enc, err := m.Encode()
 	if err != nil {
 		return nil, fmt.Errorf("distill: manifest: %w", err)

@@ -74,6 +74,7 @@ import DIR/NAME.safetensors'; the manifest links the teacher as its parent), rep
 				return err
 			}
 			o := f.options()
+			o.Signer = e.signer()
 			oo := kd.OpenOptions{APIKey: os.Getenv(kd.APIKeyEnv), RequestTimeout: timeout}
 			if sp.Kind == kd.KindExpert {
 				if _, statErr := os.Stat(sp.Ref); statErr != nil && !strings.HasSuffix(sp.Ref, ".safetensors") {
@@ -275,6 +276,7 @@ report.json and summary.md; OUTPUT/report.json and OUTPUT/summary.md list them a
 					progress(p)
 				}
 			}
+			g.Distill.Signer = e.signer()
 			rep, err := kd.Generate(cmd.Context(), analysisDir, output, g)
 			finish()
 			if err != nil {

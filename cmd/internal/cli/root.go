@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/dataset"
 	"github.com/meshnode/meshnode/node"
 )
@@ -27,6 +28,16 @@ func (e *env) repo() (*node.Repo, error) {
 		p = node.DefaultRepoPath()
 	}
 	return node.Open(p)
+}
+
+// signer is the repo's identity, to sign the manifests a command makes, or nil when there is
+// no repo (the manifests are then unsigned, and only this machine can use them).
+func (e *env) signer() experts.Signer {
+	r, err := e.repo()
+	if err != nil {
+		return nil
+	}
+	return r.Identity
 }
 
 // emit prints v as indented JSON with --json, and calls human otherwise.
