@@ -39,6 +39,9 @@ type QueryConfig struct {
 	PeerBurst int     `yaml:"peer_burst"`
 	// StreamsPerPeer caps one peer's concurrent query streams in the resource manager.
 	StreamsPerPeer int `yaml:"streams_per_peer"`
+	// SpotCheckRate is the share of remote answers this node checks against its own copy of
+	// the expert after the first three of each provider (0: the default, 2%).
+	SpotCheckRate float64 `yaml:"spot_check_rate"`
 }
 
 // APIConfig configures the local HTTP API.

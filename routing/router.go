@@ -72,16 +72,27 @@ type peerStats struct {
 // Router scores candidates and keeps per-peer statistics. It is safe for concurrent use and
 // reads no clock: callers pass the time.
 type Router struct {
-	self    string
-	weights Weights
-	mu      sync.Mutex
-	peers   map[string]*peerStats
+	self     string
+	weights  Weights
+	mu       sync.Mutex
+	peers    map[string]*peerStats
+	checked  map[pairKey]int       // spot checks begun per (provider, expert), up to FirstChecks
+	bans     map[pairKey]time.Time // (provider, expert) -> skipped until
+	spotRate float64
 }
 
 // NewRouter returns a router for the node whose peer ID is self.
 func NewRouter(self string, w Weights) *Router {
-	return &Router{self: self, weights: w, peers: map[string]*peerStats{}}
+	return &Router{self: self, weights: w, peers: map[string]*peerStats{}, checked: map[pairKey]int{},
+		bans: map[pairKey]time.Time{}, spotRate: DefaultSpotRate}
 }
+
+// DefaultSpotRate is the share of answers checked after a provider's first FirstChecks.
+const DefaultSpotRate = 0.02
+
+// trusted is how many measured answers make the router trust its own measurement of a peer
+// over the load the peer advertises.
+const trusted = 8
 
 func (r *Router) stats(p string) *peerStats {
 	s, ok := r.peers[p]
@@ -93,28 +104,49 @@ func (r *Router) stats(p string) *peerStats {
 }
 
 // Rank scores the candidates for a query in domain (empty: any) at now, drops those behind an
-// open breaker, and returns the rest best first. Ties keep the candidates' order.
+// open breaker and those banned for the expert, and returns the rest best first. Ties keep the
+// candidates' order.
+//
+// What providers claim counts for less than what the router measured: a remote expert's
+// quality is the lower median of its providers' claims (they all hold the same weights, so
+// one provider cannot rank itself above the others by claiming more, nor, among three or more,
+// drag the expert down by claiming less), and a peer's advertised load
+// fades out as the router's own measurements of it accumulate (gone after trusted answers).
 func (r *Router) Rank(cands []Candidate, domain string, now time.Time) []Scored {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	w := r.weights
+	claims := map[string][]float64{} // expert -> its remote providers' claims
+	for _, c := range cands {
+		if !c.Local {
+			claims[c.Expert] = append(claims[c.Expert], c.Quality)
+		}
+	}
+	quality := make(map[string]float64, len(claims))
+	for e, q := range claims {
+		slices.Sort(q)
+		quality[e] = q[(len(q)-1)/2] // the lower median
+	}
 	out := make([]Scored, 0, len(cands))
 	for _, c := range cands {
 		var lat time.Duration
 		var inflight int
+		claimedLoad := c.Load
 		if !c.Local {
 			s := r.stats(c.Peer)
-			if now.Before(s.openUntil) {
+			if now.Before(s.openUntil) || r.bannedLocked(c.Peer, c.Expert, now) {
 				continue
 			}
 			lat, inflight = s.latency(), s.inflight
+			claimedLoad *= 1 - float64(min(len(s.samples), trusted))/trusted
+			c.Quality = quality[c.Expert]
 		}
 		score := w.Quality * c.Quality
 		if domain != "" && slices.Contains(c.Domains, domain) {
 			score += w.Domain
 		}
 		score -= w.Latency * squash(lat.Seconds(), w.LatencyScale.Seconds())
-		score -= w.Load * (c.Load + float64(inflight)/w.Capacity)
+		score -= w.Load * (claimedLoad + float64(inflight)/w.Capacity)
 		score -= w.Price * squash(float64(c.Price), w.PriceScale)
 		if c.Local {
 			score += w.Local

@@ -193,3 +193,79 @@ func TestDispatchEndsEveryAttempt(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestRankTrustsMeasurementsOverClaims(t *testing.T) {
+	now := time.Unix(1000, 0)
+	r := NewRouter("self", DefaultWeights())
+	// Two providers of one expert: the liar claims top quality and no load.
+	cands := []Candidate{
+		{Expert: "x", Peer: "honest", Quality: 0.8, Load: 0.1},
+		{Expert: "x", Peer: "liar", Quality: 1, Load: 0},
+	}
+	ranked := r.Rank(cands, "", now)
+	for _, s := range ranked {
+		if s.Quality != 0.8 {
+			t.Fatalf("%s scored with quality %v; want the lower median of the claims, 0.8", s.Peer, s.Quality)
+		}
+	}
+	// Once measured, advertised load no longer counts: the liar measured slow loses.
+	for range trusted {
+		r.Begin("honest")
+		r.End("honest", time.Millisecond, nil, now)
+		r.Begin("liar")
+		r.End("liar", 40*time.Millisecond, nil, now)
+	}
+	if got := r.Rank(cands, "", now)[0].Peer; got != "honest" {
+		t.Fatalf("best after measuring: %s, want honest", got)
+	}
+	// A banned provider is not ranked for that expert, and still is for others.
+	r.Ban("honest", "x", now.Add(BanFor))
+	for _, s := range r.Rank(append(cands, Candidate{Expert: "y", Peer: "honest"}), "", now) {
+		if s.Peer == "honest" && s.Expert == "x" {
+			t.Fatal("a banned provider was ranked for the expert it is banned for")
+		}
+	}
+	if len(r.Rank([]Candidate{{Expert: "y", Peer: "honest"}}, "", now)) != 1 {
+		t.Fatal("a ban for one expert removed the provider for another")
+	}
+	if r.Banned("honest", "x", now.Add(BanFor)) {
+		t.Fatal("the ban outlived BanFor")
+	}
+}
+
+func TestSpotCheckSchedule(t *testing.T) {
+	r := NewRouter("self", DefaultWeights())
+	r.SetSpotRate(0.1)
+	for i := range FirstChecks {
+		if !r.ShouldSpotCheck("p", "x", 0.99) {
+			t.Fatalf("answer %d of a new provider was not checked", i+1)
+		}
+	}
+	if r.ShouldSpotCheck("p", "x", 0.5) {
+		t.Fatal("checked after the first answers with a roll above the rate")
+	}
+	if !r.ShouldSpotCheck("p", "x", 0.05) {
+		t.Fatal("not checked with a roll below the rate")
+	}
+	if !r.ShouldSpotCheck("p", "y", 0.99) {
+		t.Fatal("the first answer for another expert was not checked")
+	}
+}
+
+func TestSameAnswer(t *testing.T) {
+	cases := []struct {
+		a, b []float32
+		want bool
+	}{
+		{[]float32{0.1, 0.9}, []float32{0.1, 0.9}, true},
+		{[]float32{0.1, 0.9}, []float32{0.10001, 0.89999}, true},
+		{[]float32{0.1, 0.9}, []float32{0.9, 0.1}, false},
+		{[]float32{0.1, 0.9}, []float32{0.1}, false},
+		{[]float32{float32(math.NaN())}, []float32{0}, false},
+	}
+	for _, c := range cases {
+		if got := SameAnswer(c.a, c.b); got != c.want {
+			t.Errorf("SameAnswer(%v, %v) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+}

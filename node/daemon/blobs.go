@@ -235,9 +235,32 @@ func (b *blobService) advertisedWeights(id cid.Cid) cid.Cid {
 // decides: a wrong guess is dropped and the weights it names are fetched. The info describes
 // the weights (size) and the whole transfer (bytes received, time).
 func (b *blobService) fetchExpert(ctx context.Context, id, weights cid.Cid) (node.BlobInfo, *experts.Manifest, *experts.Network, error) {
+	info, m, err := b.fetchVerified(ctx, id, weights)
+	if err != nil {
+		return node.BlobInfo{}, nil, nil, err
+	}
 	st, err := b.d.Repo.Store()
 	if err != nil {
 		return node.BlobInfo{}, nil, nil, err
+	}
+	// Nothing is announced: a fetched expert is exposed when it is served (and a bought one
+	// only to its seller's buyers).
+	m, net, err := st.Install(ctx, id)
+	if err != nil {
+		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: %w", id, err)
+	}
+	b.d.engine.invalidateHosted()
+	info.CID, info.Name = id.String(), m.Name
+	return info, m, net, nil
+}
+
+// fetchVerified brings an expert's manifest and weights into the blockstore, each block checked
+// against its CID, and checks the manifest's signature; it does not install the expert (gc
+// removes the blocks unless something keeps them).
+func (b *blobService) fetchVerified(ctx context.Context, id, weights cid.Cid) (node.BlobInfo, *experts.Manifest, error) {
+	st, err := b.d.Repo.Store()
+	if err != nil {
+		return node.BlobInfo{}, nil, err
 	}
 	linked := func(blk blocks.Block) (cid.Cid, error) {
 		m, err := experts.DecodeManifestWithCID(id, blk.RawData())
@@ -246,34 +269,25 @@ func (b *blobService) fetchExpert(ctx context.Context, id, weights cid.Cid) (nod
 		}
 		return m.Weights, nil
 	}
-	first, err := b.fetch(ctx, id, weights, linked)
+	info, err := b.fetch(ctx, id, weights, linked)
 	if err != nil {
-		return node.BlobInfo{}, nil, nil, err
+		return node.BlobInfo{}, nil, err
 	}
 	raw, err := st.GetManifestBytes(ctx, id)
 	if err != nil {
-		return node.BlobInfo{}, nil, nil, err
+		return node.BlobInfo{}, nil, err
 	}
 	m, err := experts.DecodeManifestWithCID(id, raw)
 	if err != nil {
-		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: %w", id, err)
+		return node.BlobInfo{}, nil, fmt.Errorf("fetch expert %s: %w", id, err)
 	}
-	// An expert from the mesh is installed only with its publisher's valid signature: the
-	// publisher is who listings, evaluations and licences are checked against.
+	// An expert from the mesh is used only with its publisher's valid signature: the publisher
+	// is who listings, evaluations and licences are checked against.
 	if err := m.Verify(node.VerifyPeerSignature); err != nil {
-		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: refused: %w", id, err)
+		return node.BlobInfo{}, nil, fmt.Errorf("fetch expert %s: refused: %w", id, err)
 	}
-	// The guided fetch brought the weights the manifest names. Nothing is announced: a fetched
-	// expert is exposed when it is served (and a bought one only to its seller's buyers).
-	info := first
 	info.Size = m.WeightsSize
-	m, net, err := st.Install(ctx, id)
-	if err != nil {
-		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: %w", id, err)
-	}
-	b.d.engine.invalidateHosted()
-	info.CID, info.Name = id.String(), m.Name
-	return info, m, net, nil
+	return info, m, nil
 }
 
 func (b *blobService) pin(ctx context.Context, c cid.Cid) error {

@@ -87,7 +87,7 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 	}
 	d.exposure = newExposureService(d, st.Datastore("/public"))
 	d.engine = newEngine(d)
-	undo = append(undo, func() { d.engine.client.Close() })
+	undo = append(undo, func() { d.engine.checker.close(); d.engine.client.Close() })
 	if d.blobs, err = newBlobService(ctx, d); err != nil {
 		return fail(err)
 	}
@@ -259,6 +259,7 @@ func (d *Daemon) Close() error {
 	}
 	d.train.close()
 	d.exposure.close()
+	d.engine.checker.close()
 	errs = append(errs, d.engine.saveGate(ctx))
 	errs = append(errs, d.engine.client.Close())
 	errs = append(errs, d.market.close())

@@ -37,6 +37,7 @@ type engine struct {
 	client   *rpc.Client
 	inflight atomic.Int64
 	capacity float64
+	checker  *spotChecker
 
 	mu      sync.Mutex
 	cache   map[string]*loaded // hosted experts loaded so far (bounded by maxCached)
@@ -61,6 +62,10 @@ func newEngine(d *Daemon) *engine {
 		Logger: d.log,
 	})
 	d.Mesh.Adverts.SetLoad(func() float64 { return float64(e.inflight.Load()) / e.capacity })
+	if rate := d.Repo.Config.Query.SpotCheckRate; rate > 0 {
+		e.router.SetSpotRate(rate)
+	}
+	e.checker = newSpotChecker(e)
 	return e
 }
 
@@ -115,7 +120,13 @@ func (e *engine) run(ctx context.Context, req routing.Request) (routing.Response
 		}
 		return routing.Response{}, err
 	}
+	return answer(l, req)
+}
+
+// answer runs a loaded expert on a request's input.
+func answer(l *loaded, req routing.Request) (routing.Response, error) {
 	var x []float64
+	var err error
 	if req.Vector != nil {
 		v := make([]float64, len(req.Vector))
 		for i, f := range req.Vector {
@@ -371,6 +382,7 @@ func (e *engine) query(ctx context.Context, q node.QueryRequest) (*node.QueryAns
 		if err != nil {
 			return nil, err
 		}
+		e.checker.maybeCheck(req, ans)
 		return &node.QueryAnswer{Answer: ans, Domain: q.Domain, Gate: gated, Micros: time.Since(t0).Microseconds()}, nil
 	}
 	mix, err := e.router.Mix(ctx, ranked, q.K, call)
