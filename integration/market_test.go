@@ -162,7 +162,11 @@ func TestMarketBuySellAcrossThreeDaemons(t *testing.T) {
 	if !ans.Candidate.Local {
 		t.Fatal("B does not answer with the expert it bought")
 	}
-	// B now holds the blocks too, and serves them to no one without a receipt.
+	// B now holds the blocks too, and serves them to no one without a receipt — even when B
+	// serves the expert, which says so.
+	if out := cli(t, B, "expert", "serve", id); !strings.Contains(out, "only to holders of a receipt") || !strings.Contains(out, "CC-BY-4.0") {
+		t.Fatalf("expert serve of a bought expert does not say who gets its weights:\n%s", out)
+	}
 	eventually(t, 10*time.Second, "C learns of the sale", func() bool { return marketBalance(t, C).Entries >= 2 })
 	_, err = cliErr(C, "expert", "fetch", id, "--timeout-ms", "3000")
 	if err == nil || !strings.Contains(err.Error(), "is unavailable") {

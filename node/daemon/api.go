@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/meshnode/meshnode/experts/store"
+	"github.com/meshnode/meshnode/mesh/advert"
 	"github.com/meshnode/meshnode/mesh/blobs"
 	"github.com/meshnode/meshnode/node"
 )
@@ -39,7 +40,14 @@ func (d *Daemon) routes(token string) http.Handler {
 		if err != nil {
 			return nil, err
 		}
-		return d.Serve(r.Context(), req.Ref)
+		s, err := d.Serve(r.Context(), req.Ref)
+		if err != nil {
+			return nil, err
+		}
+		return struct {
+			advert.Service
+			Exposure string `json:"exposure"`
+		}{s, d.market.exposureOf(r.Context(), s.ID)}, nil
 	}))
 	mux.HandleFunc("POST "+node.PathUnserve, d.handle(func(r *http.Request) (any, error) {
 		req, err := decodeServe(r)

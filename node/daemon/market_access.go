@@ -96,3 +96,31 @@ func (m *market) markBought(ctx context.Context, expert, seller string) error {
 	}
 	return nil
 }
+
+// exposureOf says, for expert serve, who gets a served expert's blocks: anyone, or (for a
+// bought or paid one) only receipt holders, with the licence of its listing when known.
+func (m *market) exposureOf(ctx context.Context, expert string) string {
+	seller, err := m.store.Get(ctx, mkBought.ChildString(expert))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	licence, paid := "", false
+	for _, l := range m.listings {
+		if l.Expert == expert && l.Price > 0 && (err != nil || l.Seller == string(seller)) {
+			paid = true
+			if l.Licence != "" {
+				licence = l.Licence
+			}
+		}
+	}
+	switch {
+	case err == nil:
+		s := fmt.Sprintf("bought from %s: its weights go only to holders of a receipt from that seller", seller)
+		if licence != "" {
+			s += "; licence: " + licence + " (check it allows answering others' queries)"
+		}
+		return s
+	case paid:
+		return "listed for a price: its weights go only to buyers; anyone may query it"
+	}
+	return "anyone may fetch its weights and query it"
+}

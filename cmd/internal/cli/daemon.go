@@ -160,6 +160,9 @@ func serveCmd(e *env, unserve bool) *cobra.Command {
 					fmt.Fprintf(w, "stopped serving %s; its withdrawal is on the mesh\n", args[0])
 				} else {
 					fmt.Fprintf(w, "serving %s; its advert is on the mesh\n", args[0])
+					if m, ok := out.(map[string]any); ok && m["exposure"] != nil {
+						fmt.Fprintf(w, "exposure: %v\n", m["exposure"])
+					}
 				}
 			})
 		},
