@@ -106,7 +106,7 @@ func run(bin string, n int, gap time.Duration, out string) error {
 		}
 	}
 	if refused != min(5, len(held)) {
-		return fmt.Errorf("B fetched %d of %d experts A holds but does not serve", min(5, len(held))-refused, min(5, len(held)))
+		return fmt.Errorf("node B fetched %d of %d experts A holds but does not serve", min(5, len(held))-refused, min(5, len(held)))
 	}
 	var w io.Writer = os.Stdout
 	if out != "" {

@@ -235,7 +235,7 @@ func (b *blobService) advertisedWeights(id cid.Cid) cid.Cid {
 // decides: a wrong guess is dropped and the weights it names are fetched. The info describes
 // the weights (size) and the whole transfer (bytes received, time).
 func (b *blobService) fetchExpert(ctx context.Context, id, weights cid.Cid) (node.BlobInfo, *experts.Manifest, *experts.Network, error) {
-	info, m, err := b.fetchVerified(ctx, id, weights)
+	info, _, err := b.fetchVerified(ctx, id, weights)
 	if err != nil {
 		return node.BlobInfo{}, nil, nil, err
 	}

@@ -32,7 +32,6 @@ type exposureService struct {
 	denied  *prometheus.CounterVec
 
 	refreshMu sync.Mutex // one rebuild at a time, so an older table never replaces a newer one
-	kick      chan struct{}
 	cancel    context.CancelFunc
 	done      chan struct{}
 
@@ -48,7 +47,7 @@ const exposureRebuild = 15 * time.Second
 const maxCachedRoots = 4096
 
 func newExposureService(d *Daemon, public ds.Datastore) *exposureService {
-	x := &exposureService{d: d, public: public, blocks: map[cid.Cid][]string{}, kick: make(chan struct{}, 1),
+	x := &exposureService{d: d, public: public, blocks: map[cid.Cid][]string{},
 		done: make(chan struct{}),
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_blocks_denied_total",
 			Help: "Block requests this node refused, by reason (unexposed: nothing exposes the block; paid: the peer holds no receipt)."},
@@ -71,7 +70,6 @@ func (x *exposureService) start() {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-			case <-x.kick:
 			}
 			if err := x.refresh(ctx); err != nil && ctx.Err() == nil {
 				x.d.log.Warn("exposure table: refusing every block until it can be rebuilt", "err", err)
@@ -84,14 +82,6 @@ func (x *exposureService) close() {
 	if x.cancel != nil {
 		x.cancel()
 		<-x.done
-	}
-}
-
-// later asks for a rebuild soon, without waiting for it.
-func (x *exposureService) later() {
-	select {
-	case x.kick <- struct{}{}:
-	default:
 	}
 }
 
