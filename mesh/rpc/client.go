@@ -101,7 +101,7 @@ func (c *Client) roundTrip(cn *conn, req []byte, deadline time.Time) ([]byte, er
 	if err := writeFrame(cn.w, frameRequest, req); err != nil {
 		return nil, fmt.Errorf("send request: %w", err)
 	}
-	kind, resp, err := readFrame(cn.r, c.maxResponse)
+	kind, resp, err := readFrame(cn.r, c.maxResponse, nil)
 	if err != nil {
 		return nil, fmt.Errorf("read response: %w", err)
 	}

@@ -36,8 +36,15 @@ func writeFrame(w *bufio.Writer, kind byte, payload []byte) error {
 	return w.Flush()
 }
 
-// readFrame reads one frame, refusing payloads over max before allocating them.
-func readFrame(r *bufio.Reader, max int) (byte, []byte, error) {
+// readChunk is how much of a frame's payload is allocated ahead of the bytes that arrived: a
+// peer that declares a large frame and sends little of it costs little.
+const readChunk = 32 << 10
+
+// readFrame reads one frame, refusing payloads over max before reading them. The payload's
+// buffer grows with the bytes that arrive (at most readChunk ahead of them, then doubling),
+// never to the declared size up front. reserve, when not nil, is asked for the declared size
+// before the payload is read (libp2p's resource manager); release gives it back.
+func readFrame(r *bufio.Reader, max int, reserve func(int) (release func(), err error)) (byte, []byte, error) {
 	kind, err := r.ReadByte()
 	if err != nil {
 		return 0, nil, err
@@ -49,9 +56,29 @@ func readFrame(r *bufio.Reader, max int) (byte, []byte, error) {
 	if size > uint64(max) {
 		return 0, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, size, max)
 	}
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return 0, nil, fmt.Errorf("frame payload: %w", err)
+	if reserve != nil && size > readChunk {
+		release, err := reserve(int(size))
+		if err != nil {
+			return 0, nil, fmt.Errorf("frame of %d bytes: %w", size, err)
+		}
+		defer release()
+	}
+	want := int(size)
+	buf := make([]byte, 0, min(want, readChunk))
+	for len(buf) < want {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(want, 2*cap(buf)))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err != nil && len(buf) < want {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, nil, fmt.Errorf("frame payload: %d of %d bytes: %w", len(buf), size, err)
+		}
 	}
 	return kind, buf, nil
 }

@@ -20,17 +20,17 @@ func TestFramesRoundTripAndRefuseOversize(t *testing.T) {
 	}
 	r := bufio.NewReader(bytes.NewReader(buf.Bytes()))
 	for _, want := range []int{0, 5, 70000} {
-		kind, p, err := readFrame(r, 1<<20)
+		kind, p, err := readFrame(r, 1<<20, nil)
 		if err != nil || kind != frameRequest || len(p) != want {
 			t.Fatalf("frame of %d bytes: kind %d, %d bytes, %v", want, kind, len(p), err)
 		}
 	}
 	// A header announcing 1 GiB is refused before anything is allocated.
 	huge := []byte{frameRequest, 0x80, 0x80, 0x80, 0x80, 0x04}
-	if _, _, err := readFrame(bufio.NewReader(bytes.NewReader(huge)), 1<<20); !errors.Is(err, ErrTooLarge) {
+	if _, _, err := readFrame(bufio.NewReader(bytes.NewReader(huge)), 1<<20, nil); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("1 GiB frame: %v", err)
 	}
-	if _, _, err := readFrame(bufio.NewReader(bytes.NewReader([]byte{frameRequest, 5, 'a'})), 1<<20); err == nil {
+	if _, _, err := readFrame(bufio.NewReader(bytes.NewReader([]byte{frameRequest, 5, 'a'})), 1<<20, nil); err == nil {
 		t.Fatal("truncated frame: no error")
 	}
 }

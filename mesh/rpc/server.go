@@ -85,7 +85,7 @@ func serveStream(s network.Stream, handler Handler, o *ServerOptions, limits *bu
 			return
 		}
 		_ = s.SetReadDeadline(time.Now().Add(o.ReadTimeout))
-		kind, req, err := readFrame(r, o.MaxRequest)
+		kind, req, err := readFrame(r, o.MaxRequest, reserveIn(s))
 		if err != nil || kind != frameRequest {
 			if err == nil {
 				err = fmt.Errorf("frame kind %d is not a request", kind)
@@ -115,5 +115,17 @@ func serveStream(s network.Stream, handler Handler, o *ServerOptions, limits *bu
 			s.Reset()
 			return
 		}
+	}
+}
+
+// reserveIn charges a request's buffer to the stream's scope in libp2p's resource manager, so
+// large requests count against the peer's, the protocol's and the node's memory limits.
+func reserveIn(s network.Stream) func(int) (func(), error) {
+	return func(n int) (func(), error) {
+		scope := s.Scope()
+		if err := scope.ReserveMemory(n, network.ReservationPriorityAlways); err != nil {
+			return nil, fmt.Errorf("memory for the request: %w", err)
+		}
+		return func() { scope.ReleaseMemory(n) }, nil
 	}
 }
