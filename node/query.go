@@ -84,15 +84,43 @@ func Features(spec experts.InputSpec, in QueryInput) ([]float64, error) {
 // pixel is allocated).
 const MaxImagePixels = 4096 * 4096
 
-// ImageFeatures decodes a PNG or JPEG image and turns it into the expert's features.
+// ImageFeatures decodes a PNG or JPEG image and turns it into the expert's features; the image
+// may have up to MaxImagePixels (a local file the user chose).
 func ImageFeatures(spec experts.InputSpec, r io.Reader, invert bool) ([]float64, error) {
+	return ImageFeaturesLimited(spec, r, invert, MaxImagePixels)
+}
+
+// ImagePixelLimit is how many pixels an image from the network may have for an expert: 256
+// times the pixels of the expert's input (a 28×28 expert takes images up to 512×512, a 64×64
+// one up to 1024×1024), between 512×512 and 1024×1024; an expert that takes no images gets the
+// minimum. Decoding a 16-bit image costs up to 8 bytes a pixel, so one request costs at most
+// 8 MiB however small its file. A local image (ImageFeatures) may have up to MaxImagePixels.
+func ImagePixelLimit(spec experts.InputSpec) int {
+	const lo, hi = 512 * 512, 1024 * 1024
+	if spec.Kind != experts.InputImage || spec.Dim <= 0 {
+		return lo
+	}
+	if spec.Dim >= hi/256 { // Dim is the input's w×h; compared first, so 256×Dim cannot overflow
+		return hi
+	}
+	return max(lo, 256*spec.Dim)
+}
+
+// ImageFeaturesLimited is ImageFeatures for images of at most maxPixels (ImagePixelLimit for a
+// query from the network), refused from their header, before a pixel is decoded.
+func ImageFeaturesLimited(spec experts.InputSpec, r io.Reader, invert bool, maxPixels int) ([]float64, error) {
+	if spec.Kind != experts.InputImage { // refused before decoding, not after
+		return nil, fmt.Errorf("the expert takes %s input, not images", spec.Kind)
+	}
 	var head bytes.Buffer
 	cfg, _, err := image.DecodeConfig(io.TeeReader(r, &head))
 	if err != nil {
 		return nil, fmt.Errorf("not a PNG or JPEG image: %w", err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > MaxImagePixels {
-		return nil, fmt.Errorf("image of %d×%d pixels is outside the limit of %d pixels", cfg.Width, cfg.Height, MaxImagePixels)
+	// Width and height each first, then their product by division: no overflow on any int.
+	w, h := cfg.Width, cfg.Height
+	if w <= 0 || h <= 0 || w > maxPixels || h > maxPixels || h > maxPixels/w {
+		return nil, fmt.Errorf("image of %d×%d pixels is over this expert's pixel limit of %d pixels: scale it down", w, h, maxPixels)
 	}
 	img, _, err := image.Decode(io.MultiReader(&head, r))
 	if err != nil {

@@ -137,7 +137,9 @@ func meshConfig(r *node.Repo, o Options) (mesh.Config, error) {
 		StreamLimits: []mesh.StreamLimit{{Protocol: routing.QueryProtocol,
 			Total: 16 * r.Config.Query.StreamsPerPeer, PerPeer: r.Config.Query.StreamsPerPeer},
 			// A participant holds one update stream to a coordinator at a time.
-			{Protocol: string(TrainProtocol), Total: 256, PerPeer: 2}},
+			{Protocol: string(TrainProtocol), Total: 256, PerPeer: 2},
+			// A buyer has one purchase in flight with a seller (a resend reuses its stream).
+			{Protocol: string(MarketProtocol), Total: 256, PerPeer: 4}},
 	}
 	if len(o.Listen) > 0 {
 		cfg.ListenAddrs = o.Listen

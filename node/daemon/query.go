@@ -38,6 +38,7 @@ type engine struct {
 	inflight atomic.Int64
 	capacity float64
 	checker  *spotChecker
+	decodes  chan struct{} // image decodes running at once (each up to 8 MiB)
 
 	mu      sync.Mutex
 	cache   map[string]*loaded // hosted experts loaded so far (bounded by maxCached)
@@ -53,6 +54,10 @@ const hostedTTL = 2 * time.Second
 
 const maxCached = 64
 
+// maxDecodes bounds the query images decoded at once: a flood of images costs a peer its
+// turn, not the node its memory.
+const maxDecodes = 4
+
 func newEngine(d *Daemon) *engine {
 	e := &engine{d: d, cache: map[string]*loaded{}, capacity: 64, gate: routing.NewGate(), metrics: newQueryMetrics(d.registry),
 		router: routing.NewRouter(d.Mesh.Host.ID().String(), routing.DefaultWeights()),
@@ -66,6 +71,7 @@ func newEngine(d *Daemon) *engine {
 		e.router.SetSpotRate(rate)
 	}
 	e.checker = newSpotChecker(e)
+	e.decodes = make(chan struct{}, maxDecodes)
 	return e
 }
 
@@ -120,11 +126,12 @@ func (e *engine) run(ctx context.Context, req routing.Request) (routing.Response
 		}
 		return routing.Response{}, err
 	}
-	return answer(l, req)
+	return answer(ctx, l, req, e.decodes)
 }
 
-// answer runs a loaded expert on a request's input.
-func answer(l *loaded, req routing.Request) (routing.Response, error) {
+// answer runs a loaded expert on a request's input; slots, when not nil, bounds the image
+// decodes running at once.
+func answer(ctx context.Context, l *loaded, req routing.Request, slots chan struct{}) (routing.Response, error) {
 	var x []float64
 	var err error
 	if req.Vector != nil {
@@ -134,7 +141,15 @@ func answer(l *loaded, req routing.Request) (routing.Response, error) {
 		}
 		x, err = l.manifest.Input.FromVector(v)
 	} else if req.Image != nil {
-		x, err = node.ImageFeatures(l.manifest.Input, bytes.NewReader(req.Image), false)
+		if slots != nil { // decoding costs memory: a few at a time
+			select {
+			case slots <- struct{}{}:
+				defer func() { <-slots }()
+			case <-ctx.Done():
+				return routing.Response{}, fmt.Errorf("waiting to decode the image: %w", ctx.Err())
+			}
+		}
+		x, err = node.ImageFeaturesLimited(l.manifest.Input, bytes.NewReader(req.Image), false, node.ImagePixelLimit(l.manifest.Input))
 	} else {
 		x, err = l.manifest.Input.FromText(req.Text)
 	}

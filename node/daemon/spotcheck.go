@@ -93,7 +93,7 @@ func (c *spotChecker) maybeCheck(req routing.Request, ans routing.Answer) {
 // reference answers req with this node's own copy of the expert.
 func (c *spotChecker) reference(ctx context.Context, req routing.Request) (routing.Response, error) {
 	if l, err := c.e.load(ctx, req.Expert); err == nil { // hosted here
-		return answer(l, req)
+		return answer(ctx, l, req, c.e.decodes)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return routing.Response{}, err
 	}
@@ -125,5 +125,5 @@ func (c *spotChecker) reference(ctx context.Context, req routing.Request) (routi
 		c.refs[req.Expert] = l
 		c.mu.Unlock()
 	}
-	return answer(l, req)
+	return answer(ctx, l, req, c.e.decodes)
 }
