@@ -3,8 +3,10 @@ package node
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,7 +48,8 @@ type QueryConfig struct {
 
 // APIConfig configures the local HTTP API.
 type APIConfig struct {
-	// Listen is the API's address; it must be on 127.0.0.1 (the API is for this machine only).
+	// Listen is the API's address; it must be on a loopback address, 127.0.0.1 or [::1] (the API
+	// is for this machine only). CheckAPIListen says whether an address will do.
 	Listen string `yaml:"listen"`
 }
 
@@ -174,10 +177,29 @@ func Preset(name string) (Config, error) {
 	return c, nil
 }
 
+// CheckAPIListen checks an address for the local API (config api.listen, daemon --api): it
+// must be a loopback IP literal and a numeric port, such as 127.0.0.1:5081 or [::1]:0. The API
+// hands out this node's experts, keys and market to whoever holds the token, so it is never
+// offered to the network; a host name is refused too, since what it resolves to can change.
+func CheckAPIListen(addr string) error {
+	const must = "the API must listen on a loopback address (127.0.0.1 or [::1]) with a port, such as 127.0.0.1:5081"
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", must, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%s; %q is not a loopback IP address", must, host)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%s; port %q is not a number from 0 to 65535", must, port)
+	}
+	return nil
+}
+
 // Validate checks every field, naming the first bad one.
 func (c Config) Validate() error {
-	if !strings.HasPrefix(c.API.Listen, "127.0.0.1:") {
-		return fmt.Errorf("config api.listen %q: must be 127.0.0.1:PORT", c.API.Listen)
+	if err := CheckAPIListen(c.API.Listen); err != nil {
+		return fmt.Errorf("config api.listen %q: %w", c.API.Listen, err)
 	}
 	if len(c.Mesh.Listen) == 0 {
 		return fmt.Errorf("config mesh.listen: at least one address is needed")

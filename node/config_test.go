@@ -46,6 +46,8 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		{"preset: turbo\n", "unknown preset"},
 		{"preset: fast\ntraining:\n  join: [{domain: fashion}]\n", "training.join[0]"},
 		{"preset: fast\napi:\n  listen: 0.0.0.0:80\n", "api.listen"},
+		{"preset: fast\napi:\n  listen: localhost:80\n", "must listen on a loopback address"},
+		{"preset: fast\napi:\n  listen: 127.0.0.1\n", "api.listen"},
 		{"preset: [\n", "yaml"},
 	}
 	for _, tc := range cases {

@@ -15,7 +15,7 @@ func configDocs() map[string]string {
 	return map[string]string{
 		"preset":                  "The preset this file started from: development, fast, comprehensive, memory, gpu or production.\nFields not set here take this preset's values.",
 		"api":                     "The local HTTP API that meshnode commands use to reach a running daemon.",
-		"api.listen":              "127.0.0.1:PORT (port 0: any free port; the daemon writes its address to <repo>/api).",
+		"api.listen":              "127.0.0.1:PORT or [::1]:PORT, loopback only (port 0: any free port; the daemon writes its address to <repo>/api).",
 		"mesh":                    "The peer-to-peer side.",
 		"mesh.listen":             "Multiaddrs to listen on (TCP and QUIC).",
 		"mesh.bootstrap":          "Peers to dial at start: multiaddrs ending in /p2p/<peer ID>.",
@@ -45,6 +45,7 @@ func configDocs() map[string]string {
 		"query.peer_rate":         "Queries a second one peer may send on average (its token bucket's refill rate).",
 		"query.peer_burst":        "The token bucket's size: the burst one peer may send at once.",
 		"query.streams_per_peer":  "Concurrent query streams one peer may hold (enforced by the resource manager).",
+		"query.spot_check_rate":   "Share of remote answers checked against this node's own copy of the expert, after the\nfirst three of each provider; a provider whose answer differs is banned (0: the default, 2%).",
 	}
 }
 

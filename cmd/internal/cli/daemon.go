@@ -36,6 +36,9 @@ A graceful stop withdraws this node's adverts from the mesh at once.`,
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
 			}
+			if err := checkDaemonOptions(o); err != nil {
+				return err
+			}
 			o.Logger = slog.New(slog.NewTextHandler(e.err, &slog.HandlerOptions{Level: level}))
 			r, err := e.repo()
 			if err != nil {
@@ -69,9 +72,20 @@ A graceful stop withdraws this node's adverts from the mesh at once.`,
 	}
 	c.Flags().StringArrayVar(&o.Listen, "listen", nil, "multiaddr to listen on (repeatable; replaces the config's)")
 	c.Flags().StringArrayVar(&o.Bootstrap, "bootstrap", nil, "peer to dial at start, /ip4/.../p2p/<id> (repeatable)")
-	c.Flags().StringVar(&o.APIListen, "api", "", "API address, 127.0.0.1:PORT (default: the config's)")
+	c.Flags().StringVar(&o.APIListen, "api", "", "API address, 127.0.0.1:PORT or [::1]:PORT (default: the config's)")
 	c.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return c
+}
+
+// checkDaemonOptions refuses flags the config file would be refused for: --api passes the
+// same loopback-only check as api.listen, before anything starts.
+func checkDaemonOptions(o daemon.Options) error {
+	if o.APIListen != "" {
+		if err := node.CheckAPIListen(o.APIListen); err != nil {
+			return fmt.Errorf("--api %s: %w", o.APIListen, err)
+		}
+	}
+	return nil
 }
 
 // client connects to the repo's running daemon.
