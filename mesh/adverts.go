@@ -73,6 +73,12 @@ func (a *Adverts) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pu
 		a.n.log.Debug("advert rejected", "from", msg.GetFrom(), "err", err)
 		return pubsub.ValidationReject
 	}
+	if err := a.table.Admits(adv); err != nil {
+		// Not the forwarder's fault (its table may differ): dropped, not forwarded, no penalty.
+		a.n.Metrics.AdvertsRejected.WithLabelValues(advert.Reason(err)).Inc()
+		a.n.log.Debug("advert ignored", "from", msg.GetFrom(), "err", err)
+		return pubsub.ValidationIgnore
+	}
 	msg.ValidatorData = adv
 	return pubsub.ValidationAccept
 }
@@ -89,7 +95,11 @@ func (a *Adverts) receive(ctx context.Context) {
 			continue
 		}
 		a.n.Metrics.AdvertsReceived.Inc()
-		if a.table.Apply(adv, time.Now()) {
+		changed, err := a.table.Apply(adv, time.Now())
+		if err != nil {
+			a.n.Metrics.AdvertsRejected.WithLabelValues(advert.Reason(err)).Inc()
+		}
+		if changed {
 			a.n.Metrics.TableSize.Set(float64(a.table.Len()))
 		}
 	}

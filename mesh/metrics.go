@@ -27,7 +27,7 @@ func newMetrics(reg prometheus.Registerer, bw *metrics.BandwidthCounter) (*Metri
 		AdvertsReceived: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshnode_adverts_received_total",
 			Help: "Adverts from other peers that passed validation."}),
 		AdvertsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_adverts_rejected_total",
-			Help: "Adverts the validator rejected, by reason."}, []string{"reason"}),
+			Help: "Adverts refused, by reason (oversized, malformed, forged, stale; table full: no slot within the table's limits)."}, []string{"reason"}),
 		TableSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "meshnode_remote_adverts",
 			Help: "Live entries (expert, provider) in the remote advert table."}),
 	}

@@ -51,7 +51,7 @@ var (
 
 // Reason maps a validation error to its metric label.
 func Reason(err error) string {
-	for _, e := range []error{ErrSize, ErrMalformed, ErrForged, ErrStale} {
+	for _, e := range []error{ErrSize, ErrMalformed, ErrForged, ErrStale, ErrFull} {
 		if errors.Is(err, e) {
 			return e.Error()
 		}
