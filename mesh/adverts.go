@@ -74,8 +74,12 @@ func (a *Adverts) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pu
 		return pubsub.ValidationReject
 	}
 	if err := a.table.Admits(adv); err != nil {
-		// Not the forwarder's fault (its table may differ): dropped, not forwarded, no penalty.
+		// Not the forwarder's fault (its table may differ): dropped and not forwarded. Its
+		// author pays when it went over its own limit.
 		a.n.Metrics.AdvertsRejected.WithLabelValues(advert.Reason(err)).Inc()
+		if errors.Is(err, advert.ErrProviderFull) {
+			a.n.Penalise(msg.GetFrom())
+		}
 		a.n.log.Debug("advert ignored", "from", msg.GetFrom(), "err", err)
 		return pubsub.ValidationIgnore
 	}

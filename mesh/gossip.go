@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -22,7 +23,7 @@ const (
 // author and checked on receipt), peer scoring, and a max message size far above any advert
 // but far below the 1 MiB default (adverts are a few KB; payloads go over streams and bitswap).
 func newPubSub(ctx context.Context, h host.Host, cfg Config, log *slog.Logger, scores *scoreBoard) (*pubsub.PubSub, error) {
-	params, thresholds := scoreParams(cfg.ScoredTopics)
+	params, thresholds := scoreParams(cfg.ScoredTopics, scores.appScore)
 	ps, err := pubsub.NewGossipSub(ctx, h,
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithPeerScore(params, thresholds),
@@ -41,8 +42,9 @@ func newPubSub(ctx context.Context, h host.Host, cfg Config, log *slog.Logger, s
 // stale) counts, squared, at weight -10, decaying by half in about a minute. A handful of invalid
 // adverts takes a peer below the gossip threshold (-100), more below publish (-200) and
 // graylist (-300) thresholds: it is first not gossiped to, then ignored.
-// Every topic in extra gets the same parameters.
-func scoreParams(extra []string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
+// Every topic in extra gets the same parameters. app is the application's own score of a peer:
+// spam penalties (scoreBoard.penalise) for what it authored beyond its limits.
+func scoreParams(extra []string, app func(peer.ID) float64) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThresholds) {
 	_, loopback, _ := net.ParseCIDR("127.0.0.0/8") // a constant, cannot fail
 	topic := &pubsub.TopicScoreParams{
 		SkipAtomicValidation: true,
@@ -59,9 +61,10 @@ func scoreParams(extra []string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThre
 		InvalidMessageDeliveriesDecay:  0.99,
 	}
 	params := &pubsub.PeerScoreParams{
-		Topics:           map[string]*pubsub.TopicScoreParams{TopicAdverts: topic},
-		TopicScoreCap:    50,
-		AppSpecificScore: func(peer.ID) float64 { return 0 },
+		Topics:            map[string]*pubsub.TopicScoreParams{TopicAdverts: topic},
+		TopicScoreCap:     50,
+		AppSpecificScore:  app,
+		AppSpecificWeight: 1,
 		// Many peers behind one IP is suspicious on the internet; on loopback (tests, a
 		// developer's several nodes) it is normal, so 127.0.0.0/8 is exempt.
 		IPColocationFactorWeight:    -10,
@@ -87,13 +90,71 @@ func scoreParams(extra []string) (*pubsub.PeerScoreParams, *pubsub.PeerScoreThre
 	return params, thresholds
 }
 
-// scoreBoard keeps the latest peer scores gossipsub reported.
+// scoreBoard keeps the latest peer scores gossipsub reported, and the spam penalties that
+// feed its application-specific score.
 type scoreBoard struct {
-	mu     sync.Mutex
-	scores map[peer.ID]float64
+	mu        sync.Mutex
+	scores    map[peer.ID]float64
+	penalties map[peer.ID]penalty
+	now       func() time.Time
 }
 
-func newScoreBoard() *scoreBoard { return &scoreBoard{scores: map[peer.ID]float64{}} }
+// penalty is a decaying count of a peer's spam.
+type penalty struct {
+	count float64
+	at    time.Time
+}
+
+// Spam penalties: each counts spamWeight, halving every spamHalfLife; a peer's count is capped
+// (so the score stays finite) and at most maxPenalised peers are tracked (the mildest goes first).
+const (
+	spamWeight   = -10
+	spamHalfLife = time.Minute
+	maxSpamCount = 100
+	maxPenalised = 4096
+)
+
+func newScoreBoard() *scoreBoard {
+	return &scoreBoard{scores: map[peer.ID]float64{}, penalties: map[peer.ID]penalty{}, now: time.Now}
+}
+
+func (p penalty) valueAt(now time.Time) float64 {
+	return p.count * math.Exp2(-float64(now.Sub(p.at))/float64(spamHalfLife))
+}
+
+// penalise counts one piece of spam authored by p.
+func (s *scoreBoard) penalise(p peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if _, ok := s.penalties[p]; !ok && len(s.penalties) >= maxPenalised {
+		var mild peer.ID
+		least := math.Inf(1)
+		for q, pen := range s.penalties {
+			if v := pen.valueAt(now); v < least {
+				mild, least = q, v
+			}
+		}
+		delete(s.penalties, mild)
+	}
+	s.penalties[p] = penalty{count: min(s.penalties[p].valueAt(now)+1, maxSpamCount), at: now}
+}
+
+// appScore is gossipsub's application-specific score of p.
+func (s *scoreBoard) appScore(p peer.ID) float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pen, ok := s.penalties[p]
+	if !ok {
+		return 0
+	}
+	v := pen.valueAt(s.now())
+	if v < 0.01 {
+		delete(s.penalties, p)
+		return 0
+	}
+	return spamWeight * v
+}
 
 func (s *scoreBoard) update(m map[peer.ID]float64) {
 	s.mu.Lock()

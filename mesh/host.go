@@ -247,6 +247,11 @@ func (n *Node) Addrs() []string {
 // Score is the gossip score this node gives a peer (0 when unknown).
 func (n *Node) Score(p peer.ID) float64 { return n.scores.get(p) }
 
+// Penalise lowers p's gossip score for one message it authored beyond a per-author limit
+// (adverts or listings over its share of a table): spam that is not invalid, so the
+// validator's rejection penalty does not reach it. A few dozen take p below the graylist.
+func (n *Node) Penalise(p peer.ID) { n.scores.penalise(p) }
+
 // Close withdraws this node's adverts, then stops discovery, gossip, the DHT and the host.
 func (n *Node) Close() error {
 	var errs []error

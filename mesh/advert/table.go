@@ -35,8 +35,12 @@ const (
 	DefaultTotal       = 20_000
 )
 
-// ErrFull is why an advert for a new slot was refused.
-var ErrFull = errors.New("table full")
+// ErrFull is why an advert for a new slot was refused; ErrProviderFull (which is also ErrFull)
+// when the provider already holds its limit: the provider's own doing, so spam.
+var (
+	ErrFull         = errors.New("table full")
+	ErrProviderFull = fmt.Errorf("%w: the provider holds its limit", ErrFull)
+)
 
 // Table is the remote advert table: expert → providers, each with its latest advert, kept until
 // it expires or is withdrawn. It is safe for concurrent use. Its logic is a function of the
@@ -126,7 +130,7 @@ func (t *Table) admit(k tableKey, take bool) error {
 	if len(own) >= t.limits.PerProvider {
 		w, ok := t.soonest(k.provider, true)
 		if !ok {
-			return fmt.Errorf("%w: provider %s already holds %d adverts here, the limit per provider", ErrFull, k.provider, len(own))
+			return fmt.Errorf("%w: provider %s already holds %d adverts here, the limit per provider", ErrProviderFull, k.provider, len(own))
 		}
 		if take {
 			t.drop(w)

@@ -51,8 +51,12 @@ type market struct {
 	listings map[string]*listing.Listing // by ID: everyone's, expired ones included (receipts name them)
 	mine     map[string]bool             // IDs of this node's listings
 	sellers  map[string]int              // seller -> how many of its listings are held
-	reviews  map[string]*listing.Reviews // by listing ID
-	myRevs   map[string]bool             // IDs of this node's reviews
+	// listingLimit is maxListings (smaller in tests); lastFullSweep is when a full table last
+	// scanned for expired listings.
+	listingLimit  int
+	lastFullSweep time.Time
+	reviews       map[string]*listing.Reviews // by listing ID
+	myRevs        map[string]bool             // IDs of this node's reviews
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -73,7 +77,7 @@ func newMarket(ctx context.Context, d *Daemon) (*market, error) {
 	m := &market{d: d, self: d.Mesh.Host.ID().String(), verify: node.VerifyPeerSignature, store: st.Datastore("/market"),
 		book:     ledger.NewBook(ledger.Policy{Issuers: issuers, Genesis: cfg.Genesis, Key: canonicalPeer}, node.VerifyPeerSignature),
 		journal:  ledger.OpenJournal(st.Datastore("/ledger")),
-		listings: map[string]*listing.Listing{}, mine: map[string]bool{}, sellers: map[string]int{},
+		listings: map[string]*listing.Listing{}, mine: map[string]bool{}, sellers: map[string]int{}, listingLimit: maxListings,
 		reviews: map[string]*listing.Reviews{}, myRevs: map[string]bool{}}
 	n, err := m.journal.Load(ctx, m.book)
 	if err != nil {
@@ -240,8 +244,13 @@ func (m *market) reviewVerifiedLocked(r *listing.Review) bool {
 		m.book.ReceiptOf(r.Payment) != nil
 }
 
-// keepListingLocked stores a verified listing; it reports whether it was new. A full table
-// first drops expired listings it may; when still full it refuses with errFull.
+// keepListingLocked stores a verified listing; it reports whether it was new. Another node's
+// listing is refused with errFull when its seller holds maxSellerListings already (spam set:
+// the seller's own doing). When the whole table is full, expired listings no receipt names go
+// first (one scan a minute at most); then the seller holding the most listings loses its
+// soonest-expiring one that no receipt names, to a newcomer that would still hold fewer;
+// otherwise the newcomer is refused. So keys made by the thousand can fill at most the room
+// sellers with few listings do not claim.
 func (m *market) keepListingLocked(ctx context.Context, l *listing.Listing) (bool, error) {
 	id := l.ID()
 	if m.listings[id] != nil {
@@ -250,19 +259,8 @@ func (m *market) keepListingLocked(ctx context.Context, l *listing.Listing) (boo
 	if err := canonicalPeer(l.Seller); err != nil {
 		return false, fmt.Errorf("keep listing %s: seller: %w", id, err)
 	}
-	if l.Seller != m.self {
-		if m.sellers[l.Seller] >= maxSellerListings {
-			m.evictExpiredLocked(ctx, time.Now(), 0)
-		}
-		if m.sellers[l.Seller] >= maxSellerListings {
-			return false, errFull{fmt.Errorf("keep listing %s: seller %s already has %d listings here", id, l.Seller, maxSellerListings)}
-		}
-		if len(m.listings) >= maxListings {
-			m.evictExpiredLocked(ctx, time.Now(), 0)
-		}
-		if len(m.listings) >= maxListings {
-			return false, errFull{fmt.Errorf("keep listing %s: the listing table is full (%d listings); try again later", id, maxListings)}
-		}
+	if err := m.roomLocked(ctx, l.Seller, true); err != nil {
+		return false, fmt.Errorf("keep listing %s: %w", id, err)
 	}
 	if err := m.store.Put(ctx, mkListings.ChildString(id), l.Encode()); err != nil {
 		return false, fmt.Errorf("keep listing %s: %w", id, err)
@@ -271,6 +269,58 @@ func (m *market) keepListingLocked(ctx context.Context, l *listing.Listing) (boo
 	m.sellers[l.Seller]++
 	return true, nil
 }
+
+// roomLocked finds room for one more listing of seller, as keepListingLocked says, making it
+// when take is set; with take unset it only tells whether there would be room (after the
+// eviction of expired listings, which it may do).
+func (m *market) roomLocked(ctx context.Context, seller string, take bool) error {
+	if seller == m.self {
+		return nil
+	}
+	if n := m.sellers[seller]; n >= maxSellerListings {
+		return errFull{fmt.Errorf("seller %s already has %d listings here, the limit: %w", seller, n, errSpam)}
+	}
+	if len(m.listings) < m.listingLimit {
+		return nil
+	}
+	if now := time.Now(); now.Sub(m.lastFullSweep) >= time.Minute {
+		m.lastFullSweep = now
+		m.evictExpiredLocked(ctx, now, 0)
+		if len(m.listings) < m.listingLimit {
+			return nil
+		}
+	}
+	largest, most := "", 0
+	for s, n := range m.sellers {
+		if s != m.self && (n > most || (n == most && s > largest)) {
+			largest, most = s, n
+		}
+	}
+	if m.sellers[seller]+1 >= most {
+		return errFull{fmt.Errorf("the listing table is full (%d listings) and seller %s would hold %d, no fewer than the largest seller's %d; try again later",
+			len(m.listings), seller, m.sellers[seller]+1, most)}
+	}
+	named := map[string]bool{}
+	for _, e := range m.book.Entries() {
+		named[e.Listing] = true
+	}
+	var victim *listing.Listing
+	for id, l := range m.listings {
+		if l.Seller == largest && !m.mine[id] && !named[id] && (victim == nil || l.Expires < victim.Expires) {
+			victim = l
+		}
+	}
+	if victim == nil {
+		return errFull{fmt.Errorf("the listing table is full (%d listings) and receipts name every listing of its largest seller; try again later", len(m.listings))}
+	}
+	if take {
+		return m.dropListingLocked(ctx, victim)
+	}
+	return nil
+}
+
+// errSpam marks a refusal the sender caused itself (it went over its own limit).
+var errSpam = errors.New("over the sender's own limit")
 
 // evictExpiredLocked drops other nodes' listings that expired more than retention ago and that
 // no ledger entry names (receipts name their listing: the access table needs it), with their
@@ -291,25 +341,34 @@ func (m *market) evictExpiredLocked(ctx context.Context, now time.Time, retentio
 		if named[id] {
 			continue
 		}
-		if err := m.store.Delete(ctx, mkListings.ChildString(id)); err != nil {
+		if err := m.dropListingLocked(ctx, l); err != nil {
 			m.d.log.Warn("drop expired listing", "listing", id, "err", err)
 			continue
-		}
-		delete(m.listings, id)
-		if m.sellers[l.Seller]--; m.sellers[l.Seller] <= 0 {
-			delete(m.sellers, l.Seller)
-		}
-		if set := m.reviews[id]; set != nil {
-			for _, r := range set.All() {
-				if err := m.store.Delete(ctx, mkReviews.ChildString(id).ChildString(r.ID())); err != nil {
-					m.d.log.Warn("drop review of an expired listing", "review", r.ID(), "err", err)
-				}
-			}
-			delete(m.reviews, id)
 		}
 		n++
 	}
 	return n
+}
+
+// dropListingLocked forgets another node's listing and its reviews.
+func (m *market) dropListingLocked(ctx context.Context, l *listing.Listing) error {
+	id := l.ID()
+	if err := m.store.Delete(ctx, mkListings.ChildString(id)); err != nil {
+		return fmt.Errorf("drop listing %s: %w", id, err)
+	}
+	delete(m.listings, id)
+	if m.sellers[l.Seller]--; m.sellers[l.Seller] <= 0 {
+		delete(m.sellers, l.Seller)
+	}
+	if set := m.reviews[id]; set != nil {
+		for _, r := range set.All() {
+			if err := m.store.Delete(ctx, mkReviews.ChildString(id).ChildString(r.ID())); err != nil {
+				m.d.log.Warn("drop review of a dropped listing", "review", r.ID(), "err", err)
+			}
+		}
+		delete(m.reviews, id)
+	}
+	return nil
 }
 
 // keepReviewLocked keeps a verified review of a listing this node knows (and of that listing's

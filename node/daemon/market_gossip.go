@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -14,7 +15,7 @@ import (
 // validate is the market topic's validator: size, schema, freshness and every signature
 // inside (listing.DecodeMessage). Invalid messages are rejected, which counts against the
 // sender's gossip score; valid ones reach the receive loop decoded.
-func (m *market) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+func (m *market) validate(ctx context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 	if msg.GetFrom() == m.d.Mesh.Host.ID() {
 		return pubsub.ValidationAccept
 	}
@@ -23,6 +24,23 @@ func (m *market) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pub
 		m.metrics.rejected.WithLabelValues(listing.Reason(err)).Inc()
 		m.d.log.Debug("market message rejected", "from", msg.GetFrom(), "err", err)
 		return pubsub.ValidationReject
+	}
+	if dm.Kind == listing.KindListing {
+		m.mu.Lock()
+		err := error(nil)
+		if m.listings[dm.Listing.ID()] == nil {
+			err = m.roomLocked(ctx, dm.Listing.Seller, false)
+		}
+		m.mu.Unlock()
+		if err != nil {
+			// Dropped and not forwarded, without blame for the forwarder; a seller over its
+			// own limit pays in gossip score.
+			m.metrics.rejected.WithLabelValues("table full").Inc()
+			if errors.Is(err, errSpam) {
+				m.d.Mesh.Penalise(msg.GetFrom())
+			}
+			return pubsub.ValidationIgnore
+		}
 	}
 	msg.ValidatorData = dm
 	return pubsub.ValidationAccept

@@ -55,7 +55,7 @@ func testMarket(t *testing.T) (*market, testKey, *atomic.Bool, ds.Batching) {
 		store: dssync.MutexWrap(ds.NewMapDatastore()), closed: true,
 		book:    ledger.NewBook(ledger.Policy{Genesis: 1000, Key: canonicalPeer}, node.VerifyPeerSignature),
 		journal: ledger.OpenJournal(dstest.Failing{Batching: jstore, Fail: fail}), listings: map[string]*listing.Listing{}, mine: map[string]bool{},
-		sellers: map[string]int{}, reviews: map[string]*listing.Reviews{}, myRevs: map[string]bool{}}
+		sellers: map[string]int{}, listingLimit: maxListings, reviews: map[string]*listing.Reviews{}, myRevs: map[string]bool{}}
 	m.metrics = newMarketMetrics(prometheus.NewRegistry(), m)
 	return m, self, fail, jstore
 }
@@ -189,6 +189,53 @@ func TestMarketListingTableBounds(t *testing.T) {
 	}
 	if has, _ := m.store.Has(ctx, mkListings.ChildString(gone.ID())); has {
 		t.Fatal("the dropped listing is still stored")
+	}
+}
+
+// TestMarketFullListingTableEvictsTheLargestSeller: in a full table, a seller with few listings
+// gets in at the cost of the seller holding the most (its soonest-expiring listing no receipt
+// names); the largest seller cannot take the room back, and equals do not evict each other.
+func TestMarketFullListingTableEvictsTheLargestSeller(t *testing.T) {
+	ctx := context.Background()
+	m, _, _, _ := testMarket(t)
+	m.listingLimit = 10
+	m.lastFullSweep = time.Now() // no expired listings to sweep: the eviction rule decides
+	now := time.Now()
+	spam, a, b := newKey(t), newKey(t), newKey(t)
+	var first *listing.Listing
+	for i := range 9 {
+		l := signedListing(t, spam, 1, now.Add(time.Duration(i)*time.Millisecond), time.Hour+time.Duration(i)*time.Minute)
+		if i == 0 {
+			first = l
+		}
+		if _, err := m.keepListingLocked(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m.keepListingLocked(ctx, signedListing(t, a, 1, now, time.Hour)); err != nil {
+		t.Fatalf("a's listing in a table with room: %v", err)
+	}
+	if _, err := m.keepListingLocked(ctx, signedListing(t, b, 1, now, time.Hour)); err != nil {
+		t.Fatalf("b's listing in a full table: %v, want the largest seller to make room", err)
+	}
+	if m.listings[first.ID()] != nil || m.sellers[spam.id] != 8 || len(m.listings) != 10 {
+		t.Fatalf("after b got in: spam's soonest-expiring listing held %v, spam holds %d, %d listings",
+			m.listings[first.ID()] != nil, m.sellers[spam.id], len(m.listings))
+	}
+	var full errFull
+	if _, err := m.keepListingLocked(ctx, signedListing(t, spam, 1, now.Add(time.Second), time.Hour)); !errors.As(err, &full) {
+		t.Fatalf("the largest seller's new listing in a full table: %v, want errFull", err)
+	}
+	// Two sellers of one listing each: neither may push out the other.
+	m2, _, _, _ := testMarket(t)
+	m2.listingLimit, m2.lastFullSweep = 2, time.Now()
+	for _, k := range []testKey{a, b} {
+		if _, err := m2.keepListingLocked(ctx, signedListing(t, k, 1, now, time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := m2.keepListingLocked(ctx, signedListing(t, spam, 1, now, time.Hour)); !errors.As(err, &full) {
+		t.Fatalf("a third seller in a table of two single listings: %v, want errFull", err)
 	}
 }
 
