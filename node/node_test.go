@@ -136,6 +136,34 @@ func TestExportImportKeepsIDAndLoadsElsewhere(t *testing.T) {
 	if imp.ID != rep.ID || !imp.WithManifest {
 		t.Fatalf("imported as %s (manifest %v), exported %s", imp.ID, imp.WithManifest, rep.ID)
 	}
+	// A manifest altered after signing, or with no signature, is refused.
+	good, err := os.ReadFile(ManifestPath(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, want string
+		alter      func(*experts.Manifest)
+	}{
+		{"altered", "signature", func(m *experts.Manifest) { m.Name = "not-what-was-signed" }},
+		{"unsigned", "unsigned", func(m *experts.Manifest) { m.Signature = nil }},
+	} {
+		m, err := experts.DecodeManifest(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.alter(m)
+		bad, err := m.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(ManifestPath(file), bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := newRepo(t).ImportExpert(ctx, file, ImportOptions{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("import with an %s manifest: %v, want an error naming %q", tc.name, err, tc.want)
+		}
+	}
 	// Without the manifest the same weights become a new expert signed by the importer.
 	os.Remove(ManifestPath(file))
 	bare, err := b.ImportExpert(ctx, file, ImportOptions{Name: "digits-bare"})

@@ -64,8 +64,8 @@ type ImportReport struct {
 
 // ImportExpert stores an expert from a weights file. With a manifest beside it (as export
 // writes), the expert keeps its ID, and the weights must be exactly the ones the manifest names.
-// Without one, the architecture comes from the file's metadata and a new manifest is made,
-// signed by this node.
+// The manifest must carry its publisher's valid signature. Without one, the architecture comes
+// from the file's metadata and a new manifest is made, signed by this node.
 func (r *Repo) ImportExpert(ctx context.Context, path string, o ImportOptions) (*ImportReport, error) {
 	exp, err := store.ReadExport(ctx, path)
 	if err != nil {
@@ -77,10 +77,12 @@ func (r *Repo) ImportExpert(ctx context.Context, path string, o ImportOptions) (
 		return nil, err
 	}
 	if m := exp.Manifest; m != nil {
-		if len(m.Signature) > 0 {
-			if err := m.Verify(VerifyPeerSignature); err != nil {
-				return nil, fmt.Errorf("import %s: %w", path, err)
-			}
+		// The manifest names its publisher: it is kept only with the publisher's signature.
+		if len(m.Signature) == 0 {
+			return nil, fmt.Errorf("import %s: the manifest beside it is unsigned; move the manifest away to import the weights as a new expert signed by this node", path)
+		}
+		if err := m.Verify(VerifyPeerSignature); err != nil {
+			return nil, fmt.Errorf("import %s: %w", path, err)
 		}
 		id, err := st.PutExpert(ctx, m, w)
 		if err != nil {
