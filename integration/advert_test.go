@@ -4,16 +4,19 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multihash"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/meshnode/meshnode/mesh"
@@ -126,4 +129,54 @@ func TestAdvertValidatorRejectsBadAdverts(t *testing.T) {
 	if len(entries) != 1 || entries[0].Provider != mallory.h.ID().String() || entries[0].Spec != "" {
 		t.Fatalf("the table holds more than the one valid advert: %+v", entries)
 	}
+}
+
+// TestAdvertFloodIsCappedAndCostsScore: one peer gossips valid adverts for far more experts than
+// the per-provider limit. The victim keeps exactly the limit of them, drops the rest without
+// forwarding them, lowers the flooder's gossip score below the gossip threshold, and still
+// takes an honest provider's advert.
+func TestAdvertFloodIsCappedAndCostsScore(t *testing.T) {
+	victim := newMeshNode(t, mesh.Config{AdvertTTL: 30 * time.Second})
+	mallory := newAttacker(t, victim)
+	const sent = advert.DefaultPerProvider + 80
+	for i := range sent {
+		h, err := multihash.Sum([]byte(fmt.Sprint("flood", i)), multihash.SHA2_256, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := cid.NewCidV1(cid.DagCBOR, h).String()
+		mallory.publish(t, advertJSON(t, mallory.h.ID(), func(a *advert.Advert) { a.ID = id }))
+		time.Sleep(2 * time.Millisecond) // under gossipsub's queues: the cap, not a queue, must stop it
+	}
+	held := func() int {
+		n := 0
+		for _, e := range victim.Adverts.Table().List(time.Now()) {
+			if e.Provider == mallory.h.ID().String() {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, 15*time.Second, "the flood reaches the cap", func() bool {
+		return testutil.ToFloat64(victim.Metrics.AdvertsRejected.WithLabelValues("table full")) >= 10
+	})
+	if n := held(); n != advert.DefaultPerProvider {
+		t.Fatalf("the victim holds %d of the flooder's %d adverts, want exactly its limit %d", n, sent, advert.DefaultPerProvider)
+	}
+	eventually(t, 10*time.Second, "the flooder's score falls below the gossip threshold", func() bool { return victim.Score(mallory.h.ID()) < -100 })
+	t.Logf("flood: %d sent, %d held, %.0f refused as table full, flooder's score %.0f", sent, held(),
+		testutil.ToFloat64(victim.Metrics.AdvertsRejected.WithLabelValues("table full")), victim.Score(mallory.h.ID()))
+
+	honest := newMeshNode(t, mesh.Config{AdvertRefresh: time.Second, AdvertTTL: 10 * time.Second})
+	if err := honest.Host.Connect(t.Context(), peer.AddrInfo{ID: victim.Host.ID(), Addrs: victim.Host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := honest.Adverts.Serve(t.Context(), advert.Service{ID: someExpert, Name: "honest", Domains: []string{"vision"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the honest advert is taken", func() bool {
+		return slices.ContainsFunc(victim.Adverts.Table().Providers(someExpert, time.Now()), func(e advert.Entry) bool {
+			return e.Provider == honest.Host.ID().String()
+		})
+	})
 }
