@@ -5,7 +5,7 @@ PKGS     := ./...
 GOTEST   ?= $(GO) test
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all setup build test lint fuzz bench demo clean
+.PHONY: all setup build test lint fuzz bench security demo clean
 
 all: build
 
@@ -40,6 +40,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseConfig -fuzztime $(FUZZTIME) ./distill/checkpoint/
 	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./mesh/advert/
 	$(GO) test -run XXX -fuzz FuzzDecodeRequest -fuzztime $(FUZZTIME) ./routing/
+	$(GO) test -run XXX -fuzz FuzzReadFrame -fuzztime $(FUZZTIME) ./mesh/rpc/
 	$(GO) test -run XXX -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./market/ledger/
 	$(GO) test -run XXX -fuzz FuzzDecodeListing -fuzztime $(FUZZTIME) ./market/listing/
 	$(GO) test -run XXX -fuzz FuzzDecodeMessage -fuzztime $(FUZZTIME) ./market/listing/
@@ -53,6 +54,10 @@ fuzz:
 # Benchmarks; tables go to bench/results/.
 bench: setup
 	bash bench/experts.sh
+
+# The adversary suite against a daemon process; one row per attack.
+security: setup
+	MESHNODE_SECURITY_REPORT=$(CURDIR)/bench/results/security.md $(GO) test -count=1 -v -run TestHostilePeer ./integration/
 
 demo: setup build
 	bash scripts/demo.sh
