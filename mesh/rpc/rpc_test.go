@@ -58,3 +58,32 @@ func TestTokenBucketPerPeer(t *testing.T) {
 		t.Fatal("rate 0 means no limit")
 	}
 }
+
+// TestBusyBudgetPerPeer: a peer's handler time is paid for after the fact; a peer in debt is
+// refused until the budget's refill repays it, and other peers are not affected.
+func TestBusyBudgetPerPeer(t *testing.T) {
+	b := newBuckets(0.25, 0) // a quarter of a second of handling a second
+	b.burst = 1              // one second at once
+	now := time.Unix(1_800_000_000, 0)
+	heavy, light := peer.ID("heavy"), peer.ID("light")
+	for i, want := range []bool{true, true, false} {
+		if got := b.ready(heavy, now); got != want {
+			t.Fatalf("request %d: ready %v, want %v", i+1, got, want)
+		}
+		if want {
+			b.charge(heavy, now, 0.6) // each request took 600 ms
+		}
+	}
+	if !b.ready(light, now) {
+		t.Fatal("another peer was refused for the heavy peer's debt")
+	}
+	if b.ready(heavy, now.Add(500*time.Millisecond)) {
+		t.Fatal("the debt of 0.2 s was repaid after 0.5 s at 0.25 s/s (0.125 s)")
+	}
+	if !b.ready(heavy, now.Add(time.Second)) {
+		t.Fatal("after 1 s at 0.25 s/s the debt of 0.2 s is repaid")
+	}
+	if unlimited := newBuckets(0, 0); !unlimited.ready(heavy, now) {
+		t.Fatal("rate 0 means no limit")
+	}
+}

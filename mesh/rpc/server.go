@@ -29,7 +29,13 @@ type ServerOptions struct {
 	// request without a token gets an error answer at once. Zero rate: no limit.
 	PeerRate  float64
 	PeerBurst int
-	Logger    *slog.Logger
+	// PeerBusy is each peer's budget of handler time: seconds of handling a second, on
+	// average, with PeerBusyBurst seconds at once (default 2 s). A peer in debt (its requests
+	// took more) gets an error answer at once until the debt is repaid. It bounds the CPU one
+	// peer can make the node spend, whatever each request costs. Zero: no limit.
+	PeerBusy      float64
+	PeerBusyBurst time.Duration
+	Logger        *slog.Logger
 }
 
 func (o *ServerOptions) defaults() {
@@ -51,25 +57,39 @@ func (o *ServerOptions) defaults() {
 	if o.PeerBurst <= 0 {
 		o.PeerBurst = max(1, int(o.PeerRate))
 	}
+	if o.PeerBusyBurst <= 0 {
+		o.PeerBusyBurst = 2 * time.Second
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 }
 
-// ErrRateLimited is the text a caller gets when its token bucket is empty.
-const ErrRateLimited = "rate limited: too many requests from this peer"
+// ErrRateLimited is the text a caller gets when its token bucket is empty; ErrBusyLimited
+// when its requests used up its budget of handler time.
+const (
+	ErrRateLimited = "rate limited: too many requests from this peer"
+	ErrBusyLimited = "rate limited: this peer's requests used up its share of handling time; retry later"
+)
+
+// limits are a server's per-peer budgets.
+type limits struct {
+	requests *buckets // one token a request
+	busy     *buckets // seconds of handler time
+}
 
 // Serve registers handler for proto on h. Each stream serves requests one after another until
 // the caller closes it, it idles, or a read or write misses its deadline.
 func Serve(h host.Host, proto protocol.ID, handler Handler, o ServerOptions) {
 	o.defaults()
-	limits := newBuckets(o.PeerRate, o.PeerBurst)
+	l := &limits{requests: newBuckets(o.PeerRate, o.PeerBurst), busy: newBuckets(o.PeerBusy, 0)}
+	l.busy.burst = o.PeerBusyBurst.Seconds()
 	h.SetStreamHandler(proto, func(s network.Stream) {
-		serveStream(s, handler, &o, limits)
+		serveStream(s, handler, &o, l)
 	})
 }
 
-func serveStream(s network.Stream, handler Handler, o *ServerOptions, limits *buckets) {
+func serveStream(s network.Stream, handler Handler, o *ServerOptions, limits *limits) {
 	defer s.Close()
 	from := s.Conn().RemotePeer()
 	r := bufio.NewReader(s)
@@ -100,12 +120,15 @@ func serveStream(s network.Stream, handler Handler, o *ServerOptions, limits *bu
 		}
 		var resp []byte
 		kind = frameResponse
-		if !limits.allow(from, time.Now()) {
+		if now := time.Now(); !limits.requests.allow(from, now) {
 			kind, resp = frameError, []byte(ErrRateLimited)
+		} else if !limits.busy.ready(from, now) {
+			kind, resp = frameError, []byte(ErrBusyLimited)
 		} else {
 			ctx, cancel := context.WithTimeout(context.Background(), o.HandlerLimit)
 			resp, err = handler(ctx, from, req)
 			cancel()
+			limits.busy.charge(from, time.Now(), time.Since(now).Seconds())
 			if err != nil {
 				kind, resp = frameError, []byte(err.Error())
 			}

@@ -99,7 +99,7 @@ func newMarket(ctx context.Context, d *Daemon) (*market, error) {
 		return nil, fmt.Errorf("subscribe %s: %w", TopicMarket, err)
 	}
 	m.client = rpc.NewClient(d.Mesh.Host, MarketProtocol, 1<<20, 4)
-	rpc.Serve(d.Mesh.Host, MarketProtocol, m.serveBuy, rpc.ServerOptions{MaxRequest: 1 << 20, PeerRate: 50, PeerBurst: 100, Logger: d.log})
+	rpc.Serve(d.Mesh.Host, MarketProtocol, m.serveBuy, rpc.ServerOptions{MaxRequest: 1 << 20, PeerRate: 50, PeerBurst: 100, PeerBusy: 0.5, Logger: d.log})
 	ctx, m.cancel = context.WithCancel(context.Background())
 	m.wg.Add(2)
 	go m.receive(ctx)

@@ -64,7 +64,8 @@ func newEngine(d *Daemon) *engine {
 		client: rpc.NewClient(d.Mesh.Host, routing.QueryProtocol, 4<<20, 64)}
 	rpc.Serve(d.Mesh.Host, routing.QueryProtocol, e.serve, rpc.ServerOptions{
 		MaxRequest: 1 << 20, PeerRate: d.Repo.Config.Query.PeerRate, PeerBurst: d.Repo.Config.Query.PeerBurst,
-		Logger: d.log,
+		// Half a core per peer on average: no single stranger can take the node's CPU.
+		PeerBusy: 0.5, Logger: d.log,
 	})
 	d.Mesh.Adverts.SetLoad(func() float64 { return float64(e.inflight.Load()) / e.capacity })
 	if rate := d.Repo.Config.Query.SpotCheckRate; rate > 0 {

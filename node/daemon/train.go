@@ -87,7 +87,7 @@ func newTrainService(d *Daemon, tamper func([]float64)) (*trainService, error) {
 	// A participant sends one update a round: a few a second is plenty, and bounds what a
 	// flood of 4 MiB requests can cost.
 	rpc.Serve(d.Mesh.Host, TrainProtocol, s.serveUpdate, rpc.ServerOptions{
-		MaxRequest: 64<<10 + 4*maxUpdateValues, ReadTimeout: 30 * time.Second, PeerRate: 2, PeerBurst: 8, Logger: d.log})
+		MaxRequest: 64<<10 + 4*maxUpdateValues, ReadTimeout: 30 * time.Second, PeerRate: 2, PeerBurst: 8, PeerBusy: 0.5, Logger: d.log})
 	if err := s.restore(); err != nil {
 		s.close()
 		return nil, err
