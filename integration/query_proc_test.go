@@ -152,27 +152,32 @@ func TestQueriesAcrossFourDaemons(t *testing.T) {
 	}
 
 	// A stalled provider: advertises the expert with top quality, accepts query streams and
-	// never answers. A's deadline routes around it.
+	// never answers. Its claim does not outrank what A measured of the survivor (the quality is
+	// the providers' lower median), and when A tries it, the attempt's deadline or a hedge to
+	// the survivor routes around it: no query fails and the staller answers none.
+	// (routing's TestDispatch* cover the deadline itself with a staller ranked first.)
 	staller := newStaller(t, d[a], id)
 	eventually(t, 20*time.Second, "A sees the staller's advert", func() bool {
 		return remoteHas(t, repos[a], id, staller.Host.ID().String())
 	})
-	start := time.Now()
-	got, err = apiQuery(d[a], q)
-	if err != nil {
-		t.Fatalf("query with a stalled provider: %v", err)
+	tried := 0
+	for i := range 5 {
+		start := time.Now()
+		got, err = apiQuery(d[a], q)
+		if err != nil {
+			t.Fatalf("query %d with a stalled provider: %v", i, err)
+		}
+		if got.Candidate.Peer != survivor.PeerID {
+			t.Fatalf("query %d answered by %s, want the survivor", i, got.Candidate.Peer)
+		}
+		for _, at := range got.Attempts {
+			if at.Peer == staller.Host.ID().String() {
+				tried++
+			}
+		}
+		t.Logf("query %d with a stalled provider answered in %s (attempts %+v)", i, time.Since(start).Round(time.Millisecond), got.Attempts)
 	}
-	if got.Candidate.Peer != survivor.PeerID {
-		t.Fatalf("answered by %s, want the survivor", got.Candidate.Peer)
-	}
-	stalled := false
-	for _, at := range got.Attempts {
-		stalled = stalled || (at.Peer == staller.Host.ID().String() && strings.Contains(at.Error, "no answer"))
-	}
-	if !stalled {
-		t.Fatalf("the top-ranked staller was not tried and timed out (attempts %+v)", got.Attempts)
-	}
-	t.Logf("query with a stalled top-ranked provider answered in %s (attempts %+v)", time.Since(start).Round(time.Millisecond), got.Attempts)
+	t.Logf("the staller was tried in %d attempts of 5 queries and answered none", tried)
 
 	// The operator's view: metrics export and the monitor see the queries.
 	var samples []struct {
