@@ -291,7 +291,7 @@ func TestHostilePeer(t *testing.T) {
 	// floodTopic joins topic on a fresh bare host with its own key and gossipsub, connected to
 	// the victim, and publishes n messages made by message, paced under gossipsub's queues so the
 	// victim's caps (not a dropped queue) are what stop them.
-	floodTopic := func(t *testing.T, topicName string, n int, message func(i int, k crypto.PrivKey) []byte) {
+	floodTopic := func(t *testing.T, topicName string, n int, message func(i int, k crypto.PrivKey) []byte, settled func() bool) {
 		key, _, err := crypto.GenerateEd25519Key(nil)
 		if err != nil {
 			t.Fatal(err)
@@ -307,7 +307,7 @@ func TestHostilePeer(t *testing.T) {
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
-		time.Sleep(time.Second) // the last messages validated, the score refreshed
+		eventually(t, 10*time.Second, "the victim refuses part of the flood on "+topicName, settled)
 	}
 	flooded := func(i int) string {
 		h, err := multihash.Sum([]byte(fmt.Sprint("flood", i)), multihash.SHA2_256, -1)
@@ -325,7 +325,7 @@ func TestHostilePeer(t *testing.T) {
 				id, _ := peer.IDFromPrivateKey(k)
 				flooder = id.String()
 				return advertJSON(t, id, func(a *advert.Advert) { a.ID = flooded(i) })
-			})
+			}, func() bool { return metricValue(t, repo, `meshnode_adverts_rejected_total{reason="table full"}`) >= 1 })
 		})
 		var entries []remoteEntry
 		cliJSON(t, repo, &entries, "expert", "list", "--remote")
@@ -356,6 +356,8 @@ func TestHostilePeer(t *testing.T) {
 				}
 				flooder = l.Seller
 				return (&listing.Message{Kind: listing.KindListing, Sent: now.UnixMilli(), Listing: l}).Encode()
+			}, func() bool {
+				return metricValue(t, repo, `meshnode_market_messages_rejected_total{reason="table full"}`) >= 1
 			})
 		})
 		var ls []node.ListingView

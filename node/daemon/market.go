@@ -300,6 +300,9 @@ func (m *market) roomLocked(ctx context.Context, seller string, take bool) error
 		return errFull{fmt.Errorf("the listing table is full (%d listings) and seller %s would hold %d, no fewer than the largest seller's %d; try again later",
 			len(m.listings), seller, m.sellers[seller]+1, most)}
 	}
+	if !take {
+		return nil // the victim search below reads the whole book: only when room is taken
+	}
 	named := map[string]bool{}
 	for _, e := range m.book.Entries() {
 		named[e.Listing] = true
@@ -313,10 +316,7 @@ func (m *market) roomLocked(ctx context.Context, seller string, take bool) error
 	if victim == nil {
 		return errFull{fmt.Errorf("the listing table is full (%d listings) and receipts name every listing of its largest seller; try again later", len(m.listings))}
 	}
-	if take {
-		return m.dropListingLocked(ctx, victim)
-	}
-	return nil
+	return m.dropListingLocked(ctx, victim)
 }
 
 // errSpam marks a refusal the sender caused itself (it went over its own limit).
