@@ -75,3 +75,38 @@ func BenchmarkClosure(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSyncBook: a new book catches up with a book of 10,000 purchases (20,000 entries)
+// through the sync calls (heads, then each chain from where it stands), signatures checked.
+// bytes/op is what the sync protocol carries: the heads and the entries, as encoded.
+func BenchmarkSyncBook(b *testing.B) {
+	src, ring, _ := benchBook(b, 10000)
+	var wire int
+	for b.Loop() {
+		dst := NewBook(Policy{Genesis: 1 << 40}, ring.Verify)
+		wire = 0
+		heads := src.Heads("", 1<<20)
+		for _, h := range heads {
+			wire += len(h.Author) + len(h.ID) + 24
+		}
+		for _, w := range dst.Wants(heads) {
+			for from := w.From; ; {
+				part := src.ChainFrom(w.Author, from, 512)
+				if len(part) == 0 {
+					break
+				}
+				for _, e := range part {
+					wire += len(e.Encode())
+					if _, err := dst.Add(e); err != nil {
+						b.Fatal(err)
+					}
+				}
+				from = part[len(part)-1].Seq + 1
+			}
+		}
+		if dst.Len() != src.Len() || dst.Balance(heads[0].Author) != src.Balance(heads[0].Author) {
+			b.Fatalf("synced book holds %d of %d entries", dst.Len(), src.Len())
+		}
+	}
+	b.ReportMetric(float64(wire), "bytes/sync")
+}

@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"fmt"
+	"sort"
 )
 
 // Check validates what an entry shows on its own: its fields and its author's signature. It
@@ -11,99 +12,157 @@ func (e *Entry) Check(verify Verifier) error { return e.checkShape(verify) }
 
 // IDOf returns the ID of a held entry (cached) or computes it.
 func (b *Book) IDOf(e *Entry) string {
-	if id, ok := b.ids[e]; ok {
-		return id
+	if a := b.accounts[e.Author]; a != nil && e.Seq >= 1 && e.Seq <= uint64(len(a.chain)) && a.chain[e.Seq-1].e == e {
+		return a.chain[e.Seq-1].id
 	}
 	return e.ID()
 }
 
-// Has reports whether the book holds the entry with this ID.
+// Has reports whether the book holds the entry with this ID in a chain.
 func (b *Book) Has(id string) bool { return b.byID[id] != nil }
 
-// Get returns the held entry with this ID, or nil.
-func (b *Book) Get(id string) *Entry { return b.byID[id] }
+// Get returns the chain entry with this ID, or nil.
+func (b *Book) Get(id string) *Entry {
+	if h := b.byID[id]; h != nil {
+		return h.e
+	}
+	return nil
+}
 
-// ReceiptOf returns the receipt that acknowledges payment, or nil.
-func (b *Book) ReceiptOf(payment string) *Entry { return b.receipts[payment] }
+// ReceiptOf returns the receipt that acknowledges payment (the first its payee wrote for it),
+// or nil. It counts only when the payment is funded: see Status.
+func (b *Book) ReceiptOf(payment string) *Entry {
+	p := b.byID[payment]
+	if p == nil {
+		return nil
+	}
+	if r := b.firstReceipt(p); r != nil {
+		return r.e
+	}
+	return nil
+}
 
 // Refuses reports whether key was caught double spending.
 func (b *Book) Refuses(key string) bool {
-	_, ok := b.refused[key]
-	return ok
+	a := b.accounts[key]
+	return a != nil && a.fork != nil
 }
 
-// Len is the number of entries held.
-func (b *Book) Len() int { return len(b.order) }
+// Fork returns key's double-spend proof, or nil.
+func (b *Book) Fork(key string) *DoubleSpend {
+	if a := b.accounts[key]; a != nil && a.fork != nil {
+		d := *a.fork
+		return &d
+	}
+	return nil
+}
 
-// Entries lists every held entry in the order the book accepted them: an order in which
-// another book can add them (each entry's dependencies come before it).
-func (b *Book) Entries() []*Entry { return append([]*Entry(nil), b.order...) }
+// Len is the number of entries held in chains.
+func (b *Book) Len() int { return b.linked }
 
-// Chain returns key's chain, entry 1 first.
-func (b *Book) Chain(key string) []*Entry { return append([]*Entry(nil), b.chains[key]...) }
+// Waiting is the number of entries held back for a missing predecessor.
+func (b *Book) Waiting() int { return b.waiting }
 
-// Pending returns key's payments that have no receipt yet, oldest first.
-func (b *Book) Pending(key string) []*Entry {
-	var out []*Entry
-	for _, e := range b.chains[key] {
-		if e.Kind == KindPayment && b.receipts[b.ids[e]] == nil {
-			out = append(out, e)
+// Entries lists every chain entry, authors sorted, each chain in order: an order in which
+// another book can add them.
+func (b *Book) Entries() []*Entry {
+	out := make([]*Entry, 0, b.linked)
+	for _, k := range b.authors() {
+		for _, h := range b.accounts[k].chain {
+			out = append(out, h.e)
 		}
 	}
 	return out
 }
 
-// Closure returns the entries another book needs to accept the entries named by ids: for each,
-// its chain up to it, and, recursively, the chains of every key that credited an author in
-// the set before one of its payments (its balance depends on them) and of every payment a receipt names. They come in the
-// book's acceptance order, so adding them one by one to a book that holds a subset succeeds.
-// Unknown IDs are skipped.
+// Chain returns key's chain, entry 1 first.
+func (b *Book) Chain(key string) []*Entry {
+	a := b.accounts[key]
+	if a == nil {
+		return nil
+	}
+	out := make([]*Entry, len(a.chain))
+	for i, h := range a.chain {
+		out[i] = h.e
+	}
+	return out
+}
+
+// Pending returns key's funded payments whose receipt has not arrived, oldest first.
+func (b *Book) Pending(key string) []*Entry {
+	a := b.accounts[key]
+	if a == nil {
+		return nil
+	}
+	var out []*Entry
+	for _, h := range a.chain {
+		if h.e.Kind == KindPayment && h.status == StatusOK {
+			if r := b.firstReceipt(h); r == nil || r.status != StatusOK {
+				out = append(out, h.e)
+			}
+		}
+	}
+	return out
+}
+
+// Closure returns the entries another book needs to judge the entries named by ids as this
+// one does: for each, its chain up to it; for every payment among them, the grants to its
+// author and the payments its author's earlier receipts name; and so on, recursively. They
+// come author by author, each chain in order (any order is fine for a book: entries wait for
+// their predecessors, verdicts do not depend on arrival). Unknown IDs are skipped.
 func (b *Book) Closure(ids ...string) []*Entry {
 	need := map[string]uint64{}
-	credited := map[string]int{} // author -> credits considered up to this position (+1)
-	var work []*Entry
+	credited := map[string]bool{} // authors whose grants were taken
+	var work []*held
 	want := func(author string, seq uint64) {
-		if seq <= need[author] {
+		a := b.accounts[author]
+		if a == nil || seq <= need[author] {
 			return
 		}
-		work = append(work, b.chains[author][need[author]:seq]...)
+		work = append(work, a.chain[need[author]:seq]...)
 		need[author] = seq
 	}
 	for _, id := range ids {
-		if e := b.byID[id]; e != nil {
-			want(e.Author, e.Seq)
+		if h := b.byID[id]; h != nil {
+			want(h.e.Author, h.e.Seq)
 		}
 	}
 	for len(work) > 0 {
-		e := work[len(work)-1]
+		h := work[len(work)-1]
 		work = work[:len(work)-1]
-		if e.Kind == KindReceipt {
-			if p := b.byID[e.Ref]; p != nil {
-				want(p.Author, p.Seq)
+		switch h.e.Kind {
+		case KindReceipt:
+			if p := b.byID[h.e.Ref]; p != nil {
+				want(p.e.Author, p.e.Seq)
 			}
-		}
-		if e.Kind == KindPayment && credited[e.Author] < b.pos[e]+1 {
-			// The payer's balance just before the payment: every credit it had by then.
-			credited[e.Author] = b.pos[e] + 1
-			for _, in := range b.incoming[e.Author] {
-				if b.pos[in] < b.pos[e] {
-					want(in.Author, in.Seq)
+		case KindPayment:
+			if !credited[h.e.Author] {
+				credited[h.e.Author] = true
+				for _, g := range b.grants[h.e.Author] {
+					want(g.e.Author, g.e.Seq)
 				}
 			}
 		}
 	}
+	authors := make([]string, 0, len(need))
+	for k := range need {
+		authors = append(authors, k)
+	}
+	sort.Strings(authors)
 	var out []*Entry
-	for _, e := range b.order {
-		if e.Seq <= need[e.Author] {
-			out = append(out, e)
+	for _, k := range authors {
+		for _, h := range b.accounts[k].chain[:need[k]] {
+			out = append(out, h.e)
 		}
 	}
 	return out
 }
 
 // Prove records a double spend shown by two entries: both validly signed by one author, with
-// one sequence number, and different. From then on the author is refused. A pair that proves
-// nothing is an error wrapping ErrInvalid.
+// one sequence number, and different. From then on the author is refused from that sequence
+// (a lower one than a proof already held replaces it). A pair that proves nothing is an error
+// wrapping ErrInvalid. A proof that adds nothing (the author is already refused from that
+// sequence or below) returns nil and no error.
 func (b *Book) Prove(x, y *Entry) (*DoubleSpend, error) {
 	if x == nil || y == nil {
 		return nil, fmt.Errorf("%w: a double-spend proof needs two entries", ErrInvalid)
@@ -116,10 +175,17 @@ func (b *Book) Prove(x, y *Entry) (*DoubleSpend, error) {
 	if x.Author != y.Author || x.Seq != y.Seq || bytes.Equal(x.Encode(), y.Encode()) {
 		return nil, fmt.Errorf("%w: double-spend proof: the entries must be different and share author and sequence number", ErrInvalid)
 	}
-	if ds, ok := b.refused[x.Author]; ok {
-		return &ds, nil
+	if b.policy.Key != nil {
+		if err := b.policy.Key(x.Author); err != nil {
+			return nil, fmt.Errorf("%w: double-spend proof: key %q: %v", ErrInvalid, x.Author, err)
+		}
+	}
+	a := b.account(x.Author)
+	if a.fork != nil && a.fork.Seq <= x.Seq {
+		return nil, nil
 	}
 	ds := DoubleSpend{Author: x.Author, Seq: x.Seq, A: x, B: y, AID: x.ID(), BID: y.ID()}
-	b.refused[x.Author] = ds
+	b.fork(a, ds)
+	b.settle()
 	return &ds, nil
 }

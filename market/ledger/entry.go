@@ -34,6 +34,12 @@ type Entry struct {
 // ErrInvalid marks entries that break the ledger's rules.
 var ErrInvalid = errors.New("invalid ledger entry")
 
+// ErrRefused marks an entry of a key refused for double spending (at or after its fork point).
+var ErrRefused = fmt.Errorf("%w: key refused for double spending", ErrInvalid)
+
+// ErrFull marks a valid entry a book has no room for (see Limits); it may fit later.
+var ErrFull = errors.New("ledger book full")
+
 // Signer signs as a key; Verify checks a key's signature (see node.VerifyPeerSignature).
 type Signer interface {
 	ID() string
@@ -105,6 +111,9 @@ func (e *Entry) checkShape(verify Verifier) error {
 	case KindGrant, KindPayment:
 		if e.To == "" || e.Amount == 0 || e.To == e.Author {
 			return bad("%s of %s: needs a recipient other than its author and an amount > 0", e.Kind, e.Author)
+		}
+		if e.Amount > MaxAmount {
+			return bad("%s of %s: amount %d over the limit %d", e.Kind, e.Author, e.Amount, uint64(MaxAmount))
 		}
 	case KindReceipt:
 		if e.Ref == "" {

@@ -14,22 +14,26 @@ import (
 )
 
 // Journal persists a book in a datastore: every entry under its ID (content-addressed), an
-// append-only log of entry IDs in acceptance order, and the double-spend proofs. Loading
-// replays the log through Book.Add, so a journal that was tampered with fails to load rather
-// than yielding balances its entries do not justify. Appends are one batch: with a
-// datastore that syncs its writes (the node's badger store does), an entry whose Append
-// returned survives a crash of the process at any later moment.
+// append-only log of entry IDs in the order the book linked them, the double-spend proofs, and
+// the rules (issuers, genesis) in force from each log position on. Loading replays proofs,
+// then the log through Book.Add, each entry under the rules it was journaled with: a journal
+// that was tampered with fails to load rather than yielding balances its entries do not
+// justify, and a change of the rules in the config applies to entries journaled after it.
+// Appends are one batch: with a datastore that syncs its writes (the node's badger store
+// does), an entry whose Append returned survives a crash of the process at any later moment.
 //
 // A Journal is not safe for concurrent use; callers serialise (with the book they persist).
 type Journal struct {
-	d    ds.Batching
-	next uint64 // position of the next log record
+	d     ds.Batching
+	next  uint64 // position of the next log record
+	rules bool   // the journal records rules (an older one may not yet)
 }
 
 var (
 	jEntries = ds.NewKey("/entries")
 	jLog     = ds.NewKey("/log")
 	jProofs  = ds.NewKey("/proofs")
+	jRules   = ds.NewKey("/rules")
 )
 
 // ErrCorrupt marks a journal whose records do not match each other.
@@ -38,51 +42,125 @@ var ErrCorrupt = errors.New("ledger journal is corrupt")
 // OpenJournal wraps d (a namespace of its own).
 func OpenJournal(d ds.Batching) *Journal { return &Journal{d: d} }
 
-// Load adds every journaled entry and proof to b (which should be empty) and returns how many
-// entries it replayed.
-func (j *Journal) Load(ctx context.Context, b *Book) (int, error) {
-	res, err := j.d.Query(ctx, dsq.Query{Prefix: jLog.String()})
+type positioned struct {
+	pos uint64
+	val []byte
+}
+
+// records reads the records under prefix keyed by log position, in position order.
+func (j *Journal) records(ctx context.Context, prefix ds.Key) ([]positioned, error) {
+	res, err := j.d.Query(ctx, dsq.Query{Prefix: prefix.String()})
 	if err != nil {
-		return 0, fmt.Errorf("read ledger log: %w", err)
+		return nil, fmt.Errorf("read ledger %s: %w", prefix, err)
 	}
 	recs, err := res.Rest()
 	if err != nil {
-		return 0, fmt.Errorf("read ledger log: %w", err)
+		return nil, fmt.Errorf("read ledger %s: %w", prefix, err)
 	}
-	type rec struct {
-		pos uint64
-		id  string
-	}
-	log := make([]rec, 0, len(recs))
+	out := make([]positioned, 0, len(recs))
 	for _, r := range recs {
 		pos, err := strconv.ParseUint(ds.NewKey(r.Key).BaseNamespace(), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("%w: log key %s", ErrCorrupt, r.Key)
+			return nil, fmt.Errorf("%w: key %s", ErrCorrupt, r.Key)
 		}
-		log = append(log, rec{pos, string(r.Value)})
+		out = append(out, positioned{pos, r.Value})
 	}
-	sort.Slice(log, func(a, c int) bool { return log[a].pos < log[c].pos })
+	sort.Slice(out, func(a, c int) bool { return out[a].pos < out[c].pos })
+	return out, nil
+}
+
+// Load adds every journaled proof and entry to b (which should be empty) and returns how many
+// entries it replayed. Entries the proofs refuse and entries the book has no room for are
+// skipped; whatever else does not verify is ErrCorrupt.
+func (j *Journal) Load(ctx context.Context, b *Book) (int, error) {
+	if err := j.loadProofs(ctx, b); err != nil {
+		return 0, err
+	}
+	rules, err := j.records(ctx, jRules)
+	if err != nil {
+		return 0, err
+	}
+	epochs := rules
+	j.rules = len(epochs) > 0
+	if j.rules && epochs[0].pos == 0 {
+		var r Rules
+		if err := json.Unmarshal(epochs[0].val, &r); err != nil {
+			return 0, fmt.Errorf("%w: rules at 0: %v", ErrCorrupt, err)
+		}
+		b.epochs[len(b.epochs)-1] = r
+		epochs = epochs[1:]
+	}
+	log, err := j.records(ctx, jLog)
+	if err != nil {
+		return 0, err
+	}
 	for i, r := range log {
 		if r.pos != uint64(i) {
 			return i, fmt.Errorf("%w: log record %d is missing", ErrCorrupt, i)
 		}
-		raw, err := j.d.Get(ctx, jEntries.ChildString(r.id))
+		for len(epochs) > 0 && epochs[0].pos <= r.pos {
+			var rs Rules
+			if err := json.Unmarshal(epochs[0].val, &rs); err != nil {
+				return i, fmt.Errorf("%w: rules at %d: %v", ErrCorrupt, epochs[0].pos, err)
+			}
+			b.SetRules(rs)
+			epochs = epochs[1:]
+		}
+		id := string(r.val)
+		raw, err := j.d.Get(ctx, jEntries.ChildString(id))
 		if err != nil {
-			return i, fmt.Errorf("%w: log record %d names entry %s: %v", ErrCorrupt, i, r.id, err)
+			return i, fmt.Errorf("%w: log record %d names entry %s: %v", ErrCorrupt, i, id, err)
 		}
 		e, err := Decode(raw)
 		if err != nil {
-			return i, fmt.Errorf("%w: entry %s: %v", ErrCorrupt, r.id, err)
+			return i, fmt.Errorf("%w: entry %s: %v", ErrCorrupt, id, err)
 		}
-		if e.ID() != r.id {
-			return i, fmt.Errorf("%w: entry stored as %s has ID %s", ErrCorrupt, r.id, e.ID())
+		if e.ID() != id {
+			return i, fmt.Errorf("%w: entry stored as %s has ID %s", ErrCorrupt, id, e.ID())
 		}
-		if _, err := b.Add(e); err != nil {
-			return i, fmt.Errorf("%w: entry %d (%s) does not verify: %v", ErrCorrupt, i, r.id, err)
+		if _, err := b.Add(e); err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrFull) {
+			return i, fmt.Errorf("%w: entry %d (%s) does not verify: %v", ErrCorrupt, i, id, err)
 		}
 	}
+	for _, r := range epochs { // rules recorded after the last entry
+		var rs Rules
+		if err := json.Unmarshal(r.val, &rs); err != nil {
+			return len(log), fmt.Errorf("%w: rules at %d: %v", ErrCorrupt, r.pos, err)
+		}
+		b.SetRules(rs)
+	}
+	if b.Waiting() > 0 {
+		return len(log), fmt.Errorf("%w: %d journaled entries do not link to their chains", ErrCorrupt, b.Waiting())
+	}
 	j.next = uint64(len(log))
-	return len(log), j.loadProofs(ctx, b)
+	return len(log), nil
+}
+
+// UseRules makes r the rules of entries journaled from now on (recorded, then set in b), when
+// they differ from b's. A journal that records no rules yet records b's first.
+func (j *Journal) UseRules(ctx context.Context, b *Book, r Rules) error {
+	if !j.rules {
+		if err := j.putRules(ctx, 0, b.epochs[0]); err != nil {
+			return err
+		}
+		j.rules = true
+	}
+	if b.Rules().Equal(r) {
+		return nil
+	}
+	if err := j.putRules(ctx, j.next, r); err != nil {
+		return err
+	}
+	b.SetRules(r)
+	return nil
+}
+
+func (j *Journal) putRules(ctx context.Context, pos uint64, r Rules) error {
+	v, _ := json.Marshal(r) // a map of bools and a number, cannot fail
+	if err := j.d.Put(ctx, jRules.ChildString(logKey(pos)), v); err != nil {
+		return fmt.Errorf("journal the ledger rules: %w", err)
+	}
+	return nil
 }
 
 type proofRecord struct {

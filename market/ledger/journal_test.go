@@ -82,9 +82,8 @@ func TestJournalRefusesTamperedRecords(t *testing.T) {
 			c.Amount = 9 // the signature no longer matches
 			_ = d.Put(ctx, jEntries.ChildString(first.ID()), c.Encode())
 		},
-		"swapped log": func(d ds.Datastore, first, second *Entry) {
-			_ = d.Put(ctx, jLog.ChildString(logKey(0)), []byte(second.ID()))
-			_ = d.Put(ctx, jLog.ChildString(logKey(1)), []byte(first.ID()))
+		"entry under another ID": func(d ds.Datastore, first, second *Entry) {
+			_ = d.Put(ctx, jEntries.ChildString(first.ID()), second.Encode())
 		},
 		"lost entry": func(d ds.Datastore, first, _ *Entry) { _ = d.Delete(ctx, jEntries.ChildString(first.ID())) },
 		"gap":        func(d ds.Datastore, _, _ *Entry) { _ = d.Delete(ctx, jLog.ChildString(logKey(0))) },
@@ -131,9 +130,9 @@ func TestClosureLetsAnotherBookVerifyAPayment(t *testing.T) {
 	// The closure of bob's receipt: the receipt, alice's payment and what justifies it.
 	closure := b.Closure(receipt.ID())
 	seller := NewBook(policy, ring.Verify)
-	// Without the closure, the seller cannot accept the payment.
-	if _, err := seller.Add(p2); err == nil {
-		t.Fatal("a payment was accepted without its chain")
+	// Without the closure, the seller cannot count the payment.
+	if _, err := seller.Add(p2); err != nil || seller.Status(p2.ID()) != StatusWaiting {
+		t.Fatalf("a payment without its chain: %v, verdict %s; want it to wait", err, seller.Status(p2.ID()))
 	}
 	for _, e := range closure {
 		if e.ID() == unrelated.ID() {
@@ -143,7 +142,7 @@ func TestClosureLetsAnotherBookVerifyAPayment(t *testing.T) {
 		}
 		mustAdd(t, seller, e)
 	}
-	if !seller.Has(receipt.ID()) || seller.Balance("alice") != 5 || seller.Balance("bob") != 25 {
+	if !seller.Has(receipt.ID()) || seller.Status(p2.ID()) != StatusOK || seller.Balance("alice") != 5 || seller.Balance("bob") != 25 {
 		t.Fatalf("seller's view: has %v, alice %d bob %d", seller.Has(p2.ID()), seller.Balance("alice"), seller.Balance("bob"))
 	}
 	// Adding the closure again changes nothing.
@@ -195,8 +194,13 @@ func TestPendingAndRefusedCredits(t *testing.T) {
 	if p := b.Pending("alice"); len(p) != 1 || p[0].ID() != p2.ID() {
 		t.Fatalf("pending: %v, want only the unreceipted payment", p)
 	}
+	if b.Balance("bob") != 110 {
+		t.Fatalf("bob holds %d, want 100+10 (the payment he receipted)", b.Balance("bob"))
+	}
+	mustAdd(t, b, signed(t, b, bob, KindReceipt, func(e *Entry) { e.Ref, e.Listing = p2.ID(), "L2" }))
 	pc := signed(t, b, carol, KindPayment, func(e *Entry) { e.To, e.Amount = "bob", 50 })
 	mustAdd(t, b, pc)
+	mustAdd(t, b, signed(t, b, bob, KindReceipt, func(e *Entry) { e.Ref = pc.ID() }))
 	if b.Balance("bob") != 180 {
 		t.Fatalf("bob holds %d, want 100+10+20+50", b.Balance("bob"))
 	}
@@ -211,5 +215,65 @@ func TestPendingAndRefusedCredits(t *testing.T) {
 	// Credits from a key caught double spending no longer count.
 	if b.Balance("bob") != 130 || b.Balance("carol") != 0 {
 		t.Fatalf("after carol is refused: bob %d carol %d, want 130 and 0", b.Balance("bob"), b.Balance("carol"))
+	}
+}
+
+// TestChangedRulesApplyToNewEntries: the issuer and genesis rules are journaled with the
+// entries they judged. A node restarted with other rules still loads (the old journal was
+// "corrupt" under the new rules before), keeps the old entries' verdicts, and judges new ones
+// by the new rules.
+func TestChangedRulesApplyToNewEntries(t *testing.T) {
+	ctx := context.Background()
+	ring := testkeys.Ring{}
+	issuer, alice, bob := ring.New("issuer", 1), ring.New("alice", 2), ring.New("bob", 3)
+	dir := t.TempDir()
+	open := func(p Policy) (*store.Store, *Journal, *Book) {
+		st := openStore(t, dir)
+		j := OpenJournal(st.Datastore("/ledger"))
+		b := NewBook(p, ring.Verify)
+		if _, err := j.Load(ctx, b); err != nil {
+			t.Fatalf("load: %v", err)
+		}
+		if err := j.UseRules(ctx, b, Rules{Issuers: p.Issuers, Genesis: p.Genesis}); err != nil {
+			t.Fatal(err)
+		}
+		return st, j, b
+	}
+	commit := func(j *Journal, b *Book, e *Entry) {
+		t.Helper()
+		mustAdd(t, b, e)
+		if err := j.Commit(ctx, b, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, j, b := open(Policy{Issuers: map[string]bool{"issuer": true}, Genesis: 100})
+	commit(j, b, signed(t, b, issuer, KindGrant, func(e *Entry) { e.To, e.Amount = "alice", 50 }))
+	commit(j, b, signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount = "bob", 120 }))
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The issuer is retired and new keys start with nothing.
+	st, j, b = open(Policy{Genesis: 0})
+	if b.Balance("alice") != 30 {
+		t.Fatalf("after the rule change alice holds %d, want 100+50-120 as before", b.Balance("alice"))
+	}
+	late := signed(t, b, issuer, KindGrant, func(e *Entry) { e.To, e.Amount = "alice", 50 })
+	commit(j, b, late)
+	first := signed(t, b, bob, KindPayment, func(e *Entry) { e.To, e.Amount = "alice", 1 })
+	commit(j, b, first)
+	if b.Status(late.ID()) != StatusVoid || b.Status(first.ID()) != StatusUnfunded || b.Balance("alice") != 30 {
+		t.Fatalf("new entries under the new rules: grant %s, bob's first payment %s, alice %d",
+			b.Status(late.ID()), b.Status(first.ID()), b.Balance("alice"))
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Reopened under the new rules, the book is the same: each entry keeps its rules.
+	st, _, b = open(Policy{Genesis: 0})
+	defer st.Close()
+	if b.Len() != 4 || b.Balance("alice") != 30 || b.Status(late.ID()) != StatusVoid || b.Status(first.ID()) != StatusUnfunded {
+		t.Fatalf("reopened: %d entries, alice %d, grant %s, bob's payment %s", b.Len(), b.Balance("alice"), b.Status(late.ID()), b.Status(first.ID()))
 	}
 }

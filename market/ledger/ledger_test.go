@@ -45,68 +45,114 @@ func TestPurchaseMovesExactlyThePrice(t *testing.T) {
 	}
 }
 
-func TestRejectedEntriesChangeNothing(t *testing.T) {
-	ring := testkeys.Ring{}
-	issuer, alice, bob, mallory := ring.New("issuer", 1), ring.New("alice", 2), ring.New("bob", 3), ring.New("mallory", 4)
+// baseBook: the issuer grants alice 50; alice pays bob 20, receipted.
+func baseBook(t *testing.T, ring testkeys.Ring) (*Book, *Entry, *Entry) {
+	t.Helper()
+	issuer, alice, bob := ring.New("issuer", 1), ring.New("alice", 2), ring.New("bob", 3)
 	b := NewBook(Policy{Issuers: map[string]bool{"issuer": true}}, ring.Verify)
 	grant := signed(t, b, issuer, KindGrant, func(e *Entry) { e.To, e.Amount = "alice", 50 })
 	mustAdd(t, b, grant)
 	pay := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "bob", 20, "L1" })
 	mustAdd(t, b, pay)
 	mustAdd(t, b, signed(t, b, bob, KindReceipt, func(e *Entry) { e.Ref, e.Listing = pay.ID(), "L1" }))
+	return b, grant, pay
+}
 
-	forged := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "bob", 5, "L2" })
-	forged.Amount = 1 // changed after signing
-	wrongLink := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Prev = "bob", 5, grant.ID() })
+func TestRejectedEntriesChangeNothing(t *testing.T) {
+	ring := testkeys.Ring{}
+	alice := ring.New("alice", 2)
 	cases := map[string]struct {
-		e    *Entry
+		make func(b *Book, grant *Entry) *Entry
 		want string
 	}{
-		"beyond the balance": {signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "bob", 31, "L2" }), "balance of 30"},
-		"forged signature":   {forged, "signature"},
-		"replayed receipt":   {signed(t, b, bob, KindReceipt, func(e *Entry) { e.Ref, e.Listing = pay.ID(), "L1" }), "already has a receipt"},
-		"receipt by another": {signed(t, b, mallory, KindReceipt, func(e *Entry) { e.Ref, e.Listing = pay.ID(), "L1" }), "no payment to it"},
-		"self-made money":    {signed(t, b, mallory, KindGrant, func(e *Entry) { e.To, e.Amount = "alice", 1000 }), "not an issuer"},
-		"broken link":        {wrongLink, "does not link"},
-		"skipped sequence":   {signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Seq = "bob", 1, 9 }), "arrives before"},
+		"forged signature": {func(b *Book, _ *Entry) *Entry {
+			e := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "bob", 5, "L2" })
+			e.Amount = 1 // changed after signing
+			return e
+		}, "signature"},
+		"broken link": {func(b *Book, grant *Entry) *Entry {
+			return signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Prev = "bob", 5, grant.ID() })
+		}, "does not link"},
+		"amount over the limit": {func(b *Book, _ *Entry) *Entry {
+			return signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount = "bob", MaxAmount+1 })
+		}, "over the limit"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if _, err := b.Add(tc.e); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
+			b, grant, _ := baseBook(t, ring)
+			if _, err := b.Add(tc.make(b, grant)); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want ErrInvalid mentioning %q", err, tc.want)
 			}
-			if b.Balance("alice") != 30 || b.Balance("bob") != 20 {
-				t.Fatalf("a rejected entry moved money: alice %d bob %d", b.Balance("alice"), b.Balance("bob"))
+			if b.Balance("alice") != 30 || b.Balance("bob") != 20 || b.Len() != 3 {
+				t.Fatalf("a rejected entry changed the book: alice %d bob %d, %d entries", b.Balance("alice"), b.Balance("bob"), b.Len())
 			}
 		})
 	}
 }
 
-func TestDoubleSpendIsProvenAndRefused(t *testing.T) {
+// TestVerdictsMoveNothing: entries that are validly signed and link, but break a rule of
+// money, join their chain (so the chain goes on) and move nothing.
+func TestVerdictsMoveNothing(t *testing.T) {
 	ring := testkeys.Ring{}
-	alice := ring.New("alice", 2)
-	b := NewBook(Policy{Genesis: 100}, ring.Verify)
-	first := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "bob", 80, "L1" })
-	second := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "carol", 80, "L2" })
-	mustAdd(t, b, first)
-	if ds, err := b.Add(first); err != nil || ds != nil {
-		t.Fatalf("adding the same entry twice: %v %v", ds, err)
+	alice, bob, mallory := ring.New("alice", 2), ring.New("bob", 3), ring.New("mallory", 4)
+	cases := map[string]struct {
+		make func(b *Book, pay *Entry) *Entry
+		want Status
+	}{
+		"beyond the balance": {func(b *Book, _ *Entry) *Entry {
+			return signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "bob", 31, "L2" })
+		}, StatusUnfunded},
+		"replayed receipt": {func(b *Book, pay *Entry) *Entry {
+			return signed(t, b, bob, KindReceipt, func(e *Entry) { e.Ref, e.Listing = pay.ID(), "L1" })
+		}, StatusVoid},
+		"receipt by another": {func(b *Book, pay *Entry) *Entry {
+			return signed(t, b, mallory, KindReceipt, func(e *Entry) { e.Ref, e.Listing = pay.ID(), "L1" })
+		}, StatusVoid},
+		"receipt for another listing": {func(b *Book, pay *Entry) *Entry {
+			return signed(t, b, bob, KindReceipt, func(e *Entry) { e.Ref, e.Listing = pay.ID(), "L9" })
+		}, StatusVoid},
+		"self-made money": {func(b *Book, _ *Entry) *Entry {
+			return signed(t, b, mallory, KindGrant, func(e *Entry) { e.To, e.Amount = "alice", 1000 })
+		}, StatusVoid},
+		"skipped sequence": {func(b *Book, _ *Entry) *Entry {
+			return signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Seq = "bob", 1, 9 })
+		}, StatusWaiting},
 	}
-	ds, err := b.Add(second)
-	if ds == nil || !errors.Is(err, ErrInvalid) || ds.Seq != 1 || ds.AID == ds.BID {
-		t.Fatalf("double spend not caught: %+v %v", ds, err)
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			b, _, pay := baseBook(t, ring)
+			e := tc.make(b, pay)
+			if _, err := b.Add(e); err != nil {
+				t.Fatal(err)
+			}
+			if got := b.Status(e.ID()); got != tc.want {
+				t.Fatalf("verdict %s, want %s", got, tc.want)
+			}
+			if b.Balance("alice") != 30 || b.Balance("bob") != 20 {
+				t.Fatalf("the entry moved money: alice %d bob %d", b.Balance("alice"), b.Balance("bob"))
+			}
+		})
 	}
-	// A third node that receives the two entries in the other order reaches the same verdict.
-	other := NewBook(Policy{Genesis: 100}, ring.Verify)
-	mustAdd(t, other, second)
-	if ds, _ := other.Add(first); ds == nil || ds.Author != "alice" {
-		t.Fatal("the other order did not prove the double spend")
+}
+
+// TestCreditsCountFromTheReceipt: a payment leaves its payer at once, and reaches its payee at
+// the payee's receipt: a payment the payee spends on is one it acknowledged before.
+func TestCreditsCountFromTheReceipt(t *testing.T) {
+	ring := testkeys.Ring{}
+	alice, bob := ring.New("alice", 2), ring.New("bob", 3)
+	b := NewBook(Policy{Genesis: 10}, ring.Verify)
+	pay := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount, e.Listing = "bob", 10, "L1" })
+	mustAdd(t, b, pay)
+	early := signed(t, b, bob, KindPayment, func(e *Entry) { e.To, e.Amount = "alice", 15 })
+	mustAdd(t, b, early)
+	if b.Balance("alice") != 0 || b.Balance("bob") != 10 || b.Status(early.ID()) != StatusUnfunded {
+		t.Fatalf("before the receipt: alice %d bob %d, bob's payment %s", b.Balance("alice"), b.Balance("bob"), b.Status(early.ID()))
 	}
-	if b.Balance("alice") != 0 || len(b.Refused()) != 1 {
-		t.Fatalf("refused key keeps a balance of %d", b.Balance("alice"))
-	}
-	if _, err := b.Add(signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount = "dave", 1 })); err == nil {
-		t.Fatal("a refused key's next entry was accepted")
+	mustAdd(t, b, signed(t, b, bob, KindReceipt, func(e *Entry) { e.Ref, e.Listing = pay.ID(), "L1" }))
+	late := signed(t, b, bob, KindPayment, func(e *Entry) { e.To, e.Amount = "alice", 15 })
+	mustAdd(t, b, late)
+	if b.Balance("bob") != 5 || b.Status(early.ID()) != StatusUnfunded || b.Status(late.ID()) != StatusOK {
+		t.Fatalf("after the receipt: bob %d, early %s, late %s", b.Balance("bob"), b.Status(early.ID()), b.Status(late.ID()))
 	}
 }
 
