@@ -15,15 +15,19 @@ type Access struct {
 // else must neither put the expert behind a paywall (locking everyone out of a free expert)
 // nor open it (a receipt for one's own cheap listing of someone else's expert). An expert
 // whose manifest is not held here is never paid here. A receipt counts when its author is the
-// listing's seller and its payer is not refused for double spending.
-func ComputeAccess(book *ledger.Book, listings map[string]*Listing, publisherOf func(expert string) (string, bool)) Access {
+// listing's seller and the book counts it (ledger.StatusOK: the first receipt of a funded
+// payment, so not one of a key refused for double spending from before it paid).
+//
+// A listing its seller withdrew with Free (lifted, by listing ID) makes its expert paid no
+// more; receipts for it still count while another paid listing of the expert does.
+func ComputeAccess(book *ledger.Book, listings map[string]*Listing, publisherOf func(expert string) (string, bool), lifted map[string]bool) Access {
 	a := Access{Paid: map[string]bool{}, Allowed: map[string]map[string]bool{}}
 	byPublisher := func(l *Listing) bool {
 		pub, ok := publisherOf(l.Expert)
 		return ok && pub != "" && pub == l.Seller
 	}
-	for _, l := range listings {
-		if l.Price > 0 && !a.Paid[l.Expert] && byPublisher(l) {
+	for id, l := range listings {
+		if l.Price > 0 && !a.Paid[l.Expert] && !lifted[id] && byPublisher(l) {
 			a.Paid[l.Expert] = true
 		}
 	}
@@ -32,7 +36,7 @@ func ComputeAccess(book *ledger.Book, listings map[string]*Listing, publisherOf 
 			continue
 		}
 		l, p := listings[e.Listing], book.Get(e.Ref)
-		if l == nil || p == nil || l.Seller != e.Author || book.Refuses(p.Author) || !byPublisher(l) {
+		if l == nil || p == nil || l.Seller != e.Author || book.Status(book.IDOf(e)) != ledger.StatusOK || !byPublisher(l) {
 			continue
 		}
 		if a.Allowed[l.Expert] == nil {

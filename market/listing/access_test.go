@@ -50,7 +50,7 @@ func TestAccessCountsOnlyThePublishersListings(t *testing.T) {
 	buy(t, b, m2, m, fake)
 	buy(t, b, m2, m, squat)
 
-	a := ComputeAccess(b, listings, publisherOf)
+	a := ComputeAccess(b, listings, publisherOf, nil)
 	if a.Allowed[expertCID]["M2"] {
 		t.Fatal("a receipt for a non-publisher's listing opens the publisher's paid expert")
 	}
@@ -62,44 +62,49 @@ func TestAccessCountsOnlyThePublishersListings(t *testing.T) {
 	}
 
 	buy(t, b, buyer, s, real)
-	a = ComputeAccess(b, listings, publisherOf)
+	a = ComputeAccess(b, listings, publisherOf, nil)
 	if !a.Allowed[expertCID]["B"] || len(a.Allowed[expertCID]) != 1 {
 		t.Fatalf("allowed %v, want only the buyer of the publisher's listing", a.Allowed[expertCID])
 	}
 
 	// A node that does not hold the manifest cannot tell the publisher: nothing is paid there.
-	none := ComputeAccess(b, listings, func(string) (string, bool) { return "", false })
+	none := ComputeAccess(b, listings, func(string) (string, bool) { return "", false }, nil)
 	if len(none.Paid) != 0 || len(none.Allowed) != 0 {
 		t.Fatalf("without the manifest: paid %v, allowed %v", none.Paid, none.Allowed)
 	}
 }
 
-// TestAccessSkipsRefusedPayers: a buyer caught double spending loses access its receipt gave.
-func TestAccessSkipsRefusedPayers(t *testing.T) {
+// TestAccessFollowsTheForkPoint: a buyer caught double spending keeps what it paid for
+// before its fork point (that payment stands) and loses the access a payment at or after it
+// gave (the payment is refused, its receipt counts for nothing).
+func TestAccessFollowsTheForkPoint(t *testing.T) {
 	ring := testkeys.Ring{}
 	s, cheat := ring.New("S", 1), ring.New("C", 2)
 	b := ledger.NewBook(ledger.Policy{Genesis: 1000}, ring.Verify)
-	l := newListing(t, s, nil)
-	listings := map[string]*Listing{l.ID(): l}
+	before := newListing(t, s, nil)
+	after := newListing(t, s, func(l *Listing) { l.Expert = "bafyreiotherexpertxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" })
+	listings := map[string]*Listing{before.ID(): before, after.ID(): after}
 	publisherOf := func(string) (string, bool) { return "S", true }
-	buy(t, b, cheat, s, l)
-	if !ComputeAccess(b, listings, publisherOf).Allowed[expertCID]["C"] {
+	buy(t, b, cheat, s, before)
+	pay := buy(t, b, cheat, s, after)
+	a := ComputeAccess(b, listings, publisherOf, nil)
+	if !a.Allowed[before.Expert]["C"] || !a.Allowed[after.Expert]["C"] {
 		t.Fatal("a receipted buyer has no access")
 	}
-	x := b.Next("C", ledger.KindPayment)
-	x.To, x.Amount = "S", 1
-	y := b.Next("C", ledger.KindPayment)
-	y.To, y.Amount = "S", 2
-	for _, e := range []*ledger.Entry{x, y} {
-		if err := e.Sign(cheat); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := b.Prove(x, y); err != nil {
+	twin := *pay
+	twin.To, twin.Amount, twin.Listing, twin.Sig = "S", 1, "", nil
+	if err := twin.Sign(cheat); err != nil {
 		t.Fatal(err)
 	}
-	if ComputeAccess(b, listings, publisherOf).Allowed[expertCID]["C"] {
-		t.Fatal("a key refused for double spending keeps access through its receipt")
+	if _, err := b.Prove(pay, &twin); err != nil {
+		t.Fatal(err)
+	}
+	a = ComputeAccess(b, listings, publisherOf, nil)
+	if !a.Allowed[before.Expert]["C"] {
+		t.Fatal("a purchase before the fork point lost its access")
+	}
+	if a.Allowed[after.Expert]["C"] {
+		t.Fatal("a payment refused for double spending still opens its expert")
 	}
 }
 
@@ -116,28 +121,29 @@ func TestListingLifetimeIsBounded(t *testing.T) {
 	}
 }
 
-// TestPaymentSignedBeforeExpiryIsAccepted: a payment signed while the listing was live is
-// taken after the listing expired (a resend after a lost answer); one signed after expiry, or
-// in the future, is not.
-func TestPaymentSignedBeforeExpiryIsAccepted(t *testing.T) {
+// TestSellerClockFixesThePurchaseTime: the seller takes a payment only when its time is near
+// the seller's own clock and within the listing's life. A payment backdated to before the
+// expiry does not buy an expired listing.
+func TestSellerClockFixesThePurchaseTime(t *testing.T) {
 	ring := testkeys.Ring{}
 	l := newListing(t, ring.New("alice", 1), nil)
 	exp := time.UnixMilli(l.Expires)
-	later := exp.Add(10 * time.Minute)
-	if err := l.AcceptsPayment(exp.Add(-time.Second).UnixMilli(), later); err != nil {
-		t.Fatalf("payment signed before expiry, resent after: %v", err)
-	}
-	if err := l.AcceptsPayment(exp.UnixMilli(), later); !errors.Is(err, ErrExpired) {
-		t.Fatalf("payment signed at expiry: %v, want ErrExpired", err)
-	}
-	if err := l.AcceptsPayment(now.Add(time.Hour).UnixMilli(), now); !errors.Is(err, ErrExpired) && !errors.Is(err, ErrStale) {
-		t.Fatalf("payment from the future: %v", err)
-	}
-	if err := l.AcceptsPayment(now.Add(time.Minute).UnixMilli(), now); err != nil {
-		t.Fatalf("payment with a little clock skew: %v", err)
-	}
-	if err := l.AcceptsPayment(now.Add(-time.Hour).UnixMilli(), now); err == nil {
-		t.Fatal("payment signed before the listing was published is accepted")
+	for name, tc := range map[string]struct {
+		pay, now time.Time
+		want     error
+	}{
+		"fresh":               {now.Add(time.Minute), now, nil},
+		"a little clock skew": {now.Add(-time.Minute), now, nil},
+		"signed just before expiry, sent just after": {exp.Add(-time.Second), exp.Add(time.Minute), nil},
+		"backdated to before expiry":                 {exp.Add(-time.Second), exp.Add(time.Hour), ErrStale},
+		"signed at expiry":                           {exp, exp.Add(time.Second), ErrExpired},
+		"from the future":                            {now.Add(time.Hour), now, ErrStale},
+		"before the listing was published":           {time.UnixMilli(l.Time).Add(-time.Hour), time.UnixMilli(l.Time).Add(-time.Hour), ErrMalformed},
+	} {
+		err := l.AcceptsPurchase(tc.pay.UnixMilli(), tc.now)
+		if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
+			t.Errorf("%s: %v, want %v", name, err, tc.want)
+		}
 	}
 }
 
@@ -189,5 +195,44 @@ func TestReviewsResistSybils(t *testing.T) {
 	}
 	if ok, _ := full.Add(review(t, ring.New("late", 60), now.Add(time.Hour), 0, ""), limit, verified); ok {
 		t.Fatal("an unverified review displaced a verified one")
+	}
+}
+
+// TestLiftedListingOpensItsExpert: a paid listing withdrawn as free no longer puts its expert
+// behind a paywall; withdrawn as closed (or not at all), it does.
+func TestLiftedListingOpensItsExpert(t *testing.T) {
+	ring := testkeys.Ring{}
+	s := ring.New("S", 1)
+	b := ledger.NewBook(ledger.Policy{Genesis: 1000}, ring.Verify)
+	l := newListing(t, s, func(l *Listing) { l.Price = 10 })
+	listings := map[string]*Listing{l.ID(): l}
+	publisherOf := func(string) (string, bool) { return "S", true }
+	if !ComputeAccess(b, listings, publisherOf, nil).Paid[expertCID] {
+		t.Fatal("a paid listing does not protect its expert")
+	}
+	if ComputeAccess(b, listings, publisherOf, map[string]bool{l.ID(): true}).Paid[expertCID] {
+		t.Fatal("a listing withdrawn as free still protects its expert")
+	}
+	w := &Withdrawal{V: Version, Listing: l.ID(), Free: true, Time: now.UnixMilli()}
+	if err := w.Sign(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Verify(ring.Verify, now); err != nil || !w.Withdraws(l) {
+		t.Fatalf("the seller's withdrawal: %v, withdraws %v", err, w.Withdraws(l))
+	}
+	forged := *w
+	forged.Free = false
+	if err := forged.Verify(ring.Verify, now); !errors.Is(err, ErrForged) {
+		t.Fatalf("an altered withdrawal: %v, want ErrForged", err)
+	}
+	other := &Withdrawal{V: Version, Listing: l.ID(), Time: now.UnixMilli()}
+	if err := other.Sign(ring.New("M", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if other.Withdraws(l) {
+		t.Fatal("someone else's withdrawal withdraws the seller's listing")
+	}
+	if back, err := DecodeWithdrawal(w.Encode()); err != nil || back.Listing != l.ID() {
+		t.Fatalf("round trip: %v", err)
 	}
 }

@@ -78,24 +78,28 @@ const MaxListingBytes = 8 << 10
 // MaxLifetime bounds how long after its publication a listing may expire.
 const MaxLifetime = 366 * 24 * time.Hour
 
-// PaymentSkew is how far a payment's own time may lie ahead of the seller's clock.
+// PaymentSkew is how far a payment's own time may lie from the seller's clock when the seller
+// takes it: the buyer signs the time, the seller fixes it in its receipt.
 const PaymentSkew = 5 * time.Minute
 
-// AcceptsPayment reports whether the seller takes a payment signed at payTime (Unix ms) for
-// this listing at now: the payment must have been signed while the listing was live (before
-// its expiry, not before its publication) and not in the future. A payment signed just before
-// the listing expired is still taken when it arrives (or is resent) later: the buyer's balance
-// already counts it.
-func (l *Listing) AcceptsPayment(payTime int64, now time.Time) error {
+// AcceptsPurchase reports whether the seller takes, at now by its own clock, a payment signed
+// at payTime (Unix ms) for this listing. The payment must be fresh (within PaymentSkew of the
+// seller's clock either way: a backdated payment cannot buy an expired listing) and signed while
+// the listing was live (not after its expiry, not before its publication). So a listing is
+// bought at most PaymentSkew after it expired, by a payment signed before that.
+func (l *Listing) AcceptsPurchase(payTime int64, now time.Time) error {
 	t := time.UnixMilli(payTime)
 	switch {
+	case t.Before(now.Add(-PaymentSkew)):
+		return fmt.Errorf("%w: payment signed %s, %s before the seller's clock (at most %s)", ErrStale,
+			t.UTC().Format(time.RFC3339), now.Sub(t).Round(time.Second), PaymentSkew)
+	case t.After(now.Add(PaymentSkew)):
+		return fmt.Errorf("%w: payment signed %s in the future", ErrStale, t.Sub(now).Round(time.Second))
 	case payTime >= l.Expires:
 		return fmt.Errorf("%w: payment signed %s, after the listing expired at %s", ErrExpired,
 			t.UTC().Format(time.RFC3339), time.UnixMilli(l.Expires).UTC().Format(time.RFC3339))
 	case payTime < l.Time-maxClockSkew.Milliseconds():
 		return bad("payment signed %s, before the listing was published", t.UTC().Format(time.RFC3339))
-	case t.After(now.Add(PaymentSkew)):
-		return fmt.Errorf("%w: payment signed %s in the future", ErrStale, t.Sub(now).Round(time.Second))
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ const (
 	KindReview  = "review"  // a buyer (the message's author) reviews one
 	KindEntries = "entries" // ledger entries anyone may relay: each is signed by its author
 	KindProof   = "proof"   // two entries proving a double spend
+	KindUnlist  = "unlist"  // a seller (the message's author) withdraws one of its listings
 )
 
 // MaxMessageBytes bounds a message on the market topic (gossipsub's own cap is higher).
@@ -33,6 +34,7 @@ type Message struct {
 	Listing *Listing        `json:"listing,omitempty"`
 	Review  *Review         `json:"review,omitempty"`
 	Entries []*ledger.Entry `json:"entries,omitempty"`
+	Unlist  *Withdrawal     `json:"unlist,omitempty"`
 }
 
 // Encode renders the message.
@@ -61,8 +63,18 @@ func DecodeMessage(data []byte, from string, now time.Time, verify Verifier) (*M
 		return nil
 	}
 	switch m.Kind {
+	case KindUnlist:
+		if err := one(m.Unlist != nil && m.Listing == nil && m.Review == nil && len(m.Entries) == 0); err != nil {
+			return nil, err
+		}
+		if m.Unlist.Seller != from {
+			return nil, fmt.Errorf("%w: withdrawal by %s sent by %s", ErrForged, m.Unlist.Seller, from)
+		}
+		if err := m.Unlist.Verify(verify, now); err != nil {
+			return nil, err
+		}
 	case KindListing:
-		if err := one(m.Listing != nil && m.Review == nil && len(m.Entries) == 0); err != nil {
+		if err := one(m.Listing != nil && m.Review == nil && len(m.Entries) == 0 && m.Unlist == nil); err != nil {
 			return nil, err
 		}
 		if m.Listing.Seller != from {
@@ -72,7 +84,7 @@ func DecodeMessage(data []byte, from string, now time.Time, verify Verifier) (*M
 			return nil, err
 		}
 	case KindReview:
-		if err := one(m.Review != nil && m.Listing == nil && len(m.Entries) == 0); err != nil {
+		if err := one(m.Review != nil && m.Listing == nil && len(m.Entries) == 0 && m.Unlist == nil); err != nil {
 			return nil, err
 		}
 		if m.Review.Reviewer != from {
@@ -82,7 +94,7 @@ func DecodeMessage(data []byte, from string, now time.Time, verify Verifier) (*M
 			return nil, err
 		}
 	case KindEntries, KindProof:
-		if m.Listing != nil || m.Review != nil || len(m.Entries) == 0 || len(m.Entries) > MaxEntries {
+		if m.Listing != nil || m.Review != nil || m.Unlist != nil || len(m.Entries) == 0 || len(m.Entries) > MaxEntries {
 			return nil, bad("an %s message carries 1 to %d ledger entries and nothing else", m.Kind, MaxEntries)
 		}
 		if m.Kind == KindProof && len(m.Entries) != 2 {
