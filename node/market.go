@@ -16,6 +16,8 @@ const (
 	PathMarketImport   = "/api/v1/market/import"
 	PathMarketRefused  = "/api/v1/market/refused"
 	PathMarketGrant    = "/api/v1/market/grant"
+	PathMarketBook     = "/api/v1/market/book"
+	PathMarketUnlist   = "/api/v1/market/unlist"
 )
 
 // PublishRequest is the body of PathMarketPublish.
@@ -24,6 +26,13 @@ type PublishRequest struct {
 	Price     uint64 `json:"price"`
 	Licence   string `json:"licence,omitempty"`
 	ExpiresMS int64  `json:"expires_ms,omitempty"` // lifetime; 0: market.default_expiry
+}
+
+// UnlistRequest is the body of PathMarketUnlist: withdraw one of this node's listings; Free
+// lifts the paywall of its expert (otherwise only its buyers fetch it from then on).
+type UnlistRequest struct {
+	Listing string `json:"listing"`
+	Free    bool   `json:"free,omitempty"`
 }
 
 // ListingView is a listing as a node sees it: the signed offer, its ID, and the reviews it
@@ -83,6 +92,9 @@ type HistoryItem struct {
 	ID string `json:"id"`
 	ledger.Entry
 	Direction string `json:"direction"` // out (paid), in (paid to this node), receipt-out, receipt-in, grant
+	// Status is the book's verdict: ok (moves credits), unfunded (a payment its payer could
+	// not cover), void (a receipt of no funded payment, a grant by a non-issuer).
+	Status string `json:"status"`
 }
 
 // ReviewRequest is the body of PathMarketReview: evaluate the bought expert on a data set and
@@ -122,4 +134,20 @@ type RefusedKey struct {
 type GrantRequest struct {
 	To     string `json:"to"`
 	Amount uint64 `json:"amount"`
+}
+
+// BookKey is one key as this node's book sees it.
+type BookKey struct {
+	Key      string `json:"key"`
+	Balance  uint64 `json:"balance"`
+	Chain    int    `json:"chain"`              // entries of its chain
+	Unfunded int    `json:"unfunded,omitempty"` // its payments the book judged unfunded
+	Refused  uint64 `json:"refused,omitempty"`  // the sequence it is refused from (double spending)
+}
+
+// BookView answers PathMarketBook: every key with a chain, sorted, and the book's size.
+type BookView struct {
+	Entries int       `json:"entries"`
+	Waiting int       `json:"waiting"` // entries held back for a missing predecessor
+	Keys    []BookKey `json:"keys"`
 }

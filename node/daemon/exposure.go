@@ -161,7 +161,11 @@ func (x *exposureService) grants(ctx context.Context) ([]exposure.Grant, error) 
 			return nil, err
 		}
 		for _, r := range rs {
-			if err := add(exposure.Grant{Kind: exposure.Restricted, Root: r.expert, Peers: r.holders, Announce: r.mine}, true); err != nil {
+			g := exposure.Grant{Kind: exposure.Restricted, Root: r.expert, Peers: r.holders, Announce: r.mine}
+			if r.open {
+				g = exposure.Grant{Kind: exposure.Public, Root: r.expert, Announce: true}
+			}
+			if err := add(g, true); err != nil {
 				return nil, err
 			}
 		}

@@ -42,6 +42,7 @@ type market struct {
 	topic   *pubsub.Topic
 	sub     *pubsub.Subscription
 	client  *rpc.Client
+	sync    *ledgerSync
 	store   ds.Datastore // listings, mine, reviews
 	metrics *marketMetrics
 
@@ -55,8 +56,9 @@ type market struct {
 	// scanned for expired listings.
 	listingLimit  int
 	lastFullSweep time.Time
-	reviews       map[string]*listing.Reviews // by listing ID
-	myRevs        map[string]bool             // IDs of this node's reviews
+	reviews       map[string]*listing.Reviews    // by listing ID
+	withdrawn     map[string]*listing.Withdrawal // by listing ID: withdrawn by their sellers
+	myRevs        map[string]bool                // IDs of this node's reviews
 
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -74,16 +76,28 @@ func newMarket(ctx context.Context, d *Daemon) (*market, error) {
 	for _, k := range cfg.Issuers {
 		issuers[k] = true
 	}
-	m := &market{d: d, self: d.Mesh.Host.ID().String(), verify: node.VerifyPeerSignature, store: st.Datastore("/market"),
-		book:     ledger.NewBook(ledger.Policy{Issuers: issuers, Genesis: cfg.Genesis, Key: canonicalPeer}, node.VerifyPeerSignature),
+	self := d.Mesh.Host.ID().String()
+	lim := ledger.Limits{Entries: cfg.Ledger.Entries, PerKey: cfg.Ledger.PerKey, Waiting: cfg.Ledger.Waiting, WaitingPerKey: cfg.Ledger.WaitingPerKey, Own: self}
+	m := &market{d: d, self: self, verify: node.VerifyPeerSignature, store: st.Datastore("/market"),
+		book:     ledger.NewBook(ledger.Policy{Issuers: issuers, Genesis: cfg.Genesis, Key: canonicalPeer, Limits: lim}, node.VerifyPeerSignature),
 		journal:  ledger.OpenJournal(st.Datastore("/ledger")),
 		listings: map[string]*listing.Listing{}, mine: map[string]bool{}, sellers: map[string]int{}, listingLimit: maxListings,
-		reviews: map[string]*listing.Reviews{}, myRevs: map[string]bool{}}
+		reviews: map[string]*listing.Reviews{}, myRevs: map[string]bool{}, withdrawn: map[string]*listing.Withdrawal{}}
 	n, err := m.journal.Load(ctx, m.book)
 	if err != nil {
 		return nil, fmt.Errorf("load ledger: %w", err)
 	}
+	if old := m.book.Rules(); !old.Equal(ledger.Rules{Issuers: issuers, Genesis: cfg.Genesis}) {
+		d.log.Warn("market.genesis or market.issuers changed: entries journaled from now on are judged by the new rules, earlier ones keep theirs",
+			"genesis_was", old.Genesis, "genesis", cfg.Genesis, "issuers_were", len(old.Issuers), "issuers", len(issuers))
+	}
+	if err := m.journal.UseRules(ctx, m.book, ledger.Rules{Issuers: issuers, Genesis: cfg.Genesis}); err != nil {
+		return nil, fmt.Errorf("load ledger: %w", err)
+	}
 	if err := m.loadMarket(ctx); err != nil {
+		return nil, err
+	}
+	if err := m.loadWithdrawals(ctx); err != nil {
 		return nil, err
 	}
 	d.log.Info("market loaded", "ledger_entries", n, "listings", len(m.listings))
@@ -100,10 +114,15 @@ func newMarket(ctx context.Context, d *Daemon) (*market, error) {
 	}
 	m.client = rpc.NewClient(d.Mesh.Host, MarketProtocol, 1<<20, 4)
 	rpc.Serve(d.Mesh.Host, MarketProtocol, m.serveBuy, rpc.ServerOptions{MaxRequest: 1 << 20, PeerRate: 50, PeerBurst: 100, PeerBusy: 0.5, Logger: d.log})
+	m.sync = newLedgerSync(m)
 	ctx, m.cancel = context.WithCancel(context.Background())
-	m.wg.Add(2)
+	m.wg.Add(3)
 	go m.receive(ctx)
 	go m.republish(ctx, cfg.Republish)
+	go func() {
+		defer m.wg.Done()
+		m.sync.run(ctx, cfg.Sync)
+	}()
 	return m, nil
 }
 
@@ -118,7 +137,7 @@ func (m *market) close() error {
 	m.cancel()
 	m.sub.Cancel()
 	m.wg.Wait()
-	return errors.Join(m.topic.Close(), m.client.Close())
+	return errors.Join(m.topic.Close(), m.client.Close(), m.sync.close())
 }
 
 // Keys of the market's own records.
@@ -241,7 +260,13 @@ func (m *market) loadMarket(ctx context.Context) error {
 func (m *market) reviewVerifiedLocked(r *listing.Review) bool {
 	pay := m.book.Get(r.Payment)
 	return pay != nil && pay.Kind == ledger.KindPayment && pay.Author == r.Reviewer && pay.Listing == r.Listing &&
-		m.book.ReceiptOf(r.Payment) != nil
+		m.receiptedLocked(r.Payment)
+}
+
+// receiptedLocked reports whether a payment is funded and its payee's receipt counts.
+func (m *market) receiptedLocked(payment string) bool {
+	rc := m.book.ReceiptOf(payment)
+	return rc != nil && m.book.Status(m.book.IDOf(rc)) == ledger.StatusOK
 }
 
 // keepListingLocked stores a verified listing; it reports whether it was new. Another node's
@@ -357,6 +382,12 @@ func (m *market) dropListingLocked(ctx context.Context, l *listing.Listing) erro
 		return fmt.Errorf("drop listing %s: %w", id, err)
 	}
 	delete(m.listings, id)
+	if m.withdrawn[id] != nil {
+		if err := m.store.Delete(ctx, mkWithdrawn.ChildString(id)); err != nil {
+			m.d.log.Warn("drop the withdrawal of a dropped listing", "listing", id, "err", err)
+		}
+		delete(m.withdrawn, id)
+	}
 	if m.sellers[l.Seller]--; m.sellers[l.Seller] <= 0 {
 		delete(m.sellers, l.Seller)
 	}
@@ -403,22 +434,18 @@ func (m *market) keepReviewLocked(ctx context.Context, r *listing.Review) (bool,
 	return true, nil
 }
 
-// ingestLocked adds entries to the book in the order given and journals the new ones in one
-// batch. A double spend among them is recorded (journaled proof, then spread). It returns the
-// entries it added and the first error (entries after an error are still tried: a bundle may
-// hold entries this node cannot place yet, like the tail of a chain it has not seen the start
-// of).
-func (m *market) ingestLocked(ctx context.Context, entries []*ledger.Entry) ([]*ledger.Entry, []ledger.DoubleSpend, error) {
-	var added []*ledger.Entry
-	var proofs []ledger.DoubleSpend
-	var first error
+// ingestLocked adds entries to the book and journals the ones that joined their chains (with
+// any that waited for them) in one batch. A double spend among them is recorded (journaled
+// proof, then spread). It returns the entries journaled, the new proofs and the first error
+// (entries after an error are still tried). Entries that wait for a predecessor are not
+// journaled until they join; waiting reports whether any did (a sync may bring the rest).
+func (m *market) ingestLocked(ctx context.Context, entries []*ledger.Entry) (added []*ledger.Entry, proofs []ledger.DoubleSpend, waiting bool, first error) {
 	for _, e := range entries {
-		if e == nil || m.book.Has(e.ID()) {
+		if e == nil {
 			continue
 		}
-		known := m.book.Refuses(e.Author)
-		d, err := m.book.Add(e)
-		if d != nil && !known {
+		out, err := m.book.Add(e)
+		if d := out.Proof; d != nil {
 			proofs = append(proofs, *d)
 			if perr := m.journal.SaveProof(ctx, *d); perr != nil && first == nil {
 				first = perr
@@ -426,18 +453,23 @@ func (m *market) ingestLocked(ctx context.Context, entries []*ledger.Entry) ([]*
 			m.metrics.doubleSpends.Inc()
 			m.d.log.Warn("double spend detected", "author", d.Author, "seq", d.Seq, "a", d.AID, "b", d.BID)
 		}
-		if err != nil {
-			if first == nil {
-				first = fmt.Errorf("entry %d of %s (%s): %w", e.Seq, e.Author, e.ID(), err)
-			}
-			continue
+		if err != nil && first == nil {
+			first = fmt.Errorf("entry %d of %s (%s): %w", e.Seq, e.Author, e.ID(), err)
 		}
-		added = append(added, e)
+		waiting = waiting || out.Waiting
+		added = append(added, out.Linked...)
 	}
-	if err := m.journal.Commit(ctx, m.book, added...); err != nil {
-		return nil, proofs, err // the book forgot them too: a later delivery adds them again
+	// A proof later in the batch may have dropped entries linked earlier in it.
+	kept := added[:0]
+	for _, e := range added {
+		if m.book.Has(m.book.IDOf(e)) {
+			kept = append(kept, e)
+		}
 	}
-	return added, proofs, first
+	if err := m.journal.Commit(ctx, m.book, kept...); err != nil {
+		return nil, proofs, waiting, err // the book forgot them too: a later delivery adds them again
+	}
+	return kept, proofs, waiting, first
 }
 
 // bundle is the gossip message that spreads entries: the closure of ids when it fits in one

@@ -16,6 +16,7 @@ type restriction struct {
 	expert  string
 	holders map[string]bool // peer IDs holding a receipt for a listing of it by its publisher
 	mine    bool            // this node lists it (announce it, so buyers find the seller)
+	open    bool            // its publisher (this node) withdrew its paid listing as free: anyone gets it
 }
 
 // mkBought holds the experts this node bought for a price: expert ID -> seller. A bought
@@ -42,12 +43,15 @@ func (m *market) restrictions(ctx context.Context) ([]restriction, error) {
 		candidates[id], paidFor[id] = true, true
 	}
 	m.mu.Lock()
-	mine := map[string]bool{}
+	mine, lifted := map[string]bool{}, map[string]bool{}
 	for id, l := range m.listings {
 		if l.Price > 0 {
 			candidates[l.Expert] = true
 			if m.mine[id] {
 				mine[l.Expert] = true
+				if w := m.withdrawn[id]; w != nil && w.Free {
+					lifted[l.Expert] = true
+				}
 			}
 		}
 	}
@@ -68,11 +72,14 @@ func (m *market) restrictions(ctx context.Context) ([]restriction, error) {
 	a := listing.ComputeAccess(m.book, m.listings, func(expert string) (string, bool) {
 		p, ok := publishers[expert]
 		return p, ok
-	})
+	}, m.liftedLocked())
 	m.mu.Unlock()
 	var out []restriction
 	for id := range publishers {
 		if !a.Paid[id] && !paidFor[id] {
+			if lifted[id] && publishers[id] == m.self {
+				out = append(out, restriction{expert: id, mine: true, open: true})
+			}
 			continue
 		}
 		out = append(out, restriction{expert: id, holders: a.Allowed[id], mine: mine[id]})

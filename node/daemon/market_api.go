@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -77,6 +78,7 @@ func (d *Daemon) marketRoutes(mux *http.ServeMux) {
 	get(node.PathMarketBalance, func(*http.Request) (any, error) { return m.balance(), nil })
 	get(node.PathMarketHistory, func(*http.Request) (any, error) { return m.history(), nil })
 	get(node.PathMarketRefused, func(*http.Request) (any, error) { return m.refused(), nil })
+	get(node.PathMarketBook, func(*http.Request) (any, error) { return m.bookView(), nil })
 	post(node.PathMarketReview, func(r *http.Request) (any, error) {
 		var req node.ReviewRequest
 		if err := decodeStrict(r, &req); err != nil {
@@ -90,6 +92,13 @@ func (d *Daemon) marketRoutes(mux *http.ServeMux) {
 			return nil, err
 		}
 		return m.Import(r.Context(), req.Entries)
+	})
+	post(node.PathMarketUnlist, func(r *http.Request) (any, error) {
+		var req node.UnlistRequest
+		if err := decodeStrict(r, &req); err != nil {
+			return nil, err
+		}
+		return m.Unlist(r.Context(), req)
 	})
 	post(node.PathMarketGrant, func(r *http.Request) (any, error) {
 		var req node.GrantRequest
@@ -153,7 +162,7 @@ func (m *market) list(r *http.Request) (any, error) {
 	out := []node.ListingView{}
 	sales := m.salesLocked()
 	for _, l := range m.listings {
-		if !now.Before(time.UnixMilli(l.Expires)) || l.Price > maxPrice || m.book.Refuses(l.Seller) {
+		if !now.Before(time.UnixMilli(l.Expires)) || l.Price > maxPrice || m.book.Refuses(l.Seller) || m.withdrawn[l.ID()] != nil {
 			continue
 		}
 		if domain != "" && !contains(l.Domains, domain) {
@@ -211,10 +220,29 @@ func (m *market) history() []node.HistoryItem {
 		case e.Kind == ledger.KindReceipt:
 			dir = "receipt-in"
 		}
-		out = append(out, node.HistoryItem{ID: e.ID(), Entry: *e, Direction: dir})
+		id := m.book.IDOf(e)
+		out = append(out, node.HistoryItem{ID: id, Entry: *e, Direction: dir, Status: m.book.Status(id).String()})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
 	return out
+}
+
+// bookView lists every key's balance as this node's book computes it: nodes whose books hold
+// the same entries show the same view.
+func (m *market) bookView() node.BookView {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v := node.BookView{Entries: m.book.Len(), Waiting: m.book.Waiting(), Keys: []node.BookKey{}}
+	for _, h := range m.book.Heads("", math.MaxInt) {
+		k := node.BookKey{Key: h.Author, Balance: m.book.Balance(h.Author), Chain: int(h.Seq), Refused: h.Fork}
+		for _, e := range m.book.Chain(h.Author) {
+			if m.book.Status(m.book.IDOf(e)) == ledger.StatusUnfunded {
+				k.Unfunded++
+			}
+		}
+		v.Keys = append(v.Keys, k)
+	}
+	return v
 }
 
 func (m *market) refused() []node.RefusedKey {
@@ -234,7 +262,7 @@ func (m *market) Import(ctx context.Context, entries []*ledger.Entry) (node.Impo
 		return node.ImportResult{}, badRequest{errors.New("import: no entries")}
 	}
 	m.mu.Lock()
-	added, proofs, err := m.ingestLocked(ctx, entries)
+	added, proofs, _, err := m.ingestLocked(ctx, entries)
 	if len(added) > 0 {
 		ids := make([]string, len(added))
 		for i, e := range added {
@@ -248,6 +276,9 @@ func (m *market) Import(ctx context.Context, entries []*ledger.Entry) (node.Impo
 	if errors.Is(err, ledger.ErrInvalid) {
 		return res, badRequest{fmt.Errorf("import: %w", err)}
 	}
+	if errors.Is(err, ledger.ErrFull) {
+		return res, errFull{fmt.Errorf("import: %w", err)}
+	}
 	if err != nil { // the journal could not be written: this node's fault, not the request's
 		return res, fmt.Errorf("import: %w", err)
 	}
@@ -258,6 +289,9 @@ func (m *market) Import(ctx context.Context, entries []*ledger.Entry) (node.Impo
 func (m *market) Grant(ctx context.Context, req node.GrantRequest) (*ledger.Entry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !m.book.Rules().Issuers[m.self] {
+		return nil, badRequest{fmt.Errorf("grant: this node (%s) is not an issuer (market.issuers); only issuers grant credits", m.self)}
+	}
 	e := m.book.Next(m.self, ledger.KindGrant)
 	e.To, e.Amount, e.Time = req.To, req.Amount, time.Now().UnixMilli()
 	if err := e.Sign(m.d.Repo.Identity); err != nil {
@@ -280,7 +314,7 @@ func (m *market) Review(ctx context.Context, req node.ReviewRequest) (*listing.R
 	l := m.listings[req.Listing]
 	var payment string
 	for _, e := range m.book.Chain(m.self) {
-		if e.Kind == ledger.KindPayment && e.Listing == req.Listing && m.book.ReceiptOf(e.ID()) != nil {
+		if e.Kind == ledger.KindPayment && e.Listing == req.Listing && m.receiptedLocked(e.ID()) {
 			payment = e.ID()
 		}
 	}

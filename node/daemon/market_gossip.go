@@ -58,14 +58,15 @@ func (m *market) receive(ctx context.Context) {
 			continue
 		}
 		m.metrics.received.WithLabelValues(dm.Kind).Inc()
-		if err := m.apply(ctx, dm); err != nil && ctx.Err() == nil {
+		if err := m.apply(ctx, msg.ReceivedFrom, dm); err != nil && ctx.Err() == nil {
 			m.d.log.Debug("market message not applied", "kind", dm.Kind, "from", msg.GetFrom(), "err", err)
 		}
 	}
 }
 
-// apply takes a validated message into this node's state.
-func (m *market) apply(ctx context.Context, dm *listing.Message) error {
+// apply takes a validated message into this node's state. Entries that wait for earlier ones
+// of their chain make this node sync with the peer that forwarded them.
+func (m *market) apply(ctx context.Context, from peer.ID, dm *listing.Message) error {
 	switch dm.Kind {
 	case listing.KindListing:
 		m.mu.Lock()
@@ -80,27 +81,45 @@ func (m *market) apply(ctx context.Context, dm *listing.Message) error {
 		defer m.mu.Unlock()
 		_, err := m.keepReviewLocked(ctx, dm.Review)
 		return err
+	case listing.KindUnlist:
+		m.mu.Lock()
+		isNew, err := m.keepWithdrawalLocked(ctx, dm.Unlist)
+		m.mu.Unlock()
+		if isNew {
+			return m.refreshAccess(ctx)
+		}
+		return err
 	case listing.KindEntries:
 		m.mu.Lock()
-		added, proofs, err := m.ingestLocked(ctx, dm.Entries)
+		added, proofs, waiting, err := m.ingestLocked(ctx, dm.Entries)
 		m.mu.Unlock()
 		m.afterLedgerChange(ctx, added, proofs)
+		if waiting {
+			m.sync.ask(from)
+		}
 		return err
 	case listing.KindProof:
 		m.mu.Lock()
-		defer m.mu.Unlock()
-		var err error
-		if a := dm.Entries[0]; !m.book.Refuses(a.Author) {
-			var d *ledger.DoubleSpend
-			if d, err = m.book.Prove(a, dm.Entries[1]); err == nil {
-				err = m.journal.SaveProof(ctx, *d)
-				m.metrics.doubleSpends.Inc()
-				m.d.log.Warn("double spend reported by a peer", "author", d.Author, "seq", d.Seq, "a", d.AID, "b", d.BID)
-			}
+		err := m.proveLocked(ctx, dm.Entries[0], dm.Entries[1]) // gossip itself spreads the proof on
+		m.mu.Unlock()
+		if err != nil {
+			return err
 		}
-		return err // gossip itself spreads the proof on
+		return m.refreshAccess(ctx) // receipts of refused payments open nothing any more
 	}
 	return nil
+}
+
+// proveLocked takes a double-spend proof a peer sent (by gossip or sync) and journals it
+// when it refuses a key from a lower sequence than before.
+func (m *market) proveLocked(ctx context.Context, x, y *ledger.Entry) error {
+	d, err := m.book.Prove(x, y)
+	if err != nil || d == nil {
+		return err
+	}
+	m.metrics.doubleSpends.Inc()
+	m.d.log.Warn("double spend reported by a peer", "author", d.Author, "seq", d.Seq, "a", d.AID, "b", d.BID)
+	return m.journal.SaveProof(ctx, *d)
 }
 
 // afterLedgerChange refreshes the access table when receipts may have arrived, and spreads
@@ -142,7 +161,12 @@ func (m *market) republish(ctx context.Context, every time.Duration) {
 			m.d.log.Debug("dropped expired listings", "count", n)
 		}
 		for id := range m.mine {
-			if l := m.listings[id]; l != nil && now.Before(time.UnixMilli(l.Expires)) {
+			l := m.listings[id]
+			switch w := m.withdrawn[id]; {
+			case l == nil || !now.Before(time.UnixMilli(l.Expires)):
+			case w != nil: // withdrawn: its withdrawal until it expires, for nodes that missed it
+				msgs = append(msgs, &listing.Message{Kind: listing.KindUnlist, Unlist: w})
+			default:
 				msgs = append(msgs, &listing.Message{Kind: listing.KindListing, Listing: l})
 			}
 		}

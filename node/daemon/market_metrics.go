@@ -14,6 +14,8 @@ type marketMetrics struct {
 	sales        *prometheus.CounterVec
 	doubleSpends prometheus.Counter
 	denied       prometheus.Counter
+	syncs        *prometheus.CounterVec
+	synced       prometheus.Counter
 }
 
 func newMarketMetrics(reg prometheus.Registerer, m *market) *marketMetrics {
@@ -32,6 +34,10 @@ func newMarketMetrics(reg prometheus.Registerer, m *market) *marketMetrics {
 			Help: "Keys this node caught or learnt of double spending."}),
 		denied: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshnode_market_blocks_denied_total",
 			Help: "Block requests for a paid expert refused to peers without a receipt."}),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_ledger_syncs_total",
+			Help: "Ledger syncs this node ran with a peer, by result."}, []string{"result"}),
+		synced: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshnode_ledger_synced_entries_total",
+			Help: "Ledger entries this node fetched by sync."}),
 	}
 	entries := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meshnode_ledger_entries",
 		Help: "Ledger entries in this node's book (all chains)."}, func() float64 {
@@ -51,6 +57,6 @@ func newMarketMetrics(reg prometheus.Registerer, m *market) *marketMetrics {
 		defer m.mu.Unlock()
 		return float64(len(m.listings))
 	})
-	reg.MustRegister(mm.sent, mm.received, mm.rejected, mm.purchases, mm.sales, mm.doubleSpends, mm.denied, entries, balance, listings)
+	reg.MustRegister(mm.sent, mm.received, mm.rejected, mm.purchases, mm.sales, mm.doubleSpends, mm.denied, mm.syncs, mm.synced, entries, balance, listings)
 	return mm
 }

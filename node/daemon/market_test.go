@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,7 +56,8 @@ func testMarket(t *testing.T) (*market, testKey, *atomic.Bool, ds.Batching) {
 		store: dssync.MutexWrap(ds.NewMapDatastore()), closed: true,
 		book:    ledger.NewBook(ledger.Policy{Genesis: 1000, Key: canonicalPeer}, node.VerifyPeerSignature),
 		journal: ledger.OpenJournal(dstest.Failing{Batching: jstore, Fail: fail}), listings: map[string]*listing.Listing{}, mine: map[string]bool{},
-		sellers: map[string]int{}, listingLimit: maxListings, reviews: map[string]*listing.Reviews{}, myRevs: map[string]bool{}}
+		sellers: map[string]int{}, listingLimit: maxListings, reviews: map[string]*listing.Reviews{}, myRevs: map[string]bool{},
+		withdrawn: map[string]*listing.Withdrawal{}}
 	m.metrics = newMarketMetrics(prometheus.NewRegistry(), m)
 	return m, self, fail, jstore
 }
@@ -92,7 +94,7 @@ func TestMarketLedgerWriteFailureKeepsJournalLoadable(t *testing.T) {
 	alice, bob := newKey(t), newKey(t)
 	p1 := entry(t, m, alice, ledger.KindPayment, func(e *ledger.Entry) { e.To, e.Amount, e.Listing = bob.id, 10, "L1" })
 	fail.Store(true)
-	if _, _, err := m.ingestLocked(ctx, []*ledger.Entry{p1}); err == nil {
+	if _, _, _, err := m.ingestLocked(ctx, []*ledger.Entry{p1}); err == nil {
 		t.Fatal("ingest on a failing disk succeeded")
 	}
 	if m.book.Has(p1.ID()) {
@@ -101,7 +103,7 @@ func TestMarketLedgerWriteFailureKeepsJournalLoadable(t *testing.T) {
 	fail.Store(false)
 	rc := entry(t, m, bob, ledger.KindReceipt, func(e *ledger.Entry) { e.Ref, e.Listing = p1.ID(), "L1" })
 	// The same bundle again (gossip repeats), with the receipt after it.
-	added, _, err := m.ingestLocked(ctx, []*ledger.Entry{p1, rc})
+	added, _, _, err := m.ingestLocked(ctx, []*ledger.Entry{p1, rc})
 	if err != nil || len(added) != 2 {
 		t.Fatalf("ingest after the disk recovered: %d added, %v", len(added), err)
 	}
@@ -137,7 +139,7 @@ func TestMarketRefusesNonCanonicalKeys(t *testing.T) {
 		t.Fatal("no second spelling")
 	}
 	p := entry(t, m, alice, ledger.KindPayment, func(e *ledger.Entry) { e.To, e.Amount = alias, 1 })
-	if _, _, err := m.ingestLocked(context.Background(), []*ledger.Entry{p}); !errors.Is(err, ledger.ErrInvalid) {
+	if _, _, _, err := m.ingestLocked(context.Background(), []*ledger.Entry{p}); !errors.Is(err, ledger.ErrInvalid) {
 		t.Fatalf("payment to a non-canonical key: %v, want ErrInvalid", err)
 	}
 }
@@ -181,7 +183,7 @@ func TestMarketListingTableBounds(t *testing.T) {
 	}
 	buyer := newKey(t)
 	pay := entry(t, m, buyer, ledger.KindPayment, func(e *ledger.Entry) { e.To, e.Amount, e.Listing = old.id, 2, named.ID() })
-	if _, _, err := m.ingestLocked(ctx, []*ledger.Entry{pay}); err != nil {
+	if _, _, _, err := m.ingestLocked(ctx, []*ledger.Entry{pay}); err != nil {
 		t.Fatal(err)
 	}
 	if n := m.evictExpiredLocked(ctx, now, listingRetention); n != 1 || m.listings[gone.ID()] != nil || m.listings[named.ID()] == nil {
@@ -268,5 +270,66 @@ func TestMarketReviewsNeedAKnownListing(t *testing.T) {
 	v := m.viewLocked(l, time.Now(), nil)
 	if len(v.Reviews) != 1 || v.ReviewMean != 0 {
 		t.Fatalf("view: %d reviews, mean %v; want 1 review and no verified mean", len(v.Reviews), v.ReviewMean)
+	}
+}
+
+// TestSellerRefusesWhatItsClockAndBookDoNotBack: the seller's own clock and book decide a sale.
+// A payment backdated into a listing's life does not buy it after it expired (the buyer signs
+// the time; before, a backdated payment bought an expired listing), nor a live one; an
+// unfunded payment and a withdrawn listing are refused too. Nothing is receipted.
+func TestSellerRefusesWhatItsClockAndBookDoNotBack(t *testing.T) {
+	ctx := context.Background()
+	m, self, _, _ := testMarket(t)
+	now := time.Now()
+	expired := signedListing(t, self, 10, now.Add(-2*time.Hour), time.Hour)
+	live := signedListing(t, self, 10, now.Add(-2*time.Hour), 4*time.Hour)
+	dear := signedListing(t, self, 5000, now.Add(-time.Minute), time.Hour)
+	gone := signedListing(t, self, 10, now.Add(-time.Minute), time.Hour)
+	for _, l := range []*listing.Listing{expired, live, dear, gone} {
+		if _, err := m.keepListingLocked(ctx, l); err != nil {
+			t.Fatal(err)
+		}
+		m.mine[l.ID()] = true
+	}
+	w := &listing.Withdrawal{V: listing.Version, Listing: gone.ID(), Time: now.UnixMilli()}
+	if err := w.Sign(self); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.keepWithdrawalLocked(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	buyer := newKey(t)
+	pay := func(l *listing.Listing, at time.Time) *ledger.Entry {
+		e := m.book.Next(buyer.id, ledger.KindPayment)
+		e.To, e.Amount, e.Listing, e.Time = self.id, l.Price, l.ID(), at.UnixMilli()
+		if err := e.Sign(buyer); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	for name, tc := range map[string]struct {
+		l    *listing.Listing
+		at   time.Time
+		want string
+	}{
+		"backdated into an expired listing's life": {expired, now.Add(-90 * time.Minute), "before the seller's clock"},
+		"signed after the listing expired":         {expired, now, "after the listing expired"},
+		"backdated, listing live":                  {live, now.Add(-time.Hour), "before the seller's clock"},
+		"beyond the buyer's balance":               {dear, now, "unfunded"},
+		"a withdrawn listing":                      {gone, now, "withdrawn"},
+	} {
+		p := pay(tc.l, tc.at)
+		rc, _, _, err := m.sell(ctx, &listing.PurchaseRequest{Listing: tc.l.ID(), Entries: []*ledger.Entry{p}})
+		if rc != nil || err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: receipt %v, %v; want a refusal mentioning %q", name, rc != nil, err, tc.want)
+		}
+		if m.book.ReceiptOf(p.ID()) != nil {
+			t.Errorf("%s: the payment has a receipt", name)
+		}
+		if m.book.Has(p.ID()) {
+			if err := m.book.Undo(p); err != nil { // the next case signs the same sequence
+				t.Fatal(err)
+			}
+		}
 	}
 }

@@ -21,6 +21,7 @@ var (
 	ErrInsufficient   = errors.New("insufficient balance")
 	ErrUnknownListing = errors.New("unknown listing")
 	ErrRefusedKey     = errors.New("key refused for double spending")
+	ErrWithdrawn      = errors.New("withdrawn")
 )
 
 // maxBundle bounds the entries one purchase request carries (about 500 bytes each, under
@@ -120,6 +121,9 @@ func (m *market) resolve(ctx context.Context, req node.BuyRequest) (*listing.Lis
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.withdrawn[l.ID()] != nil && !m.paidForLocked(l) {
+		return nil, badRequest{fmt.Errorf("listing %s: %w by its seller", l.ID(), ErrWithdrawn)}
+	}
 	if _, err := m.keepListingLocked(ctx, l); err != nil {
 		return nil, fmt.Errorf("buy %s: %w", l.ID(), err)
 	}
@@ -187,9 +191,13 @@ func (m *market) Buy(ctx context.Context, req node.BuyRequest) (node.BuyResult, 
 // paidFor reports whether this node's chain holds a payment for the listing (see
 // preparePayment: such a payment is resent, never signed again).
 func (m *market) paidFor(l *listing.Listing) bool {
-	id := l.ID()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.paidForLocked(l)
+}
+
+func (m *market) paidForLocked(l *listing.Listing) bool {
+	id := l.ID()
 	for _, e := range m.book.Chain(m.self) {
 		if e.Kind == ledger.KindPayment && e.Listing == id && e.To == l.Seller && e.Amount == l.Price {
 			return true
@@ -234,6 +242,10 @@ func (m *market) preparePayment(ctx context.Context, l *listing.Listing, id stri
 	}
 	if _, err := m.book.Add(pay); err != nil {
 		return nil, nil, fmt.Errorf("own payment: %w", err)
+	}
+	if st := m.book.Status(pay.ID()); st != ledger.StatusOK {
+		err := m.book.Undo(pay)
+		return nil, nil, errors.Join(fmt.Errorf("own payment is %s", st), err)
 	}
 	if err := m.journal.Commit(ctx, m.book, pay); err != nil {
 		return nil, nil, fmt.Errorf("journal the payment (nothing was paid): %w", err)
@@ -282,7 +294,10 @@ func (m *market) acceptReceipt(ctx context.Context, l *listing.Listing, id strin
 			id, l.Seller, pay.ID(), rc.Kind, rc.Author, rc.Ref)
 	}
 	m.mu.Lock()
-	added, proofs, err := m.ingestLocked(ctx, []*ledger.Entry{rc})
+	added, proofs, _, err := m.ingestLocked(ctx, []*ledger.Entry{rc})
+	if err == nil && !m.receiptedLocked(pay.ID()) {
+		err = fmt.Errorf("this book judges it %s (the payment is %s)", m.book.Status(rc.ID()), m.book.Status(pay.ID()))
+	}
 	m.mu.Unlock()
 	m.afterLedgerChange(ctx, added, proofs)
 	if err != nil {
@@ -321,6 +336,8 @@ func (m *market) sell(ctx context.Context, req *listing.PurchaseRequest) (*ledge
 	switch {
 	case l == nil || !m.mine[req.Listing]:
 		return nil, nil, nil, fmt.Errorf("listing %s is not on sale here", req.Listing)
+	case m.withdrawn[req.Listing] != nil && m.book.ReceiptOf(pay.ID()) == nil:
+		return nil, nil, nil, fmt.Errorf("listing %s: %w by its seller", req.Listing, ErrWithdrawn)
 	case pay.Kind != ledger.KindPayment || pay.To != m.self || pay.Listing != req.Listing:
 		return nil, nil, nil, fmt.Errorf("the last entry is not a payment to %s for listing %s", m.self, req.Listing)
 	case pay.Amount != l.Price:
@@ -329,20 +346,24 @@ func (m *market) sell(ctx context.Context, req *listing.PurchaseRequest) (*ledge
 	if rc := m.book.ReceiptOf(pay.ID()); rc != nil {
 		return rc, nil, nil, nil // a resent payment gets its receipt again, and nothing moves twice
 	}
-	// A payment signed while the listing was live is taken even if it arrives after the
-	// listing expired (a resend): the buyer's balance already counts it.
-	if err := l.AcceptsPayment(pay.Time, time.Now()); err != nil {
+	// The seller's clock decides: a fresh payment, signed while the listing was live.
+	now := time.Now()
+	if err := l.AcceptsPurchase(pay.Time, now); err != nil {
 		return nil, nil, nil, fmt.Errorf("listing %s: %w", req.Listing, err)
 	}
-	added, proofs, err := m.ingestLocked(ctx, req.Entries)
-	if !m.book.Has(pay.ID()) {
+	added, proofs, _, err := m.ingestLocked(ctx, req.Entries)
+	switch st := m.book.Status(pay.ID()); st {
+	case ledger.StatusOK:
+	case ledger.StatusUnfunded:
+		return nil, added, proofs, fmt.Errorf("payment rejected: unfunded (this book holds %d for %s after its earlier payments)", m.book.Balance(pay.Author), pay.Author)
+	default:
 		if err == nil {
-			err = errors.New("not accepted")
+			err = fmt.Errorf("it is %s here (send the entries before it)", st)
 		}
 		return nil, added, proofs, fmt.Errorf("payment rejected: %w", err)
 	}
 	rc := m.book.Next(m.self, ledger.KindReceipt)
-	rc.Ref, rc.Listing, rc.Time = pay.ID(), req.Listing, time.Now().UnixMilli()
+	rc.Ref, rc.Listing, rc.Time = pay.ID(), req.Listing, now.UnixMilli()
 	if err := rc.Sign(m.d.Repo.Identity); err != nil {
 		return nil, added, proofs, err
 	}

@@ -33,7 +33,7 @@ the seller countersigns; the seller's bitswap then serves the expert's blocks to
   meshnode market history`,
 	}
 	c.AddCommand(marketPublishCmd(e), marketListCmd(e), marketBuyCmd(e), marketBalanceCmd(e), marketHistoryCmd(e),
-		marketReviewCmd(e), marketOfferCmd(e), marketImportCmd(e), marketRefusedCmd(e), marketGrantCmd(e))
+		marketReviewCmd(e), marketOfferCmd(e), marketImportCmd(e), marketRefusedCmd(e), marketGrantCmd(e), marketBookCmd(e), marketUnlistCmd(e))
 	return c
 }
 
@@ -322,6 +322,65 @@ func marketRefusedCmd(e *env) *cobra.Command {
 				for _, r := range rs {
 					fmt.Fprintf(w, "%s signed two entries #%d: %s and %s\n", r.Author, r.Seq, r.A, r.B)
 				}
+			})
+		},
+	}
+}
+
+func marketUnlistCmd(e *env) *cobra.Command {
+	var req node.UnlistRequest
+	c := &cobra.Command{
+		Use:   "unlist LISTING",
+		Short: "Withdraw one of this node's listings: no new sales; receipts already given stay valid",
+		Long: `The seller's signed withdrawal spreads by gossip: nodes stop listing the offer and refuse to
+buy it. With --free the expert's paywall lifts: this node serves its blocks to anyone. Without
+it, only those who already bought the expert can fetch it from this node.`,
+		Example: `  meshnode market unlist baguqeera...
+  meshnode market unlist baguqeera... --free --json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Listing = args[0]
+			return marketPost(e, cmd, node.PathMarketUnlist, req, func(w io.Writer, v node.ListingView) {
+				then := "only its buyers can fetch the expert from this node"
+				if req.Free {
+					then = "anyone can fetch the expert from this node"
+				}
+				fmt.Fprintf(w, "withdrew %s (%s): %s\n", v.ID, v.Name, then)
+			})
+		},
+	}
+	c.Flags().BoolVar(&req.Free, "free", false, "lift the paywall: serve the expert to anyone from now on")
+	return c
+}
+
+func marketBookCmd(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "book",
+		Short: "Every key's balance as this node's ledger computes it",
+		Long: `The book is a function of the entries it holds, whatever order they came in: two nodes
+that hold the same entries print the same book. Unfunded counts a key's payments its balance
+did not cover (they move nothing); refused is the sequence a key is refused from for double
+spending (its entries before it stand).`,
+		Example: `  meshnode market book
+  meshnode market book --json | jq '.keys[] | select(.refused > 0)'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return marketGet(e, cmd, node.PathMarketBook, func(w io.Writer, v node.BookView) {
+				tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+				fmt.Fprintln(tw, "KEY\tBALANCE\tCHAIN\tUNFUNDED\tREFUSED FROM")
+				for _, k := range v.Keys {
+					refused := "-"
+					if k.Refused > 0 {
+						refused = strconv.FormatUint(k.Refused, 10)
+					}
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", k.Key, k.Balance, k.Chain, k.Unfunded, refused)
+				}
+				tw.Flush()
+				fmt.Fprintf(w, "%d entries", v.Entries)
+				if v.Waiting > 0 {
+					fmt.Fprintf(w, ", %d waiting for earlier ones", v.Waiting)
+				}
+				fmt.Fprintln(w)
 			})
 		},
 	}

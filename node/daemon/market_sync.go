@@ -1,0 +1,249 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/meshnode/meshnode/market/ledger"
+	"github.com/meshnode/meshnode/market/listing"
+	"github.com/meshnode/meshnode/mesh/rpc"
+)
+
+// LedgerSyncProtocol is the ledger's anti-entropy stream: a peer asks for a page of chain
+// heads, or for one chain from a sequence on ("chain K from N"), and gets what this node's
+// book holds. Gossip spreads new entries; sync brings what gossip missed (a partition, a node
+// that was down or joined late, an entry that came before its predecessor).
+const LedgerSyncProtocol = protocol.ID("/meshnode/ledger/sync/1.0.0")
+
+// Bounds of one sync with one peer: pages of heads, chain parts asked for, and time.
+const (
+	syncMaxPages = 256
+	syncMaxParts = 20_000
+	syncTimeout  = 2 * time.Minute
+	syncAgain    = 10 * time.Second // a peer asked to sync again sooner is skipped
+)
+
+// ledgerSync runs the sync protocol: it serves this node's book and, in one goroutine, syncs
+// with peers: each it connects to, one at random every market.sync, and any that forwarded an
+// entry which came before its predecessor.
+type ledgerSync struct {
+	m      *market
+	client *rpc.Client
+	asks   chan peer.ID
+	notify *network.NotifyBundle
+
+	mu   sync.Mutex
+	last map[peer.ID]time.Time // when a sync with the peer last started
+}
+
+func newLedgerSync(m *market) *ledgerSync {
+	s := &ledgerSync{m: m, asks: make(chan peer.ID, 64), last: map[peer.ID]time.Time{},
+		client: rpc.NewClient(m.d.Mesh.Host, LedgerSyncProtocol, listing.MaxSyncResponseBytes+1024, 2)}
+	rpc.Serve(m.d.Mesh.Host, LedgerSyncProtocol, s.serve, rpc.ServerOptions{MaxRequest: listing.MaxSyncRequestBytes,
+		PeerRate: 50, PeerBurst: 200, PeerBusy: 0.5, Logger: m.d.log})
+	s.notify = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) { s.ask(c.RemotePeer()) }}
+	m.d.Mesh.Host.Network().Notify(s.notify)
+	for _, p := range m.d.Mesh.Host.Network().Peers() {
+		s.ask(p)
+	}
+	return s
+}
+
+// ask queues a sync with p (dropped when the queue is full: the periodic round catches up).
+func (s *ledgerSync) ask(p peer.ID) {
+	if s == nil || p == s.m.d.Mesh.Host.ID() {
+		return
+	}
+	select {
+	case s.asks <- p:
+	default:
+	}
+}
+
+func (s *ledgerSync) close() error {
+	s.m.d.Mesh.Host.Network().StopNotify(s.notify)
+	s.m.d.Mesh.Host.RemoveStreamHandler(LedgerSyncProtocol)
+	return s.client.Close()
+}
+
+// run syncs until ctx ends (the market's lifetime).
+func (s *ledgerSync) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		var p peer.ID
+		select {
+		case <-ctx.Done():
+			return
+		case p = <-s.asks:
+			time.Sleep(200 * time.Millisecond) // let identify finish on a new connection
+		case <-t.C:
+			peers := s.m.d.Mesh.Host.Network().Peers()
+			if len(peers) == 0 {
+				continue
+			}
+			p = peers[rand.IntN(len(peers))]
+		}
+		s.mu.Lock()
+		recent := time.Since(s.last[p]) < syncAgain
+		if !recent {
+			s.last[p] = time.Now()
+			if len(s.last) > 4096 {
+				clear(s.last)
+			}
+		}
+		s.mu.Unlock()
+		if recent {
+			continue
+		}
+		n, err := s.syncWith(ctx, p)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.m.metrics.syncs.WithLabelValues("failed").Inc()
+			s.m.d.log.Debug("ledger sync", "peer", p, "err", err)
+		case err == nil:
+			s.m.metrics.syncs.WithLabelValues("ok").Inc()
+			if n > 0 {
+				s.m.d.log.Info("ledger sync", "peer", p, "entries", n)
+			}
+		}
+	}
+}
+
+// call asks p one question and decodes its answer.
+func (s *ledgerSync) call(ctx context.Context, p peer.ID, req *listing.SyncRequest) (*listing.SyncResponse, error) {
+	raw, _ := json.Marshal(req) // plain structs, cannot fail
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	out, err := s.client.Call(cctx, p, raw)
+	if err != nil {
+		return nil, err
+	}
+	return listing.DecodeSyncResponse(req, out)
+}
+
+// syncWith fetches from p what this book lacks: p's heads page by page, then each chain part
+// that Wants lists, and adds it. It returns how many entries joined the book.
+func (s *ledgerSync) syncWith(ctx context.Context, p peer.ID) (int, error) {
+	if err := protocolOf(s.m.d.Mesh.Host.Peerstore().SupportsProtocols, p); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	m := s.m
+	total, parts := 0, 0
+	after := ""
+	for page := 0; page < syncMaxPages; page++ {
+		hr, err := s.call(ctx, p, &listing.SyncRequest{Heads: &listing.HeadsRequest{After: after, Limit: listing.MaxSyncHeads}})
+		if err != nil {
+			return total, fmt.Errorf("heads after %q: %w", after, err)
+		}
+		m.mu.Lock()
+		wants := m.book.Wants(hr.Heads)
+		m.mu.Unlock()
+		headSeq := make(map[string]uint64, len(hr.Heads))
+		for _, h := range hr.Heads {
+			headSeq[h.Author] = h.Seq
+		}
+		for _, w := range wants {
+			for {
+				if parts++; parts > syncMaxParts {
+					return total, fmt.Errorf("more than %d chain parts to fetch: the rest waits for the next sync", syncMaxParts)
+				}
+				want := w
+				cr, err := s.call(ctx, p, &listing.SyncRequest{Chain: &want})
+				if err != nil {
+					return total, fmt.Errorf("chain %s from %d: %w", w.Author, w.From, err)
+				}
+				n, err := s.take(ctx, cr)
+				total += n
+				if err != nil {
+					return total, fmt.Errorf("chain %s from %d: %w", w.Author, w.From, err)
+				}
+				if len(cr.Entries) == 0 || cr.Entries[len(cr.Entries)-1].Seq >= headSeq[w.Author] {
+					break
+				}
+				w.From, w.Proof = cr.Entries[len(cr.Entries)-1].Seq+1, false
+			}
+		}
+		if len(hr.Heads) < listing.MaxSyncHeads {
+			break
+		}
+		after = hr.Heads[len(hr.Heads)-1].Author
+	}
+	m.metrics.synced.Add(float64(total))
+	return total, nil
+}
+
+// take adds a chain part (and its proof) to the book. Entries the book refuses as invalid make
+// the part an error (the peer served them); refusals for double spending or for room do not.
+func (s *ledgerSync) take(ctx context.Context, r *listing.SyncResponse) (int, error) {
+	m := s.m
+	m.mu.Lock()
+	var perr error
+	if len(r.Proof) == 2 {
+		perr = m.proveLocked(ctx, r.Proof[0], r.Proof[1])
+	}
+	added, proofs, _, err := m.ingestLocked(ctx, r.Entries)
+	m.mu.Unlock()
+	m.afterLedgerChange(ctx, added, proofs)
+	if len(r.Proof) == 2 && perr == nil {
+		if err := m.refreshAccess(ctx); err != nil {
+			m.d.log.Warn("market access table", "err", err)
+		}
+	}
+	if errors.Is(err, ledger.ErrRefused) || errors.Is(err, ledger.ErrFull) || len(proofs) > 0 {
+		err = nil
+	}
+	return len(added), errors.Join(perr, err)
+}
+
+// serve answers one sync question from this node's book.
+func (s *ledgerSync) serve(_ context.Context, _ peer.ID, raw []byte) ([]byte, error) {
+	req, err := listing.DecodeSyncRequest(raw)
+	if err != nil {
+		return nil, err
+	}
+	m := s.m
+	var resp listing.SyncResponse
+	m.mu.Lock()
+	if req.Heads != nil {
+		resp.Heads = m.book.Heads(req.Heads.After, req.Heads.Limit)
+	} else {
+		w := req.Chain
+		size := 0
+		for _, e := range m.book.ChainFrom(w.Author, w.From, listing.MaxSyncEntries) {
+			if size += len(e.Encode()) + 1; size > listing.MaxSyncResponseBytes-32<<10 {
+				break
+			}
+			resp.Entries = append(resp.Entries, e)
+		}
+		if f := m.book.Fork(w.Author); f != nil {
+			resp.Proof = []*ledger.Entry{f.A, f.B}
+		}
+	}
+	m.mu.Unlock()
+	b, _ := json.Marshal(resp) // entries and strings, cannot fail
+	return b, nil
+}
+
+// protocolOf reports whether the peerstore says p speaks the sync protocol.
+func protocolOf(supports func(peer.ID, ...protocol.ID) ([]protocol.ID, error), p peer.ID) error {
+	got, err := supports(p, LedgerSyncProtocol)
+	if err != nil {
+		return fmt.Errorf("protocols of %s: %w", p, err)
+	}
+	if len(got) == 0 {
+		return fmt.Errorf("%s does not speak %s", p, LedgerSyncProtocol)
+	}
+	return nil
+}
