@@ -5,7 +5,7 @@ PKGS     := ./...
 GOTEST   ?= $(GO) test
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all setup build test lint fuzz bench security demo clean
+.PHONY: all setup build test lint fuzz bench bench-ledger security demo clean
 
 all: build
 
@@ -45,6 +45,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzDecodeListing -fuzztime $(FUZZTIME) ./market/listing/
 	$(GO) test -run XXX -fuzz FuzzDecodeMessage -fuzztime $(FUZZTIME) ./market/listing/
 	$(GO) test -run XXX -fuzz FuzzDecodePurchaseRequest -fuzztime $(FUZZTIME) ./market/listing/
+	$(GO) test -run XXX -fuzz FuzzDecodeSync -fuzztime $(FUZZTIME) ./market/listing/
 	$(GO) test -run XXX -fuzz FuzzReadUserSuite -fuzztime $(FUZZTIME) ./experts/dataset/
 	$(GO) test -run XXX -fuzz FuzzParseSpec -fuzztime $(FUZZTIME) ./distill/kd/
 	$(GO) test -run XXX -fuzz FuzzParseAnswer -fuzztime $(FUZZTIME) ./distill/kd/
@@ -54,6 +55,10 @@ fuzz:
 # Benchmarks; tables go to bench/results/.
 bench: setup
 	bash bench/experts.sh
+
+# The ledger's benchmarks (add, closure, sync of a 20,000-entry book).
+bench-ledger:
+	bash bench/ledger.sh
 
 # The adversary suite against a daemon process; one row per attack.
 security: setup
