@@ -2,7 +2,8 @@
 # The ledger's hot paths on this machine (market/ledger benchmarks): a purchase joining a book
 # of 10,000 purchases, the closure a seller needs to check one payment, and a new book syncing
 # the whole 20,000-entry book through the sync calls (signatures checked; bytes/sync is what
-# the protocol carries). Writes bench/results/ledger.md.
+# the protocol carries); then the same sync between two daemons on loopback, over the sync
+# protocol (integration TestLedgerSyncOfALargeBook). Writes bench/results/ledger.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=bench/results/ledger.md
@@ -20,4 +21,5 @@ raw=$(go test -run XXX -bench 'AddPurchase|Closure|SyncBook' -benchtime "${BENCH
 	echo "AddPurchase: sign and add one payment and its receipt (two ed25519 signatures and two checks)."
 	echo "SyncBook: a new book asks for the heads and each chain in parts of 512, and adds every entry."
 } >"$out"
+MESHNODE_LEDGER_SYNC_REPORT=$PWD/$out go test -count=1 -run TestLedgerSyncOfALargeBook ./integration/ >/dev/null
 cat "$out"

@@ -12,14 +12,16 @@ const (
 	MaxSyncRequestBytes  = 4 << 10
 	MaxSyncResponseBytes = 1 << 20
 	MaxSyncHeads         = 1000 // heads per page
+	MaxSyncChains        = 64   // chains asked for in one request
 	MaxSyncEntries       = 512  // entries per chain part
 )
 
 // SyncRequest asks a peer for a page of its chain heads (authors after After, in order) or
-// for one chain from a sequence on (and the author's double-spend proof, when it has one).
+// for parts of up to MaxSyncChains chains, each from a sequence on (and the author's
+// double-spend proof, when it has one).
 type SyncRequest struct {
-	Heads *HeadsRequest `json:"heads,omitempty"`
-	Chain *ledger.Want  `json:"chain,omitempty"`
+	Heads  *HeadsRequest `json:"heads,omitempty"`
+	Chains []ledger.Want `json:"chains,omitempty"`
 }
 
 // HeadsRequest pages through a peer's chain heads.
@@ -28,12 +30,13 @@ type HeadsRequest struct {
 	Limit int    `json:"limit"`
 }
 
-// SyncResponse answers a SyncRequest: heads, or a chain's entries in sequence order (and the
-// two entries of its author's double-spend proof).
+// SyncResponse answers a SyncRequest: heads, or the chains' entries (chain by chain in the
+// order asked, each in sequence order from where it was asked; a part may be cut short by the
+// answer's size) and, in pairs, the double-spend proofs of their authors.
 type SyncResponse struct {
 	Heads   []ledger.Head   `json:"heads,omitempty"`
 	Entries []*ledger.Entry `json:"entries,omitempty"`
-	Proof   []*ledger.Entry `json:"proof,omitempty"`
+	Proofs  []*ledger.Entry `json:"proofs,omitempty"`
 }
 
 // DecodeSyncRequest parses a request strictly: bounded size, exactly one question, limits in
@@ -44,27 +47,35 @@ func DecodeSyncRequest(b []byte) (*SyncRequest, error) {
 		return nil, fmt.Errorf("ledger sync request: %w", err)
 	}
 	switch {
-	case (r.Heads == nil) == (r.Chain == nil):
-		return nil, bad("ledger sync request: ask for heads or for a chain, one of them")
+	case (r.Heads == nil) == (len(r.Chains) == 0):
+		return nil, bad("ledger sync request: ask for heads or for chains, one of them")
 	case r.Heads != nil && (r.Heads.Limit < 1 || r.Heads.Limit > MaxSyncHeads || len(r.Heads.After) > 128):
 		return nil, bad("ledger sync request: heads limit %d outside [1, %d]", r.Heads.Limit, MaxSyncHeads)
-	case r.Chain != nil && (r.Chain.Author == "" || len(r.Chain.Author) > 128 || r.Chain.From < 1):
-		return nil, bad("ledger sync request: a chain needs an author and a sequence ≥ 1")
+	case len(r.Chains) > MaxSyncChains:
+		return nil, bad("ledger sync request: %d chains, at most %d", len(r.Chains), MaxSyncChains)
+	}
+	seen := map[string]bool{}
+	for _, w := range r.Chains {
+		if w.Author == "" || len(w.Author) > 128 || w.From < 1 || seen[w.Author] {
+			return nil, bad("ledger sync request: each chain needs an author (once) and a sequence ≥ 1")
+		}
+		seen[w.Author] = true
 	}
 	return &r, nil
 }
 
 // DecodeSyncResponse parses an answer to req strictly: bounded size; heads in author order
-// after the one asked for, at most the limit; chain entries all of the author asked for, in
-// sequence order from the one asked for; a proof of two entries of that author. Signatures
-// are the book's to check.
+// after the one asked for, at most the limit; chain entries only of the chains asked for, in
+// the order asked, each chain's in sequence order from where it was asked, at most
+// MaxSyncEntries of one; proofs as pairs of entries of one key asked for. Signatures are the
+// book's to check.
 func DecodeSyncResponse(req *SyncRequest, b []byte) (*SyncResponse, error) {
 	var r SyncResponse
 	if err := strictDecode(b, MaxSyncResponseBytes, &r); err != nil {
 		return nil, fmt.Errorf("ledger sync response: %w", err)
 	}
 	if req.Heads != nil {
-		if len(r.Entries) > 0 || len(r.Proof) > 0 || len(r.Heads) > req.Heads.Limit {
+		if len(r.Entries) > 0 || len(r.Proofs) > 0 || len(r.Heads) > req.Heads.Limit {
 			return nil, bad("ledger sync response: %d heads for a page of %d (and no entries)", len(r.Heads), req.Heads.Limit)
 		}
 		last := req.Heads.After
@@ -76,18 +87,38 @@ func DecodeSyncResponse(req *SyncRequest, b []byte) (*SyncResponse, error) {
 		}
 		return &r, nil
 	}
-	w := req.Chain
-	if len(r.Heads) > 0 || len(r.Entries) > MaxSyncEntries || (len(r.Proof) != 0 && len(r.Proof) != 2) {
-		return nil, bad("ledger sync response: %d entries (at most %d) and %d proof entries (0 or 2)", len(r.Entries), MaxSyncEntries, len(r.Proof))
+	if len(r.Heads) > 0 || len(r.Proofs)%2 != 0 || len(r.Proofs) > 2*len(req.Chains) {
+		return nil, bad("ledger sync response: heads for chains, or proofs not in pairs (%d entries)", len(r.Proofs))
 	}
+	from := make(map[string]uint64, len(req.Chains))
+	order := make(map[string]int, len(req.Chains))
+	for i, w := range req.Chains {
+		from[w.Author], order[w.Author] = w.From, i
+	}
+	last, count := -1, 0
 	for i, e := range r.Entries {
-		if e == nil || e.Author != w.Author || e.Seq != w.From+uint64(i) {
-			return nil, bad("ledger sync response: entry %d is not %s's entry %d", i, w.Author, w.From+uint64(i))
+		if e == nil {
+			return nil, bad("ledger sync response: entry %d is null", i)
 		}
+		k, asked := order[e.Author]
+		switch {
+		case !asked || k < last:
+			return nil, bad("ledger sync response: entry %d (of %s) belongs to no chain asked for, in order", i, e.Author)
+		case k > last:
+			last, count = k, 0
+		}
+		if e.Seq != from[e.Author]+uint64(count) || count >= MaxSyncEntries {
+			return nil, bad("ledger sync response: entry %d is not %s's entry %d", i, e.Author, from[e.Author]+uint64(count))
+		}
+		count++
 	}
-	for _, e := range r.Proof {
-		if e == nil || e.Author != w.Author {
-			return nil, bad("ledger sync response: a proof of another key than %s", w.Author)
+	for i := 0; i < len(r.Proofs); i += 2 {
+		a, b := r.Proofs[i], r.Proofs[i+1]
+		if a == nil || b == nil || a.Author != b.Author {
+			return nil, bad("ledger sync response: proof %d is not two entries of one key", i/2)
+		}
+		if _, asked := order[a.Author]; !asked {
+			return nil, bad("ledger sync response: a proof of %s, a key not asked for", a.Author)
 		}
 	}
 	return &r, nil

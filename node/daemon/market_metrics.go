@@ -16,6 +16,7 @@ type marketMetrics struct {
 	denied       prometheus.Counter
 	syncs        *prometheus.CounterVec
 	synced       prometheus.Counter
+	syncBytes    prometheus.Counter
 }
 
 func newMarketMetrics(reg prometheus.Registerer, m *market) *marketMetrics {
@@ -38,6 +39,8 @@ func newMarketMetrics(reg prometheus.Registerer, m *market) *marketMetrics {
 			Help: "Ledger syncs this node ran with a peer, by result."}, []string{"result"}),
 		synced: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshnode_ledger_synced_entries_total",
 			Help: "Ledger entries this node fetched by sync."}),
+		syncBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshnode_ledger_sync_received_bytes_total",
+			Help: "Bytes of ledger sync answers this node received (requests and framing apart)."}),
 	}
 	entries := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "meshnode_ledger_entries",
 		Help: "Ledger entries in this node's book (all chains)."}, func() float64 {
@@ -57,6 +60,6 @@ func newMarketMetrics(reg prometheus.Registerer, m *market) *marketMetrics {
 		defer m.mu.Unlock()
 		return float64(len(m.listings))
 	})
-	reg.MustRegister(mm.sent, mm.received, mm.rejected, mm.purchases, mm.sales, mm.doubleSpends, mm.denied, mm.syncs, mm.synced, entries, balance, listings)
+	reg.MustRegister(mm.sent, mm.received, mm.rejected, mm.purchases, mm.sales, mm.doubleSpends, mm.denied, mm.syncs, mm.synced, mm.syncBytes, entries, balance, listings)
 	return mm
 }

@@ -26,10 +26,10 @@ const LedgerSyncProtocol = protocol.ID("/meshnode/ledger/sync/1.0.0")
 
 // Bounds of one sync with one peer: pages of heads, chain parts asked for, and time.
 const (
-	syncMaxPages = 256
-	syncMaxParts = 20_000
-	syncTimeout  = 2 * time.Minute
-	syncAgain    = 10 * time.Second // a peer asked to sync again sooner is skipped
+	syncMaxPages    = 256
+	syncMaxRequests = 20_000
+	syncTimeout     = 2 * time.Minute
+	syncAgain       = 10 * time.Second // a peer asked to sync again sooner is skipped
 )
 
 // ledgerSync runs the sync protocol: it serves this node's book and, in one goroutine, syncs
@@ -128,11 +128,13 @@ func (s *ledgerSync) call(ctx context.Context, p peer.ID, req *listing.SyncReque
 	if err != nil {
 		return nil, err
 	}
+	s.m.metrics.syncBytes.Add(float64(len(out)))
 	return listing.DecodeSyncResponse(req, out)
 }
 
-// syncWith fetches from p what this book lacks: p's heads page by page, then each chain part
-// that Wants lists, and adds it. It returns how many entries joined the book.
+// syncWith fetches from p what this book lacks: p's heads page by page, then the chain parts
+// that Wants lists, up to MaxSyncChains a request, and adds them. It returns how many entries
+// joined the book.
 func (s *ledgerSync) syncWith(ctx context.Context, p peer.ID) (int, error) {
 	if err := protocolOf(s.m.d.Mesh.Host.Peerstore().SupportsProtocols, p); err != nil {
 		return 0, err
@@ -140,7 +142,7 @@ func (s *ledgerSync) syncWith(ctx context.Context, p peer.ID) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
 	m := s.m
-	total, parts := 0, 0
+	total, requests := 0, 0
 	after := ""
 	for page := 0; page < syncMaxPages; page++ {
 		hr, err := s.call(ctx, p, &listing.SyncRequest{Heads: &listing.HeadsRequest{After: after, Limit: listing.MaxSyncHeads}})
@@ -148,31 +150,43 @@ func (s *ledgerSync) syncWith(ctx context.Context, p peer.ID) (int, error) {
 			return total, fmt.Errorf("heads after %q: %w", after, err)
 		}
 		m.mu.Lock()
-		wants := m.book.Wants(hr.Heads)
+		queue := m.book.Wants(hr.Heads)
 		m.mu.Unlock()
 		headSeq := make(map[string]uint64, len(hr.Heads))
 		for _, h := range hr.Heads {
 			headSeq[h.Author] = h.Seq
 		}
-		for _, w := range wants {
-			for {
-				if parts++; parts > syncMaxParts {
-					return total, fmt.Errorf("more than %d chain parts to fetch: the rest waits for the next sync", syncMaxParts)
+		for len(queue) > 0 {
+			if requests++; requests > syncMaxRequests {
+				return total, fmt.Errorf("more than %d requests for chain parts: the rest waits for the next sync", syncMaxRequests)
+			}
+			batch := queue[:min(len(queue), listing.MaxSyncChains)]
+			queue = queue[len(batch):]
+			cr, err := s.call(ctx, p, &listing.SyncRequest{Chains: batch})
+			if err != nil {
+				return total, fmt.Errorf("%d chains: %w", len(batch), err)
+			}
+			n, err := s.take(ctx, cr)
+			total += n
+			if err != nil {
+				return total, fmt.Errorf("%d chains: %w", len(batch), err)
+			}
+			if len(cr.Entries) == 0 {
+				continue // the peer has nothing more of these (or no room to say it): next time
+			}
+			// Chains the answer cut short are asked for again from where it stopped.
+			lastSeq := map[string]uint64{}
+			for _, e := range cr.Entries {
+				lastSeq[e.Author] = e.Seq
+			}
+			for _, w := range batch {
+				got, ok := lastSeq[w.Author]
+				if !ok {
+					got = w.From - 1
 				}
-				want := w
-				cr, err := s.call(ctx, p, &listing.SyncRequest{Chain: &want})
-				if err != nil {
-					return total, fmt.Errorf("chain %s from %d: %w", w.Author, w.From, err)
+				if got < headSeq[w.Author] {
+					queue = append(queue, ledger.Want{Author: w.Author, From: got + 1})
 				}
-				n, err := s.take(ctx, cr)
-				total += n
-				if err != nil {
-					return total, fmt.Errorf("chain %s from %d: %w", w.Author, w.From, err)
-				}
-				if len(cr.Entries) == 0 || cr.Entries[len(cr.Entries)-1].Seq >= headSeq[w.Author] {
-					break
-				}
-				w.From, w.Proof = cr.Entries[len(cr.Entries)-1].Seq+1, false
 			}
 		}
 		if len(hr.Heads) < listing.MaxSyncHeads {
@@ -184,19 +198,19 @@ func (s *ledgerSync) syncWith(ctx context.Context, p peer.ID) (int, error) {
 	return total, nil
 }
 
-// take adds a chain part (and its proof) to the book. Entries the book refuses as invalid make
-// the part an error (the peer served them); refusals for double spending or for room do not.
+// take adds chain parts (and proofs) to the book. Entries the book refuses as invalid make the
+// answer an error (the peer served them); refusals for double spending or for room do not.
 func (s *ledgerSync) take(ctx context.Context, r *listing.SyncResponse) (int, error) {
 	m := s.m
 	m.mu.Lock()
-	var perr error
-	if len(r.Proof) == 2 {
-		perr = m.proveLocked(ctx, r.Proof[0], r.Proof[1])
+	var perrs []error
+	for i := 0; i+1 < len(r.Proofs); i += 2 {
+		perrs = append(perrs, m.proveLocked(ctx, r.Proofs[i], r.Proofs[i+1]))
 	}
 	added, proofs, _, err := m.ingestLocked(ctx, r.Entries)
 	m.mu.Unlock()
 	m.afterLedgerChange(ctx, added, proofs)
-	if len(r.Proof) == 2 && perr == nil {
+	if len(r.Proofs) > 0 {
 		if err := m.refreshAccess(ctx); err != nil {
 			m.d.log.Warn("market access table", "err", err)
 		}
@@ -204,7 +218,7 @@ func (s *ledgerSync) take(ctx context.Context, r *listing.SyncResponse) (int, er
 	if errors.Is(err, ledger.ErrRefused) || errors.Is(err, ledger.ErrFull) || len(proofs) > 0 {
 		err = nil
 	}
-	return len(added), errors.Join(perr, err)
+	return len(added), errors.Join(append(perrs, err)...)
 }
 
 // serve answers one sync question from this node's book.
@@ -219,16 +233,22 @@ func (s *ledgerSync) serve(_ context.Context, _ peer.ID, raw []byte) ([]byte, er
 	if req.Heads != nil {
 		resp.Heads = m.book.Heads(req.Heads.After, req.Heads.Limit)
 	} else {
-		w := req.Chain
 		size := 0
-		for _, e := range m.book.ChainFrom(w.Author, w.From, listing.MaxSyncEntries) {
-			if size += len(e.Encode()) + 1; size > listing.MaxSyncResponseBytes-32<<10 {
-				break
+		const budget = listing.MaxSyncResponseBytes - 64<<10
+	chains:
+		for _, w := range req.Chains {
+			if f := m.book.Fork(w.Author); f != nil {
+				if size += len(f.A.Encode()) + len(f.B.Encode()) + 2; size > budget {
+					break
+				}
+				resp.Proofs = append(resp.Proofs, f.A, f.B)
 			}
-			resp.Entries = append(resp.Entries, e)
-		}
-		if f := m.book.Fork(w.Author); f != nil {
-			resp.Proof = []*ledger.Entry{f.A, f.B}
+			for _, e := range m.book.ChainFrom(w.Author, w.From, listing.MaxSyncEntries) {
+				if size += len(e.Encode()) + 1; size > budget {
+					break chains
+				}
+				resp.Entries = append(resp.Entries, e)
+			}
 		}
 	}
 	m.mu.Unlock()

@@ -229,7 +229,7 @@ func (m *market) preparePayment(ctx context.Context, l *listing.Listing, id stri
 	}
 	for _, e := range m.book.Chain(m.self) {
 		if e.Kind == ledger.KindPayment && e.Listing == id && e.To == l.Seller && e.Amount == l.Price {
-			return e, m.book.Closure(e.ID()), nil
+			return e, m.paymentBundleLocked(e), nil
 		}
 	}
 	if bal := m.book.Balance(m.self); bal < l.Price {
@@ -250,7 +250,20 @@ func (m *market) preparePayment(ctx context.Context, l *listing.Listing, id stri
 	if err := m.journal.Commit(ctx, m.book, pay); err != nil {
 		return nil, nil, fmt.Errorf("journal the payment (nothing was paid): %w", err)
 	}
-	return pay, m.book.Closure(pay.ID()), nil
+	return pay, m.paymentBundleLocked(pay), nil
+}
+
+// paymentBundleLocked is what a purchase request carries: the entries that justify the
+// payment, the payment last (the seller reads it there).
+func (m *market) paymentBundleLocked(pay *ledger.Entry) []*ledger.Entry {
+	id := m.book.IDOf(pay)
+	out := make([]*ledger.Entry, 0, 8)
+	for _, e := range m.book.Closure(id) {
+		if e != pay {
+			out = append(out, e)
+		}
+	}
+	return append(out, pay)
 }
 
 // callSeller sends the payment to the seller and returns its answer.
