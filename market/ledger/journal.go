@@ -94,6 +94,7 @@ func (j *Journal) Load(ctx context.Context, b *Book) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	full := 0 // entries the book had no room for (its limits were lowered since)
 	for i, r := range log {
 		if r.pos != uint64(i) {
 			return i, fmt.Errorf("%w: log record %d is missing", ErrCorrupt, i)
@@ -118,7 +119,12 @@ func (j *Journal) Load(ctx context.Context, b *Book) (int, error) {
 		if e.ID() != id {
 			return i, fmt.Errorf("%w: entry stored as %s has ID %s", ErrCorrupt, id, e.ID())
 		}
-		if _, err := b.Add(e); err != nil && !errors.Is(err, ErrRefused) && !errors.Is(err, ErrFull) {
+		_, err = b.Add(e)
+		if errors.Is(err, ErrFull) {
+			full++
+			continue
+		}
+		if err != nil && !errors.Is(err, ErrRefused) {
 			return i, fmt.Errorf("%w: entry %d (%s) does not verify: %v", ErrCorrupt, i, id, err)
 		}
 	}
@@ -129,7 +135,7 @@ func (j *Journal) Load(ctx context.Context, b *Book) (int, error) {
 		}
 		b.SetRules(rs)
 	}
-	if b.Waiting() > 0 {
+	if b.Waiting() > 0 && full == 0 {
 		return len(log), fmt.Errorf("%w: %d journaled entries do not link to their chains", ErrCorrupt, b.Waiting())
 	}
 	j.next = uint64(len(log))

@@ -277,3 +277,30 @@ func TestChangedRulesApplyToNewEntries(t *testing.T) {
 		t.Fatalf("reopened: %d entries, alice %d, grant %s, bob's payment %s", b.Len(), b.Balance("alice"), b.Status(late.ID()), b.Status(first.ID()))
 	}
 }
+
+// TestJournalLoadsUnderLowerLimits: a node restarted with smaller ledger limits than its
+// journal holds starts; the entries past the limits are left out (a sync brings them back
+// once there is room).
+func TestJournalLoadsUnderLowerLimits(t *testing.T) {
+	ctx := context.Background()
+	ring := testkeys.Ring{}
+	alice := ring.New("alice", 2)
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	j := OpenJournal(st.Datastore("/ledger"))
+	b := NewBook(Policy{Genesis: 1000}, ring.Verify)
+	for range 5 {
+		e := signed(t, b, alice, KindPayment, func(e *Entry) { e.To, e.Amount = "bob", 1 })
+		mustAdd(t, b, e)
+		if err := j.Commit(ctx, b, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	small := NewBook(Policy{Genesis: 1000, Limits: Limits{PerKey: 3, WaitingPerKey: 1}}, ring.Verify)
+	if _, err := OpenJournal(st.Datastore("/ledger")).Load(ctx, small); err != nil {
+		t.Fatalf("load under lower limits: %v", err)
+	}
+	if small.Len() != 3 || small.Balance("alice") != 997 {
+		t.Fatalf("loaded %d entries, alice %d; want the first 3 and 997", small.Len(), small.Balance("alice"))
+	}
+}
