@@ -271,6 +271,16 @@ func LoadConfig(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	if doc.Kind != 0 {
+		secondsAsDurations(&doc)
+		if b, err = yaml.Marshal(&doc); err != nil {
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {

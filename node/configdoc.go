@@ -132,6 +132,7 @@ func (c *Config) applyEnv(lookup func(string) (string, bool)) error {
 	if bad != nil || !changed {
 		return bad
 	}
+	secondsAsDurations(&n)
 	var out Config
 	if err := n.Decode(&out); err != nil {
 		return fmt.Errorf("environment override: %w", err)

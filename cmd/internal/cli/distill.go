@@ -126,7 +126,7 @@ import DIR/NAME.safetensors'; the manifest links the teacher as its parent), rep
 	fl.IntVar(&labelled, "labelled", 0, "keep the true labels of only this many training rows; the teacher alone labels the rest (0: all)")
 	fl.StringVar(&prompts, "prompts", "", "prompt set for a chat teacher: JSON Lines {\"text\":..., \"label\":...} or one prompt per line")
 	fl.StringVar(&classes, "classes", "", "comma-separated classes for a chat teacher (default: the prompts' labels)")
-	fl.DurationVar(&timeout, "request-timeout", time.Minute, "timeout of one chat request")
+	durationFlag(fl, &timeout, "request-timeout", time.Minute, "timeout of one chat request")
 	fl.StringVar(&f.o.Name, "name", "", "name of the micro-expert (default DOMAIN-micro)")
 	fl.StringVar(&output, "output", "", "folder to write the expert, report.json and summary.md (required)")
 	_ = c.MarkFlagRequired("teacher")

@@ -87,7 +87,7 @@ func marketPublishCmd(e *env) *cobra.Command {
 	}
 	c.Flags().Uint64Var(&req.Price, "price", 0, "price in credits (required; 0 is free)")
 	c.Flags().StringVar(&req.Licence, "licence", "", "licence text the buyer accepts")
-	c.Flags().DurationVar(&expires, "expires", 0, "lifetime of the listing (default: the config's market.default_expiry)")
+	durationFlag(c.Flags(), &expires, "expires", 0, "lifetime of the listing (default: the config's market.default_expiry)")
 	return c
 }
 

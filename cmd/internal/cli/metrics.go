@@ -71,8 +71,9 @@ adverts, queries routed and served per second, query latency percentiles (from t
 histogram, over the last interval), the market balance, the training jobs this node coordinates
 or trains in, and per-peer routing statistics. On a terminal the view is
 redrawn in place; otherwise one block is printed per refresh. --count stops after N refreshes.`,
-		Example: `  meshnode monitor --interval 2s`,
-		Args:    cobra.NoArgs,
+		Example: `  meshnode monitor --interval 5
+  meshnode monitor --interval 500ms`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := e.client()
 			if err != nil {
@@ -162,7 +163,7 @@ redrawn in place; otherwise one block is printed per refresh. --count stops afte
 			return nil
 		},
 	}
-	c.Flags().DurationVar(&interval, "interval", 2*time.Second, "refresh interval")
+	durationFlag(c.Flags(), &interval, "interval", 2*time.Second, "refresh interval")
 	c.Flags().IntVar(&count, "count", 0, "stop after this many refreshes (0: run until interrupted)")
 	return c
 }

@@ -73,8 +73,8 @@ arrived; the coordinator aggregates them, measures the new version on the test p
 	f.Float64Var(&req.ProxMu, "prox-mu", 0, "FedProx proximal term μ (0: FedAvg)")
 	f.IntVar(&req.MinParticipants, "min", 2, "quorum: updates needed to close a round at the soft deadline")
 	f.IntVar(&req.MaxParticipants, "max", 32, "most participants the job accepts")
-	f.DurationVar(&soft, "soft-deadline", 5*time.Second, "a round with a quorum closes this long after it opened")
-	f.DurationVar(&hard, "deadline", time.Minute, "a round closes this long after it opened, quorum or not")
+	durationFlag(f, &soft, "soft-deadline", 5*time.Second, "a round with a quorum closes this long after it opened")
+	durationFlag(f, &hard, "deadline", time.Minute, "a round closes this long after it opened, quorum or not")
 	f.StringVar(&req.Aggregator, "aggregator", fedavg.FedAvg, fmt.Sprintf("one of %v", fedavg.Aggregators()))
 	f.Float64Var(&req.MaxShare, "max-share", 0.5, "fedavg: cap on one participant's weight")
 	f.Float64Var(&req.Trim, "trim", 0.2, "trimmed-mean: share cut at each end")
@@ -173,7 +173,7 @@ accuracy and loss, bytes per participant, time); --plot writes the accuracy curv
 		},
 	}
 	c.Flags().StringVar(&plotPath, "plot", "", "write the accuracy curve to this PNG file")
-	c.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the job to finish")
+	durationFlag(c.Flags(), &wait, "wait", 0, "wait up to this long for the job to finish")
 	return c
 }
 
