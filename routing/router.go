@@ -112,6 +112,12 @@ func (r *Router) stats(p string) *peerStats {
 // one provider cannot rank itself above the others by claiming more, nor, among three or more,
 // drag the expert down by claiming less), and a peer's advertised load
 // fades out as the router's own measurements of it accumulate (gone after trusted answers).
+//
+// A provider that has not yet given FirstChecks answers for an expert is ranked as if it
+// answered at once: each new provider is tried (its first answers are the ones always spot
+// checked), so a liar cannot hide behind an honest provider that happens to be faster, and a
+// faster new provider is found. The cost is bounded: FirstChecks answers per provider, and
+// none after a failure (a provider that stalls is tried once, not until its breaker opens).
 func (r *Router) Rank(cands []Candidate, domain string, now time.Time) []Scored {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -138,6 +144,9 @@ func (r *Router) Rank(cands []Candidate, domain string, now time.Time) []Scored 
 				continue
 			}
 			lat, inflight = s.latency(), s.inflight
+			if r.checked[pairKey{c.Peer, c.Expert}] < FirstChecks && s.failures == 0 {
+				lat = 0 // explored: its first answers are the ones always checked
+			}
 			claimedLoad *= 1 - float64(min(len(s.samples), trusted))/trusted
 			c.Quality = quality[c.Expert]
 		}

@@ -20,6 +20,8 @@ func TestRankPrefersQualityThenNearness(t *testing.T) {
 		r.Begin("near")
 		r.End("near", time.Millisecond, nil, t0)
 	}
+	explored(r, "far", "a")
+	explored(r, "near", "a", "b", "c")
 	cands := []Candidate{
 		{Expert: "a", Peer: "far", Quality: 0.9},
 		{Expert: "a", Peer: "near", Quality: 0.9},
@@ -37,6 +39,52 @@ func TestRankPrefersQualityThenNearness(t *testing.T) {
 		if order[i] != want[i] {
 			t.Fatalf("rank order %v, want %v", order, want)
 		}
+	}
+}
+
+// explored records FirstChecks answers of peer for each expert (the router's exploration ends).
+func explored(r *Router, peer string, experts ...string) {
+	for _, e := range experts {
+		for range FirstChecks {
+			r.ShouldSpotCheck(peer, e, 1)
+		}
+	}
+}
+
+// TestRankExploresNewProviders: a provider with fewer than FirstChecks answers for an expert
+// is tried before a faster one that has them (those answers are the ones spot checked), and
+// takes its measured place afterwards.
+func TestRankExploresNewProviders(t *testing.T) {
+	r := NewRouter("me", DefaultWeights())
+	for range 10 {
+		for p, rtt := range map[string]time.Duration{"known": time.Millisecond, "new": 20 * time.Millisecond} {
+			r.Begin(p)
+			r.End(p, rtt, nil, t0)
+		}
+	}
+	explored(r, "known", "a")
+	cands := []Candidate{{Expert: "a", Peer: "known", Quality: 0.9}, {Expert: "a", Peer: "new", Quality: 0.9}}
+	for i := range FirstChecks + 1 {
+		got := r.Rank(cands, "", t0)
+		want := "new"
+		if i == FirstChecks {
+			want = "known"
+		}
+		if got[0].Peer != want {
+			t.Fatalf("ranking %d: %s first, want %s", i, got[0].Peer, want)
+		}
+		r.ShouldSpotCheck(got[0].Peer, "a", 1) // the answer it gives
+	}
+	// A new provider that fails is explored no further.
+	r.Begin("stalls")
+	r.End("stalls", 0, errors.New("no answer"), t0)
+	if got := r.Rank([]Candidate{cands[0], {Expert: "a", Peer: "stalls", Quality: 0.9}}, "", t0); got[0].Peer != "known" {
+		t.Fatalf("a provider that failed its first try still ranks first")
+	}
+	// A local expert still comes before an unexplored remote one.
+	local := append(cands, Candidate{Expert: "a", Peer: "me", Local: true, Quality: 0.9})
+	if got := r.Rank(append(local, Candidate{Expert: "a", Peer: "newer", Quality: 0.9}), "", t0); got[0].Peer != "me" {
+		t.Fatalf("%s ranked before the local expert", got[0].Peer)
 	}
 }
 
