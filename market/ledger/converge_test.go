@@ -156,7 +156,7 @@ func syncFrom(b, peer *Book) bool {
 // of room, and then sync with each other, reach the same verdict on every entry and the same
 // balances as a book that received the entries in the order they were written.
 func TestBooksConvergeWhateverTheOrder(t *testing.T) {
-	schedules := 1500
+	schedules := 2000
 	if testing.Short() {
 		schedules = 200
 	}
