@@ -180,3 +180,35 @@ func (c *Client) PostEvents(ctx context.Context, path string, body any, onLine f
 	}
 	return nil
 }
+
+// TrainExpert trains an expert in the daemon (PathExpertTrain), handing each epoch to
+// req.Progress; cancelling ctx cancels the training.
+func (c *Client) TrainExpert(ctx context.Context, req TrainRequest) (*TrainReport, error) {
+	var rep *TrainReport
+	var failed error
+	err := c.PostEvents(ctx, PathExpertTrain, req, func(line []byte) error {
+		var ev TrainEvent
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return fmt.Errorf("train: daemon sent %q: %w", line, err)
+		}
+		switch {
+		case ev.Progress != nil && req.Progress != nil:
+			req.Progress(*ev.Progress)
+		case ev.Result != nil:
+			rep = ev.Result
+		case ev.Error != "":
+			failed = errors.New(ev.Error)
+		}
+		return nil
+	})
+	if err == nil {
+		err = failed
+	}
+	if err == nil && rep == nil {
+		err = fmt.Errorf("train: the daemon's answer ended without a result")
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("train: %w", ctx.Err())
+	}
+	return rep, err
+}

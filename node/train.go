@@ -15,21 +15,33 @@ import (
 
 // TrainRequest is what `meshnode expert train` asks for.
 type TrainRequest struct {
-	Dataset     string   // catalog name: fashion-mnist, iris, wine, breast-cancer, digits, csv:PATH
-	Limit       int      // use at most this many training rows (0: all)
-	Hidden      []int    // hidden layer widths
-	Activation  string   // of the hidden layers
-	Epochs      int      // 0 makes an initialised, untrained expert
-	BatchSize   int      // 0: the config's
-	LR          float64  // 0: the optimiser's default
-	Optimizer   string   // adam | sgd
-	WeightDecay float64  //
-	Patience    int      // -1: the config's
-	ValSplit    float64  // share of the training rows held out for validation (default 0.1)
-	Seed        uint64   // initial weights, split and shuffling
-	Name        string   // default: the dataset name
-	Domains     []string // default: the dataset name
-	Progress    func(experts.EpochStats)
+	Dataset     string                   `json:"dataset"`                // catalog name: fashion-mnist, iris, wine, breast-cancer, digits, csv:PATH
+	Limit       int                      `json:"limit,omitempty"`        // use at most this many training rows (0: all)
+	Hidden      []int                    `json:"hidden"`                 // hidden layer widths
+	Activation  string                   `json:"activation,omitempty"`   // of the hidden layers
+	Epochs      int                      `json:"epochs"`                 // 0 makes an initialised, untrained expert
+	BatchSize   int                      `json:"batch_size,omitempty"`   // 0: the config's
+	LR          float64                  `json:"lr,omitempty"`           // 0: the optimiser's default
+	Optimizer   string                   `json:"optimizer,omitempty"`    // adam | sgd
+	WeightDecay float64                  `json:"weight_decay,omitempty"` //
+	Patience    int                      `json:"patience"`               // -1: the config's
+	ValSplit    float64                  `json:"val_split,omitempty"`    // share of the training rows held out for validation (default 0.1)
+	Seed        uint64                   `json:"seed"`                   // initial weights, split and shuffling
+	Name        string                   `json:"name,omitempty"`         // default: the dataset name
+	Domains     []string                 `json:"domains,omitempty"`      // default: the dataset name
+	Progress    func(experts.EpochStats) `json:"-"`
+}
+
+// PathExpertTrain trains an expert in the daemon and stores it in the daemon's store; the
+// answer streams TrainEvents (one per epoch, then the result or the error). Closing the
+// request cancels the training.
+const PathExpertTrain = "/api/v1/experts/train"
+
+// TrainEvent is one line of PathExpertTrain's answer.
+type TrainEvent struct {
+	Progress *experts.EpochStats `json:"progress,omitempty"`
+	Result   *TrainReport        `json:"result,omitempty"`
+	Error    string              `json:"error,omitempty"`
 }
 
 // TrainReport is what training produced.

@@ -100,9 +100,12 @@ func (d *Daemon) handle(f func(*http.Request) (any, error)) http.HandlerFunc {
 		if err != nil {
 			status := http.StatusInternalServerError
 			var br badRequest
+			var full errFull
 			switch {
 			case errors.As(err, &br):
 				status = http.StatusBadRequest
+			case errors.As(err, &full):
+				status = http.StatusServiceUnavailable
 			case errors.Is(err, store.ErrNotFound):
 				status = http.StatusNotFound
 			}
@@ -292,6 +295,7 @@ func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("POST "+node.PathBlobFetch, d.fetchHandler(d.blobs.Fetch))
 	mux.HandleFunc("POST "+node.PathExpertFetch, d.fetchHandler(d.blobs.FetchExpert))
+	mux.HandleFunc("POST "+node.PathExpertTrain, d.trainHandler())
 	mux.HandleFunc("POST "+node.PathBlobPin, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) {
 		return map[string]string{"pinned": c.String()}, d.blobs.Pin(ctx, c)
 	}))

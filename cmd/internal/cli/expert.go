@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -37,25 +40,36 @@ func trainCmd(e *env) *cobra.Command {
 		Long: `Train a feed-forward classifier on a data set, evaluate it on the data set's test part,
 and store it (weights and signed manifest) in this node's repo. Data sets: fashion-mnist, iris,
 wine, breast-cancer, digits, or csv:PATH (numeric columns, integer class label last).
---epochs 0 stores an initialised, untrained expert (the usual base of a federated job).`,
+--epochs 0 stores an initialised, untrained expert (the usual base of a federated job).
+When the repo's daemon runs, the daemon trains and stores the expert (its epochs stream here;
+Ctrl-C cancels), and it can be served at once.`,
 		Example: `  meshnode expert train --dataset fashion-mnist --hidden 100 --epochs 8 --name fmnist
   meshnode expert train --dataset iris --hidden 16 --epochs 60 --seed 3 --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := e.repo()
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt) // Ctrl-C cancels, here or in the daemon
+			defer stop()
+			t, err := e.trainer()
 			if err != nil {
 				return err
 			}
-			defer r.Close()
+			defer t.close()
 			req.Hidden = hidden
 			if domains != "" {
 				req.Domains = strings.Split(domains, ",")
 			}
 			if !cmd.Flags().Changed("epochs") {
-				req.Epochs = r.Config.Training.Epochs
+				req.Epochs = t.config.Training.Epochs
+			}
+			if path, ok := strings.CutPrefix(req.Dataset, "csv:"); ok {
+				abs, err := filepath.Abs(path)
+				if err != nil {
+					return fmt.Errorf("train: dataset %s: %w", req.Dataset, err)
+				}
+				req.Dataset = "csv:" + abs
 			}
 			finish := e.trainProgress(&req)
-			rep, err := r.TrainExpert(cmd.Context(), e.catalog, req)
+			rep, err := t.train(ctx, req)
 			finish()
 			if err != nil {
 				return err
@@ -85,6 +99,29 @@ wine, breast-cancer, digits, or csv:PATH (numeric columns, integer class label l
 	f.StringVar(&domains, "domain", "", "comma-separated domain tags (default: the data set)")
 	_ = c.MarkFlagRequired("dataset")
 	return c
+}
+
+// trainer trains an expert into the repo's store: through the daemon's API when a daemon runs
+// (it owns the store; the expert is in its store at once, ready to serve), or in this process
+// with the store opened here. Both give the same report and progress.
+type trainer struct {
+	config node.Config
+	train  func(context.Context, node.TrainRequest) (*node.TrainReport, error)
+	close  func()
+}
+
+func (e *env) trainer() (*trainer, error) {
+	r, err := e.repo()
+	if err != nil {
+		return nil, err
+	}
+	if c, err := node.DaemonClient(r.Path); err == nil {
+		return &trainer{config: r.Config, train: c.TrainExpert, close: func() { r.Close() }}, nil
+	}
+	return &trainer{config: r.Config, close: func() { r.Close() },
+		train: func(ctx context.Context, req node.TrainRequest) (*node.TrainReport, error) {
+			return r.TrainExpert(ctx, e.catalog, req)
+		}}, nil
 }
 
 // trainProgress installs a per-epoch reporter: a bar on a terminal, plain lines otherwise

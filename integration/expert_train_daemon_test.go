@@ -1,0 +1,96 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/meshnode/meshnode/node"
+)
+
+// TestExpertTrainWhileTheDaemonRuns: with the daemon running (it holds the store), `expert
+// train` trains in the daemon and streams its epochs to the CLI; the new expert is served and
+// answers at once, with no restart. Ctrl-C on the CLI cancels a training in the daemon, which
+// stores nothing and keeps running. (Before, the command failed: "another meshnode process
+// (the daemon?) holds it".)
+func TestExpertTrainWhileTheDaemonRuns(t *testing.T) {
+	repo := filepath.Join(t.TempDir(), "n")
+	cli(t, repo, "init", "--config", testConfig(t, 30*time.Second, 10*time.Second))
+	d := startDaemon(t, repo)
+
+	out, err := exec.Command(meshnodeBin, "--repo", repo, "expert", "train", "--dataset", "iris", "--hidden", "8",
+		"--epochs", "5", "--patience", "10", "--name", "iris-live").CombinedOutput()
+	if err != nil {
+		t.Fatalf("expert train with the daemon running: %v\n%s", err, out)
+	}
+	if n := strings.Count(string(out), "epoch "); n != 5 {
+		t.Fatalf("the CLI showed %d epoch lines of 5 from the daemon:\n%s", n, out)
+	}
+	var served struct {
+		ID string `json:"id"`
+	}
+	cliJSON(t, repo, &served, "expert", "serve", "iris-live")
+	got, err := apiQuery(d, map[string]any{"expert": served.ID, "vector": []float32{5.1, 3.5, 1.4, 0.2}})
+	if err != nil || got.Label == "" {
+		t.Fatalf("a query of the expert just trained: %+v, %v", got, err)
+	}
+
+	// Ctrl-C after the first epoch: the daemon stops the training and stores nothing.
+	cmd := exec.Command(meshnodeBin, "--repo", repo, "expert", "train", "--dataset", "iris", "--hidden", "8",
+		"--epochs", "1000000", "--patience", "1000000", "--name", "iris-cancelled")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tail bytes.Buffer
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	sc := bufio.NewScanner(stderr)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "epoch ") {
+		t.Fatalf("no epoch line from the daemon's training: %q", sc.Text())
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for sc.Scan() {
+			tail.WriteString(sc.Text() + "\n")
+		}
+		done <- cmd.Wait()
+	}()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if err == nil || !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signaled() {
+			t.Fatalf("the interrupted train exited with %v, want an error exit of its own\n%s", err, tail.String())
+		}
+		if !strings.Contains(tail.String(), "canceled") {
+			t.Fatalf("the interrupted train said:\n%s", tail.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the train command did not end within 20 s of Ctrl-C")
+	}
+	c, err := node.DaemonClient(repo)
+	if err != nil {
+		t.Fatalf("the daemon after the cancelled training: %v", err)
+	}
+	var hosted []node.HostedExpert
+	if err := c.Get(t.Context(), node.PathExperts, &hosted); err != nil || len(hosted) != 1 {
+		t.Fatalf("the daemon's experts after the cancelled training: %d, %v; want the first one only", len(hosted), err)
+	}
+	for _, h := range hosted {
+		if h.Name == "iris-cancelled" {
+			t.Fatal("the cancelled training stored an expert")
+		}
+	}
+}

@@ -1,0 +1,70 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/meshnode/meshnode/experts"
+	"github.com/meshnode/meshnode/experts/dataset"
+	"github.com/meshnode/meshnode/node"
+)
+
+// maxTrainJobs bounds the trainings the API runs at once (each takes a core or more).
+const maxTrainJobs = 2
+
+// trainHandler runs `expert train` in the daemon (the daemon owns the store): it trains,
+// stores the expert signed by this node, and streams node.TrainEvents, one per epoch and then
+// the result or the error. The client closing the request cancels the training. The expert
+// can be served the moment the result arrives.
+func (d *Daemon) trainHandler() http.HandlerFunc {
+	slots := make(chan struct{}, maxTrainJobs)
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req node.TrainRequest
+		if err := decodeStrict(r, &req); err != nil {
+			d.handle(func(*http.Request) (any, error) { return nil, err })(w, r)
+			return
+		}
+		if path, ok := strings.CutPrefix(req.Dataset, "csv:"); ok && !filepath.IsAbs(path) {
+			d.handle(func(*http.Request) (any, error) {
+				return nil, badRequest{fmt.Errorf("train: dataset %q: the daemon needs an absolute path", req.Dataset)}
+			})(w, r)
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		default:
+			d.handle(func(*http.Request) (any, error) {
+				return nil, errFull{errors.New("train: the daemon runs as many trainings as it takes; try again when one ends")}
+			})(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		flusher, _ := w.(http.Flusher)
+		enc := json.NewEncoder(w)
+		var mu sync.Mutex
+		send := func(ev node.TrainEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			_ = enc.Encode(ev) // a client that went away cancels the training through its context
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		req.Progress = func(s experts.EpochStats) { send(node.TrainEvent{Progress: &s}) }
+		rep, err := d.Repo.TrainExpert(r.Context(), dataset.DefaultCatalog(), req)
+		if err != nil {
+			d.log.Info("training through the API ended", "dataset", req.Dataset, "err", err)
+			send(node.TrainEvent{Error: err.Error()})
+			return
+		}
+		d.log.Info("trained an expert through the API", "id", rep.ID, "name", rep.Manifest.Name)
+		send(node.TrainEvent{Result: rep})
+	}
+}
