@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -17,7 +18,8 @@ import (
 
 // TestExpertTrainWhileTheDaemonRuns: with the daemon running (it holds the store), `expert
 // train` trains in the daemon and streams its epochs to the CLI; the new expert is served and
-// answers at once, with no restart. Ctrl-C on the CLI cancels a training in the daemon, which
+// answers at once, with no restart. Eval, export and import (into another running daemon,
+// keeping the ID) work the same way. Ctrl-C on the CLI cancels a training in the daemon, which
 // stores nothing and keeps running. (Before, the command failed: "another meshnode process
 // (the daemon?) holds it".)
 func TestExpertTrainWhileTheDaemonRuns(t *testing.T) {
@@ -41,6 +43,30 @@ func TestExpertTrainWhileTheDaemonRuns(t *testing.T) {
 	if err != nil || got.Label == "" {
 		t.Fatalf("a query of the expert just trained: %+v, %v", got, err)
 	}
+
+	// Eval, export and import go through the daemons too (a relative path is the command's).
+	var ev node.EvalReport
+	cliJSON(t, repo, &ev, "expert", "eval", "iris-live", "--dataset", "iris")
+	if ev.ID != served.ID || ev.Evaluation.Samples == 0 {
+		t.Fatalf("eval through the daemon: %+v", ev)
+	}
+	work := t.TempDir()
+	export := exec.Command(meshnodeBin, "--repo", repo, "expert", "export", "iris-live", "live.safetensors")
+	export.Dir = work
+	if out, err := export.CombinedOutput(); err != nil {
+		t.Fatalf("export through the daemon: %v\n%s", err, out)
+	}
+	other := filepath.Join(t.TempDir(), "m")
+	cli(t, other, "init", "--config", testConfig(t, 30*time.Second, 10*time.Second))
+	startDaemon(t, other)
+	imp := exec.Command(meshnodeBin, "--json", "--repo", other, "expert", "import", "live.safetensors")
+	imp.Dir = work
+	raw, err := imp.Output()
+	var rep node.ImportReport
+	if err != nil || json.Unmarshal(raw, &rep) != nil || rep.ID != served.ID {
+		t.Fatalf("import through the other daemon: %v, %s; want the same ID %s", err, raw, served.ID)
+	}
+	cli(t, other, "expert", "serve", served.ID)
 
 	// Ctrl-C after the first epoch: the daemon stops the training and stores nothing.
 	cmd := exec.Command(meshnodeBin, "--repo", repo, "expert", "train", "--dataset", "iris", "--hidden", "8",

@@ -186,6 +186,7 @@ func (c *Client) PostEvents(ctx context.Context, path string, body any, onLine f
 func (c *Client) TrainExpert(ctx context.Context, req TrainRequest) (*TrainReport, error) {
 	var rep *TrainReport
 	var failed error
+	req.Dataset = absDataset(req.Dataset)
 	err := c.PostEvents(ctx, PathExpertTrain, req, func(line []byte) error {
 		var ev TrainEvent
 		if err := json.Unmarshal(line, &ev); err != nil {

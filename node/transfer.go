@@ -49,9 +49,9 @@ func (r *Repo) ExportExpert(ctx context.Context, ref, path string) (*ExportRepor
 
 // ImportOptions describe an import without a manifest.
 type ImportOptions struct {
-	Name    string   // default: the file name
-	Domains []string // default: the name
-	Labels  []string // class labels; default "0".."n-1"
+	Name    string   `json:"name,omitempty"`    // default: the file name
+	Domains []string `json:"domains,omitempty"` // default: the name
+	Labels  []string `json:"labels,omitempty"`  // class labels; default "0".."n-1"
 }
 
 // ImportReport says what an import stored.

@@ -296,6 +296,7 @@ func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+node.PathBlobFetch, d.fetchHandler(d.blobs.Fetch))
 	mux.HandleFunc("POST "+node.PathExpertFetch, d.fetchHandler(d.blobs.FetchExpert))
 	mux.HandleFunc("POST "+node.PathExpertTrain, d.trainHandler())
+	d.expertOpsRoutes(mux)
 	mux.HandleFunc("POST "+node.PathBlobPin, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) {
 		return map[string]string{"pinned": c.String()}, d.blobs.Pin(ctx, c)
 	}))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/dataset"
+	"github.com/meshnode/meshnode/experts/store"
 	"github.com/meshnode/meshnode/node"
 )
 
@@ -67,4 +68,53 @@ func (d *Daemon) trainHandler() http.HandlerFunc {
 		d.log.Info("trained an expert through the API", "id", rep.ID, "name", rep.Manifest.Name)
 		send(node.TrainEvent{Result: rep})
 	}
+}
+
+// expertOpsRoutes serves the store's other commands (eval, export, import) for a CLI that
+// finds the daemon holding the store. Paths are absolute: the daemon's working folder is not
+// the command's.
+func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
+	local := node.LocalOps{Repo: d.Repo, Catalog: dataset.DefaultCatalog()}
+	mux.HandleFunc("POST "+node.PathExpertEval, d.handle(func(r *http.Request) (any, error) {
+		var req node.EvalRequest
+		if err := decodeStrict(r, &req); err != nil {
+			return nil, err
+		}
+		if path, ok := strings.CutPrefix(req.Dataset, "csv:"); ok && !filepath.IsAbs(path) {
+			return nil, badRequest{fmt.Errorf("eval: dataset %q: the daemon needs an absolute path", req.Dataset)}
+		}
+		rep, err := local.EvalExpert(r.Context(), req.Ref, req.Dataset, req.Limit)
+		return rep, asBadRequest(err)
+	}))
+	mux.HandleFunc("POST "+node.PathExpertExport, d.handle(func(r *http.Request) (any, error) {
+		var req node.ExportRequest
+		if err := decodeStrict(r, &req); err != nil {
+			return nil, err
+		}
+		if !filepath.IsAbs(req.Path) {
+			return nil, badRequest{fmt.Errorf("export: path %q is not absolute", req.Path)}
+		}
+		rep, err := local.ExportExpert(r.Context(), req.Ref, req.Path)
+		return rep, asBadRequest(err)
+	}))
+	mux.HandleFunc("POST "+node.PathExpertImport, d.handle(func(r *http.Request) (any, error) {
+		var req node.ExpertImportRequest
+		if err := decodeStrict(r, &req); err != nil {
+			return nil, err
+		}
+		if !filepath.IsAbs(req.Path) {
+			return nil, badRequest{fmt.Errorf("import: path %q is not absolute", req.Path)}
+		}
+		rep, err := local.ImportExpert(r.Context(), req.Path, req.ImportOptions)
+		return rep, asBadRequest(err)
+	}))
+}
+
+// asBadRequest marks a command's failure as the request's (a missing file, an unknown expert
+// or data set), except a missing expert, which stays 404.
+func asBadRequest(err error) error {
+	if err == nil || errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return badRequest{err}
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -49,27 +48,20 @@ Ctrl-C cancels), and it can be served at once.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt) // Ctrl-C cancels, here or in the daemon
 			defer stop()
-			t, err := e.trainer()
+			ops, r, err := e.expertOps()
 			if err != nil {
 				return err
 			}
-			defer t.close()
+			defer r.Close()
 			req.Hidden = hidden
 			if domains != "" {
 				req.Domains = strings.Split(domains, ",")
 			}
 			if !cmd.Flags().Changed("epochs") {
-				req.Epochs = t.config.Training.Epochs
-			}
-			if path, ok := strings.CutPrefix(req.Dataset, "csv:"); ok {
-				abs, err := filepath.Abs(path)
-				if err != nil {
-					return fmt.Errorf("train: dataset %s: %w", req.Dataset, err)
-				}
-				req.Dataset = "csv:" + abs
+				req.Epochs = r.Config.Training.Epochs
 			}
 			finish := e.trainProgress(&req)
-			rep, err := t.train(ctx, req)
+			rep, err := ops.TrainExpert(ctx, req)
 			finish()
 			if err != nil {
 				return err
@@ -101,27 +93,18 @@ Ctrl-C cancels), and it can be served at once.`,
 	return c
 }
 
-// trainer trains an expert into the repo's store: through the daemon's API when a daemon runs
-// (it owns the store; the expert is in its store at once, ready to serve), or in this process
-// with the store opened here. Both give the same report and progress.
-type trainer struct {
-	config node.Config
-	train  func(context.Context, node.TrainRequest) (*node.TrainReport, error)
-	close  func()
-}
-
-func (e *env) trainer() (*trainer, error) {
+// expertOps opens what runs the store's commands: the daemon's API when the repo's daemon
+// answers (it holds the store; what it stores is servable at once), or the store opened in
+// this process. Both give the same reports. The caller closes the repo.
+func (e *env) expertOps() (node.ExpertOps, *node.Repo, error) {
 	r, err := e.repo()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c, err := node.DaemonClient(r.Path); err == nil {
-		return &trainer{config: r.Config, train: c.TrainExpert, close: func() { r.Close() }}, nil
+		return c, r, nil
 	}
-	return &trainer{config: r.Config, close: func() { r.Close() },
-		train: func(ctx context.Context, req node.TrainRequest) (*node.TrainReport, error) {
-			return r.TrainExpert(ctx, e.catalog, req)
-		}}, nil
+	return node.LocalOps{Repo: r, Catalog: e.catalog}, r, nil
 }
 
 // trainProgress installs a per-epoch reporter: a bar on a terminal, plain lines otherwise
@@ -305,12 +288,12 @@ func evalCmd(e *env) *cobra.Command {
 		Example: `  meshnode expert eval fashion-mnist --dataset fashion-mnist`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := e.repo()
+			ops, r, err := e.expertOps()
 			if err != nil {
 				return err
 			}
 			defer r.Close()
-			rep, err := r.EvalExpert(cmd.Context(), e.catalog, args[0], ds, limit)
+			rep, err := ops.EvalExpert(cmd.Context(), args[0], ds, limit)
 			if err != nil {
 				return err
 			}
@@ -362,12 +345,12 @@ tools; byte for byte the blob its manifest names) and its manifest beside it, so
 		Example: `  meshnode expert export fashion-mnist fmnist.safetensors`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := e.repo()
+			ops, r, err := e.expertOps()
 			if err != nil {
 				return err
 			}
 			defer r.Close()
-			rep, err := r.ExportExpert(cmd.Context(), args[0], args[1])
+			rep, err := ops.ExportExpert(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}
@@ -391,7 +374,7 @@ architecture is read from the file's metadata and a new manifest is signed by th
   meshnode expert import model.safetensors --name my-model --labels cat,dog`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := e.repo()
+			ops, r, err := e.expertOps()
 			if err != nil {
 				return err
 			}
@@ -402,7 +385,7 @@ architecture is read from the file's metadata and a new manifest is signed by th
 			if labels != "" {
 				o.Labels = strings.Split(labels, ",")
 			}
-			rep, err := r.ImportExpert(cmd.Context(), args[0], o)
+			rep, err := ops.ImportExpert(cmd.Context(), args[0], o)
 			if err != nil {
 				return err
 			}
