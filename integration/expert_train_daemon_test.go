@@ -50,6 +50,23 @@ func TestExpertTrainWhileTheDaemonRuns(t *testing.T) {
 	if ev.ID != served.ID || ev.Evaluation.Samples == 0 {
 		t.Fatalf("eval through the daemon: %+v", ev)
 	}
+	// API failures carry a code a script can act on.
+	api, err := node.DaemonClient(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		call func() error
+		code string
+	}{
+		{func() error { _, err := api.EvalExpert(t.Context(), "no-such-expert", "iris", 0); return err }, node.CodeNotFound},
+		{func() error { _, err := api.EvalExpert(t.Context(), "iris-live", "no-such-dataset", 0); return err }, node.CodeBadRequest},
+	} {
+		var ce *node.CallError
+		if err := tc.call(); !errors.As(err, &ce) || ce.Code != tc.code {
+			t.Errorf("%v: want code %s", err, tc.code)
+		}
+	}
 	work := t.TempDir()
 	export := exec.Command(meshnodeBin, "--repo", repo, "expert", "export", "iris-live", "live.safetensors")
 	export.Dir = work

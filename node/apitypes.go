@@ -64,7 +64,42 @@ type ServeRequest struct {
 // APIError is the body of every non-200 answer.
 type APIError struct {
 	Error string `json:"error"` // what went wrong, in one line
+	Code  string `json:"code"`  // what kind of failure: one of the Code* constants
 }
+
+// Codes of APIError, one per kind of failure a script may act on.
+const (
+	CodeBadRequest   = "bad_request"  // the request is wrong (400): fix it, do not retry
+	CodeUnauthorized = "unauthorized" // no or a wrong API token (401)
+	CodeNotFound     = "not_found"    // no such expert, blob or job (404)
+	CodeUnavailable  = "unavailable"  // full or busy (503): the same request may succeed later
+	CodeInternal     = "internal"     // the daemon failed (500): its log says more
+)
+
+// CodeOf is the APIError code of an HTTP status.
+func CodeOf(status int) string {
+	switch status {
+	case 400:
+		return CodeBadRequest
+	case 401:
+		return CodeUnauthorized
+	case 404:
+		return CodeNotFound
+	case 503:
+		return CodeUnavailable
+	}
+	return CodeInternal
+}
+
+// CallError is a daemon's refusal as a client sees it: its message, code and HTTP status.
+type CallError struct {
+	Path    string
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *CallError) Error() string { return e.Message }
 
 // QueryRequest is the body of PathQuery: exactly one of Expert and Domain, and one input.
 type QueryRequest struct {

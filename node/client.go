@@ -115,10 +115,14 @@ func (c *Client) open(ctx context.Context, method, path string, body []byte) (*h
 // message when the body is an APIError that has one, else the HTTP status.
 func apiError(path string, resp *http.Response, body io.Reader) error {
 	var e APIError
+	ce := &CallError{Path: path, Status: resp.StatusCode, Code: CodeOf(resp.StatusCode), Message: fmt.Sprintf("daemon API %s: %s", path, resp.Status)}
 	if json.NewDecoder(body).Decode(&e) == nil && e.Error != "" {
-		return errors.New(e.Error)
+		ce.Message = e.Error
+		if e.Code != "" {
+			ce.Code = e.Code
+		}
 	}
-	return fmt.Errorf("daemon API %s: %s", path, resp.Status)
+	return ce
 }
 
 // rawBody receives an answer as bytes instead of JSON.

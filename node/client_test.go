@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -28,8 +29,10 @@ func TestClientErrors(t *testing.T) {
 		"PostEvents": func(p string) error { return c.PostEvents(ctx, p, struct{}{}, func([]byte) error { return nil }) },
 	}
 	for name, call := range calls {
-		if err := call("/msg"); err == nil || err.Error() != "no such expert" {
-			t.Errorf("%s with a message: %v", name, err)
+		err := call("/msg")
+		var ce *CallError
+		if err == nil || err.Error() != "no such expert" || !errors.As(err, &ce) || ce.Code != CodeBadRequest || ce.Status != 400 {
+			t.Errorf("%s with a message: %v (%+v)", name, err, ce)
 		}
 		if err := call("/plain"); err == nil || err.Error() != "daemon API /plain: 500 Internal Server Error" {
 			t.Errorf("%s without a message: %v", name, err)

@@ -84,7 +84,7 @@ func authenticate(token string, next http.Handler, ui http.HandlerFunc) http.Han
 		}
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
-			writeJSON(w, http.StatusUnauthorized, node.APIError{Error: "missing or wrong API token (Authorization: Bearer <repo api.token>)"})
+			writeError(w, http.StatusUnauthorized, "missing or wrong API token (Authorization: Bearer <repo api.token>)")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -109,7 +109,7 @@ func (d *Daemon) handle(f func(*http.Request) (any, error)) http.HandlerFunc {
 			case errors.Is(err, store.ErrNotFound):
 				status = http.StatusNotFound
 			}
-			writeJSON(w, status, node.APIError{Error: err.Error()})
+			writeError(w, status, err.Error())
 			return
 		}
 		writeJSON(w, http.StatusOK, v)
@@ -307,7 +307,7 @@ func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+node.PathBlobCat, func(w http.ResponseWriter, r *http.Request) {
 		c, err := cid.Decode(r.URL.Query().Get("cid"))
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, node.APIError{Error: "cat: ?cid= is not a CID"})
+			writeError(w, http.StatusBadRequest, "cat: ?cid= is not a CID")
 			return
 		}
 		st, err := d.Repo.Store()
@@ -326,6 +326,11 @@ func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 		if errors.Is(err, store.ErrNotFound) {
 			status = http.StatusNotFound
 		}
-		writeJSON(w, status, node.APIError{Error: err.Error()})
+		writeError(w, status, err.Error())
 	})
+}
+
+// writeError answers a failure: its message and the code of its status (node.APIError).
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, node.APIError{Error: msg, Code: node.CodeOf(status)})
 }

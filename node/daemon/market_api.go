@@ -40,7 +40,7 @@ func (d *Daemon) marketHandle(f func(*http.Request) (any, error)) http.HandlerFu
 		v, err := f(r)
 		var full errFull
 		if errors.As(err, &full) {
-			writeJSON(w, http.StatusServiceUnavailable, node.APIError{Error: err.Error()})
+			writeError(w, http.StatusServiceUnavailable, err.Error())
 			return
 		}
 		d.handle(func(*http.Request) (any, error) { return v, err })(w, r)
