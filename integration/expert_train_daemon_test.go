@@ -18,8 +18,9 @@ import (
 
 // TestExpertTrainWhileTheDaemonRuns: with the daemon running (it holds the store), `expert
 // train` trains in the daemon and streams its epochs to the CLI; the new expert is served and
-// answers at once, with no restart. Eval, export and import (into another running daemon,
-// keeping the ID) work the same way. Ctrl-C on the CLI cancels a training in the daemon, which
+// answers at once, with no restart. Eval, export, import (into another running daemon,
+// keeping the ID) and distill (from the daemon's expert, installing the student) work the
+// same way. Ctrl-C on the CLI cancels a training in the daemon, which
 // stores nothing and keeps running. (Before, the command failed: "another meshnode process
 // (the daemon?) holds it".)
 func TestExpertTrainWhileTheDaemonRuns(t *testing.T) {
@@ -85,6 +86,14 @@ func TestExpertTrainWhileTheDaemonRuns(t *testing.T) {
 	}
 	cli(t, other, "expert", "serve", served.ID)
 
+	// A student distilled from the daemon's expert is installed in its store, signed by it.
+	var dist struct {
+		ExpertID string `json:"expert_id"`
+	}
+	cliJSON(t, repo, &dist, "distill", "--teacher", "expert:iris-live", "--domain", "iris", "--params", "100",
+		"--dataset", "iris", "--output", filepath.Join(t.TempDir(), "student"))
+	cli(t, repo, "expert", "serve", dist.ExpertID)
+
 	// Ctrl-C after the first epoch: the daemon stops the training and stores nothing.
 	cmd := exec.Command(meshnodeBin, "--repo", repo, "expert", "train", "--dataset", "iris", "--hidden", "8",
 		"--epochs", "1000000", "--patience", "1000000", "--name", "iris-cancelled")
@@ -128,8 +137,8 @@ func TestExpertTrainWhileTheDaemonRuns(t *testing.T) {
 		t.Fatalf("the daemon after the cancelled training: %v", err)
 	}
 	var hosted []node.HostedExpert
-	if err := c.Get(t.Context(), node.PathExperts, &hosted); err != nil || len(hosted) != 1 {
-		t.Fatalf("the daemon's experts after the cancelled training: %d, %v; want the first one only", len(hosted), err)
+	if err := c.Get(t.Context(), node.PathExperts, &hosted); err != nil || len(hosted) != 2 {
+		t.Fatalf("the daemon's experts after the cancelled training: %d, %v; want the trained one and its student", len(hosted), err)
 	}
 	for _, h := range hosted {
 		if h.Name == "iris-cancelled" {

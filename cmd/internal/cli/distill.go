@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshnode/meshnode/distill/kd"
+	"github.com/meshnode/meshnode/node"
 )
 
 // distillFlags are the flags distill and generate share.
@@ -41,6 +45,7 @@ func (f *distillFlags) options() kd.Options {
 func distillCmd(e *env) *cobra.Command {
 	var f distillFlags
 	var teacher, ds, prompts, classes, output string
+	var install bool
 	var limit, labelled int
 	var timeout time.Duration
 	c := &cobra.Command{
@@ -76,18 +81,33 @@ import DIR/NAME.safetensors'; the manifest links the teacher as its parent), rep
 			o := f.options()
 			o.Signer = e.signer()
 			oo := kd.OpenOptions{APIKey: os.Getenv(kd.APIKeyEnv), RequestTimeout: timeout}
+			var ops node.ExpertOps // opened once: the teacher's store and the student's are one
 			if sp.Kind == kd.KindExpert {
 				if _, statErr := os.Stat(sp.Ref); statErr != nil && !strings.HasSuffix(sp.Ref, ".safetensors") {
-					repo, err := e.repo()
+					var repo *node.Repo
+					ops, repo, err = e.expertOps()
 					if err != nil {
 						return err
 					}
 					defer repo.Close()
-					st, err := repo.Store()
-					if err != nil {
-						return err
+					if local, ok := ops.(node.LocalOps); ok {
+						st, err := local.Repo.Store()
+						if err != nil {
+							return err
+						}
+						oo.Experts = st
+					} else { // the daemon holds the store: the teacher comes out as a file, signed manifest beside it
+						tmp, err := os.MkdirTemp("", "meshnode-teacher-")
+						if err != nil {
+							return err
+						}
+						defer os.RemoveAll(tmp)
+						file := filepath.Join(tmp, "teacher.safetensors")
+						if _, err := ops.ExportExpert(ctx, sp.Ref, file); err != nil {
+							return fmt.Errorf("distill: teacher %s: %w", sp.Ref, err)
+						}
+						sp.Ref = file
 					}
-					oo.Experts = st
 				}
 			}
 			t, err := kd.Open(ctx, sp, oo)
@@ -109,8 +129,14 @@ import DIR/NAME.safetensors'; the manifest links the teacher as its parent), rep
 			if err != nil {
 				return err
 			}
-			if _, err := kd.WriteResult(output, res); err != nil {
+			files, err := kd.WriteResult(output, res)
+			if err != nil {
 				return err
+			}
+			if install {
+				if err := e.install(ctx, ops, filepath.Join(output, files[0])); err != nil {
+					return err
+				}
 			}
 			return e.emit(res.Report, func(w io.Writer) { printDistill(w, res.Report, output) })
 		},
@@ -129,6 +155,7 @@ import DIR/NAME.safetensors'; the manifest links the teacher as its parent), rep
 	durationFlag(fl, &timeout, "request-timeout", time.Minute, "timeout of one chat request")
 	fl.StringVar(&f.o.Name, "name", "", "name of the micro-expert (default DOMAIN-micro)")
 	fl.StringVar(&output, "output", "", "folder to write the expert, report.json and summary.md (required)")
+	fl.BoolVar(&install, "install", true, "also store the student in this node's repo, signed by it (through its daemon when one runs)")
 	_ = c.MarkFlagRequired("teacher")
 	_ = c.MarkFlagRequired("domain")
 	_ = c.MarkFlagRequired("output")
@@ -185,6 +212,36 @@ func defaultCalibration(dir string) string {
 		return p
 	}
 	return ""
+}
+
+// install stores a student just written (FILE and its signed manifest beside it) in the repo's
+// store, through the daemon when one holds it, keeping its ID; ops, when not nil, is the
+// command's already open. With no repo there is nothing to install into: the student stays in
+// its folder.
+func (e *env) install(ctx context.Context, ops node.ExpertOps, file string) error {
+	if ops == nil {
+		var repo *node.Repo
+		var err error
+		ops, repo, err = e.expertOps()
+		if errors.Is(err, node.ErrNoRepo) {
+			if !e.json {
+				fmt.Fprintf(e.err, "not installed (%v); 'meshnode expert import %s' stores it later\n", err, file)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer repo.Close()
+	}
+	rep, err := ops.ImportExpert(ctx, file, node.ImportOptions{})
+	if err != nil {
+		return fmt.Errorf("install %s in the repo: %w", file, err)
+	}
+	if !e.json {
+		fmt.Fprintf(e.err, "installed %s in the repo as %s\n", rep.Name, rep.ID)
+	}
+	return nil
 }
 
 // distillProgress installs a reporter: a bar on a terminal, plain lines otherwise, nothing with
@@ -246,6 +303,7 @@ func generateCmd(e *env) *cobra.Command {
 	var f distillFlags
 	var g kd.GenerateOptions
 	var analysisDir, domains, output string
+	var install bool
 	c := &cobra.Command{
 		Use:   "generate",
 		Short: "Make one micro-expert per domain from an analysed mixture-of-experts checkpoint",
@@ -282,6 +340,17 @@ report.json and summary.md; OUTPUT/report.json and OUTPUT/summary.md list them a
 			if err != nil {
 				return err
 			}
+			if install {
+				for _, x := range rep.Experts {
+					files, err := filepath.Glob(filepath.Join(x.Dir, "*.safetensors"))
+					if err != nil || len(files) != 1 {
+						return fmt.Errorf("generate: install the %s student: want one .safetensors file in %s, found %d", x.Domain, x.Dir, len(files))
+					}
+					if err := e.install(cmd.Context(), nil, files[0]); err != nil {
+						return err
+					}
+				}
+			}
 			return e.emit(rep, func(w io.Writer) { printGenerate(w, rep, output) })
 		},
 	}
@@ -291,6 +360,7 @@ report.json and summary.md; OUTPUT/report.json and OUTPUT/summary.md list them a
 	fl.StringVar(&domains, "domains", "", "comma-separated domains, e.g. reasoning,coding (required)")
 	fl.StringVar(&g.ModelPath, "model-path", "", "checkpoint folder (default: the one the analysis names)")
 	fl.StringVar(&output, "output", "", "folder to write the micro-experts and reports (required)")
+	fl.BoolVar(&install, "install", true, "also store the students in this node's repo, signed by it (through its daemon when one runs)")
 	_ = c.MarkFlagRequired("analysis-dir")
 	_ = c.MarkFlagRequired("domains")
 	_ = c.MarkFlagRequired("output")
