@@ -231,18 +231,10 @@ func (d *Daemon) fetchHandler(fetch func(context.Context, cid.Cid) (node.BlobInf
 			})(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		w.WriteHeader(http.StatusOK)
-		flusher, _ := w.(http.Flusher)
-		enc := json.NewEncoder(w)
+		stream := ndjson(w) // a client that went away ends the fetch through its context
+		send := func(ev node.FetchEvent) { stream(ev) }
 		var mu sync.Mutex
 		var sent time.Time
-		send := func(ev node.FetchEvent) {
-			_ = enc.Encode(ev) // a client that went away ends the fetch through its context
-			if flusher != nil {
-				flusher.Flush()
-			}
-		}
 		info, err := fetch(withProgress(ctx, func(p blobs.Progress) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -328,6 +320,24 @@ func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 		}
 		writeError(w, status, err.Error())
 	})
+}
+
+// ndjson starts a streamed 200 answer of newline-delimited JSON and returns what sends one
+// line (safe for concurrent use; each line is flushed at once).
+func ndjson(w http.ResponseWriter) func(v any) {
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	enc := json.NewEncoder(w)
+	var mu sync.Mutex
+	return func(v any) {
+		mu.Lock()
+		defer mu.Unlock()
+		_ = enc.Encode(v) // a write to a client that went away fails; its request's context ends the work
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
 }
 
 // writeError answers a failure: its message and the code of its status (node.APIError).

@@ -1,13 +1,11 @@
 package daemon
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/dataset"
@@ -45,19 +43,8 @@ func (d *Daemon) trainHandler() http.HandlerFunc {
 			})(w, r)
 			return
 		}
-		w.Header().Set("Content-Type", "application/x-ndjson")
-		w.WriteHeader(http.StatusOK)
-		flusher, _ := w.(http.Flusher)
-		enc := json.NewEncoder(w)
-		var mu sync.Mutex
-		send := func(ev node.TrainEvent) {
-			mu.Lock()
-			defer mu.Unlock()
-			_ = enc.Encode(ev) // a client that went away cancels the training through its context
-			if flusher != nil {
-				flusher.Flush()
-			}
-		}
+		stream := ndjson(w) // a client that went away cancels the training through its context
+		send := func(ev node.TrainEvent) { stream(ev) }
 		req.Progress = func(s experts.EpochStats) { send(node.TrainEvent{Progress: &s}) }
 		rep, err := d.Repo.TrainExpert(r.Context(), dataset.DefaultCatalog(), req)
 		if err != nil {
