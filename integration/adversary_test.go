@@ -346,6 +346,7 @@ func TestHostilePeer(t *testing.T) {
 	t.Run("listing flood", func(t *testing.T) {
 		const n = 2 * 256 // twice the per-seller limit
 		var flooder string
+		penaltiesBefore := metricValue(t, repo, "meshnode_gossip_spam_penalties_total")
 		p99, ok, failed := during(func() {
 			floodTopic(t, daemon.TopicMarket, n, func(i int, k crypto.PrivKey) []byte {
 				now := time.Now()
@@ -369,11 +370,13 @@ func TestHostilePeer(t *testing.T) {
 			}
 		}
 		refused := metricValue(t, repo, `meshnode_market_messages_rejected_total{reason="table full"}`)
-		if held > 256 || refused < 1 {
-			t.Errorf("the victim lists %d of %d flooded listings (limit 256), refused %.0f as table full", held, n, refused)
+		// Every listing over the seller's own limit costs its author gossip score.
+		penalties := metricValue(t, repo, "meshnode_gossip_spam_penalties_total") - penaltiesBefore
+		if held > 256 || refused < 1 || penalties < refused {
+			t.Errorf("the victim lists %d of %d flooded listings (limit 256), refused %.0f as table full, penalised %.0f", held, n, refused, penalties)
 		}
 		record("listing flood", "valid signed year-long listings from one seller", n,
-			fmt.Sprintf("%d held (limit 256), %.0f refused", held, refused), p99, ok, failed)
+			fmt.Sprintf("%d held (limit 256), %.0f refused, each a gossip score penalty", held, refused), p99, ok, failed)
 	})
 
 	if path := os.Getenv("MESHNODE_SECURITY_REPORT"); path != "" {

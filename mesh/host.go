@@ -250,7 +250,12 @@ func (n *Node) Score(p peer.ID) float64 { return n.scores.get(p) }
 // Penalise lowers p's gossip score for one message it authored beyond a per-author limit
 // (adverts or listings over its share of a table): spam that is not invalid, so the
 // validator's rejection penalty does not reach it. A few dozen take p below the graylist.
-func (n *Node) Penalise(p peer.ID) { n.scores.penalise(p) }
+func (n *Node) Penalise(p peer.ID) {
+	n.scores.penalise(p)
+	if n.Metrics != nil {
+		n.Metrics.SpamPenalties.Inc()
+	}
+}
 
 // Close withdraws this node's adverts, then stops discovery, gossip, the DHT and the host.
 func (n *Node) Close() error {

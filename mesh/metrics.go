@@ -16,6 +16,7 @@ type Metrics struct {
 	AdvertsReceived prometheus.Counter
 	AdvertsRejected *prometheus.CounterVec
 	TableSize       prometheus.Gauge
+	SpamPenalties   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, bw *metrics.BandwidthCounter) (*Metrics, error) {
@@ -30,6 +31,8 @@ func newMetrics(reg prometheus.Registerer, bw *metrics.BandwidthCounter) (*Metri
 			Help: "Adverts refused, by reason (oversized, malformed, forged, stale; table full: no slot within the table's limits)."}, []string{"reason"}),
 		TableSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "meshnode_remote_adverts",
 			Help: "Live entries (expert, provider) in the remote advert table."}),
+		SpamPenalties: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshnode_gossip_spam_penalties_total",
+			Help: "Gossip messages whose authors went over their own limits (adverts, listings), each lowering the author's gossip score."}),
 	}
 	gossipSent := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "meshnode_gossip_sent_bytes_total",
 		Help: "Bytes this node sent on gossipsub streams (adverts, forwarding and control)."}, func() float64 {
@@ -43,7 +46,7 @@ func newMetrics(reg prometheus.Registerer, bw *metrics.BandwidthCounter) (*Metri
 	})
 	sent := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "meshnode_libp2p_sent_bytes_total",
 		Help: "Bytes this node sent on all libp2p streams."}, func() float64 { return float64(bw.GetBandwidthTotals().TotalOut) })
-	for _, c := range []prometheus.Collector{m.Peers, m.AdvertsSent, m.AdvertsReceived, m.AdvertsRejected, m.TableSize, gossipSent, sent} {
+	for _, c := range []prometheus.Collector{m.Peers, m.AdvertsSent, m.AdvertsReceived, m.AdvertsRejected, m.TableSize, m.SpamPenalties, gossipSent, sent} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

@@ -164,6 +164,9 @@ func canonicalPeer(k string) error {
 // errFull marks a table that is full: the request may succeed later (HTTP 503).
 type errFull struct{ error }
 
+// Unwrap lets errors.Is see the cause (errSpam marks a sender over its own limit).
+func (e errFull) Unwrap() error { return e.error }
+
 func (m *market) query(ctx context.Context, prefix ds.Key) ([]dsq.Entry, error) {
 	res, err := m.store.Query(ctx, dsq.Query{Prefix: prefix.String()})
 	if err != nil {
