@@ -160,6 +160,7 @@ type Book struct {
 	dirty    map[*account]bool  // accounts with verdicts to recompute
 	linked   int                // entries in chains
 	waiting  int                // entries held back
+	batching bool               // AddAll: verdicts are settled at the end
 }
 
 // NewBook returns an empty book judging entries by p's issuers and genesis.
@@ -219,7 +220,7 @@ func (b *Book) Add(e *Entry) (Outcome, error) {
 		}
 		ds := DoubleSpend{Author: e.Author, Seq: e.Seq, A: old, B: e, AID: old.ID(), BID: e.ID()}
 		out := Outcome{Proof: &ds, Dropped: b.fork(a, ds)}
-		b.settle()
+		b.maybeSettle()
 		return out, fmt.Errorf("%w: double spend by %s at sequence %d (%s and %s)", ErrInvalid, e.Author, e.Seq, ds.AID, ds.BID)
 	}
 	n := uint64(len(a.chain))
@@ -252,8 +253,29 @@ func (b *Book) Add(e *Entry) (Outcome, error) {
 		b.link(a, next)
 		out.Linked = append(out.Linked, next.e)
 	}
-	b.settle()
+	b.maybeSettle()
 	return out, nil
+}
+
+// AddAll adds entries as Add does, one by one, and judges them together at the end: a change
+// that re-judges a chain's tail (a payment arriving after the receipts that name it) costs
+// once per batch, not once per entry, so a peer cannot make a sync quadratic by the order it
+// sends entries in.
+func (b *Book) AddAll(entries []*Entry) ([]Outcome, []error) {
+	outs, errs := make([]Outcome, len(entries)), make([]error, len(entries))
+	b.batching = true
+	for i, e := range entries {
+		outs[i], errs[i] = b.Add(e)
+	}
+	b.batching = false
+	b.settle()
+	return outs, errs
+}
+
+func (b *Book) maybeSettle() {
+	if !b.batching {
+		b.settle()
+	}
 }
 
 // entryAt returns the entry a holds at seq, in its chain or waiting.

@@ -175,14 +175,24 @@ func TestBooksConvergeWhateverTheOrder(t *testing.T) {
 				p.Limits = Limits{WaitingPerKey: 1 + r.IntN(4)} // early entries refused: sync brings them
 			}
 			books[i] = NewBook(p, verify)
+			var batch []*Entry // half the books hear entries in batches (AddAll), half one by one
 			for _, j := range r.Perm(len(h.entries)) {
 				if r.IntN(8) == 0 {
 					continue // dropped on the way
 				}
 				for range 1 + r.IntN(2) { // sometimes twice
-					_, _ = books[i].Add(h.entries[j])
+					if i%2 == 0 {
+						batch = append(batch, h.entries[j])
+					} else {
+						_, _ = books[i].Add(h.entries[j])
+					}
+				}
+				if len(batch) > 0 && r.IntN(8) == 0 {
+					books[i].AddAll(batch)
+					batch = nil
 				}
 			}
+			books[i].AddAll(batch)
 			if r.IntN(3) == 0 { // a proof heard as a proof message
 				_, _ = books[i].Prove(h.proof[0], h.proof[1])
 			}

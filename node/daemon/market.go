@@ -443,11 +443,15 @@ func (m *market) keepReviewLocked(ctx context.Context, r *listing.Review) (bool,
 // (entries after an error are still tried). Entries that wait for a predecessor are not
 // journaled until they join; waiting reports whether any did (a sync may bring the rest).
 func (m *market) ingestLocked(ctx context.Context, entries []*ledger.Entry) (added []*ledger.Entry, proofs []ledger.DoubleSpend, waiting bool, first error) {
+	valid := make([]*ledger.Entry, 0, len(entries))
 	for _, e := range entries {
-		if e == nil {
-			continue
+		if e != nil {
+			valid = append(valid, e)
 		}
-		out, err := m.book.Add(e)
+	}
+	outs, errs := m.book.AddAll(valid)
+	for i, e := range valid {
+		out, err := outs[i], errs[i]
 		if d := out.Proof; d != nil {
 			proofs = append(proofs, *d)
 			if perr := m.journal.SaveProof(ctx, *d); perr != nil && first == nil {
