@@ -112,9 +112,13 @@ func newMarket(ctx context.Context, d *Daemon) (*market, error) {
 		m.topic.Close()
 		return nil, fmt.Errorf("subscribe %s: %w", TopicMarket, err)
 	}
+	if m.sync, err = newLedgerSync(m); err != nil {
+		m.sub.Cancel()
+		m.topic.Close()
+		return nil, err
+	}
 	m.client = rpc.NewClient(d.Mesh.Host, MarketProtocol, 1<<20, 4)
 	rpc.Serve(d.Mesh.Host, MarketProtocol, m.serveBuy, rpc.ServerOptions{MaxRequest: 1 << 20, PeerRate: 50, PeerBurst: 100, PeerBusy: 0.5, Logger: d.log})
-	m.sync = newLedgerSync(m)
 	ctx, m.cancel = context.WithCancel(context.Background())
 	m.wg.Add(3)
 	go m.receive(ctx)

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
+	"slices"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
@@ -19,8 +19,8 @@ import (
 )
 
 // LedgerSyncProtocol is the ledger's anti-entropy stream: a peer asks for a page of chain
-// heads, or for one chain from a sequence on ("chain K from N"), and gets what this node's
-// book holds. Gossip spreads new entries; sync brings what gossip missed (a partition, a node
+// heads, or for up to 64 chains each from a sequence on ("chain K from N"), and gets what this
+// node's book holds. Gossip spreads new entries; sync brings what gossip missed (a partition, a node
 // that was down or joined late, an entry that came before its predecessor).
 const LedgerSyncProtocol = protocol.ID("/meshnode/ledger/sync/1.0.0")
 
@@ -33,29 +33,30 @@ const (
 )
 
 // ledgerSync runs the sync protocol: it serves this node's book and, in one goroutine, syncs
-// with peers: each it connects to, one at random every market.sync, and any that forwarded an
-// entry which came before its predecessor.
+// with peers: each newly identified one that speaks the protocol, one at random every
+// market.sync, and any that forwarded an entry which came before its predecessor.
 type ledgerSync struct {
-	m      *market
-	client *rpc.Client
-	asks   chan peer.ID
-	notify *network.NotifyBundle
-
-	mu   sync.Mutex
-	last map[peer.ID]time.Time // when a sync with the peer last started
+	m          *market
+	client     *rpc.Client
+	asks       chan peer.ID
+	identified event.Subscription
+	last       map[peer.ID]time.Time // when a sync with the peer last started (run's alone)
 }
 
-func newLedgerSync(m *market) *ledgerSync {
-	s := &ledgerSync{m: m, asks: make(chan peer.ID, 64), last: map[peer.ID]time.Time{},
-		client: rpc.NewClient(m.d.Mesh.Host, LedgerSyncProtocol, listing.MaxSyncResponseBytes+1024, 2)}
-	rpc.Serve(m.d.Mesh.Host, LedgerSyncProtocol, s.serve, rpc.ServerOptions{MaxRequest: listing.MaxSyncRequestBytes,
+func newLedgerSync(m *market) (*ledgerSync, error) {
+	h := m.d.Mesh.Host
+	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
+	if err != nil {
+		return nil, fmt.Errorf("ledger sync: subscribe to identify events: %w", err)
+	}
+	s := &ledgerSync{m: m, asks: make(chan peer.ID, 64), last: map[peer.ID]time.Time{}, identified: sub,
+		client: rpc.NewClient(h, LedgerSyncProtocol, listing.MaxSyncResponseBytes+1024, 2)}
+	rpc.Serve(h, LedgerSyncProtocol, s.serve, rpc.ServerOptions{MaxRequest: listing.MaxSyncRequestBytes,
 		PeerRate: 50, PeerBurst: 200, PeerBusy: 0.5, Logger: m.d.log})
-	s.notify = &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) { s.ask(c.RemotePeer()) }}
-	m.d.Mesh.Host.Network().Notify(s.notify)
-	for _, p := range m.d.Mesh.Host.Network().Peers() {
+	for _, p := range h.Network().Peers() { // identified before the market started
 		s.ask(p)
 	}
-	return s
+	return s, nil
 }
 
 // ask queues a sync with p (dropped when the queue is full: the periodic round catches up).
@@ -70,9 +71,8 @@ func (s *ledgerSync) ask(p peer.ID) {
 }
 
 func (s *ledgerSync) close() error {
-	s.m.d.Mesh.Host.Network().StopNotify(s.notify)
 	s.m.d.Mesh.Host.RemoveStreamHandler(LedgerSyncProtocol)
-	return s.client.Close()
+	return errors.Join(s.identified.Close(), s.client.Close())
 }
 
 // run syncs until ctx ends (the market's lifetime).
@@ -85,7 +85,15 @@ func (s *ledgerSync) run(ctx context.Context, every time.Duration) {
 		case <-ctx.Done():
 			return
 		case p = <-s.asks:
-			time.Sleep(200 * time.Millisecond) // let identify finish on a new connection
+		case ev, ok := <-s.identified.Out():
+			if !ok {
+				return
+			}
+			id := ev.(event.EvtPeerIdentificationCompleted)
+			if !slices.Contains(id.Protocols, LedgerSyncProtocol) {
+				continue
+			}
+			p = id.Peer
 		case <-t.C:
 			peers := s.m.d.Mesh.Host.Network().Peers()
 			if len(peers) == 0 {
@@ -93,18 +101,13 @@ func (s *ledgerSync) run(ctx context.Context, every time.Duration) {
 			}
 			p = peers[rand.IntN(len(peers))]
 		}
-		s.mu.Lock()
-		recent := time.Since(s.last[p]) < syncAgain
-		if !recent {
-			s.last[p] = time.Now()
-			if len(s.last) > 4096 {
-				clear(s.last)
-			}
-		}
-		s.mu.Unlock()
-		if recent {
+		if time.Since(s.last[p]) < syncAgain {
 			continue
 		}
+		if len(s.last) > 4096 {
+			clear(s.last)
+		}
+		s.last[p] = time.Now()
 		n, err := s.syncWith(ctx, p)
 		switch {
 		case err != nil && ctx.Err() == nil:
