@@ -161,6 +161,7 @@ type Book struct {
 	linked   int                // entries in chains
 	waiting  int                // entries held back
 	batching bool               // AddAll: verdicts are settled at the end
+	forks    int                // keys refused for double spending (each proof holds two entries)
 }
 
 // NewBook returns an empty book judging entries by p's issuers and genesis.
@@ -226,6 +227,7 @@ func (b *Book) Add(e *Entry) (Outcome, error) {
 	n := uint64(len(a.chain))
 	if e.Seq > n+1 {
 		if err := b.room(e, true); err != nil {
+			b.forgetIfEmpty(a)
 			return Outcome{}, err
 		}
 		a.waiting[e.Seq] = &held{e: e, id: e.ID(), epoch: len(b.epochs) - 1, status: StatusWaiting}
@@ -236,6 +238,7 @@ func (b *Book) Add(e *Entry) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("%w: %s entry %d does not link to entry %d", ErrInvalid, e.Author, e.Seq, e.Seq-1)
 	}
 	if err := b.room(e, false); err != nil {
+		b.forgetIfEmpty(a)
 		return Outcome{}, err
 	}
 	out := Outcome{Linked: []*Entry{e}}
@@ -275,6 +278,14 @@ func (b *Book) AddAll(entries []*Entry) ([]Outcome, []error) {
 func (b *Book) maybeSettle() {
 	if !b.batching {
 		b.settle()
+	}
+}
+
+// forgetIfEmpty drops an account that holds nothing (made for an entry that was then refused),
+// so refused entries of new keys leave no trace.
+func (b *Book) forgetIfEmpty(a *account) {
+	if len(a.chain) == 0 && len(a.waiting) == 0 && a.fork == nil && a.granted == 0 && a.dirty == 0 {
+		delete(b.accounts, a.key)
 	}
 }
 
@@ -385,6 +396,9 @@ func without(hs []*held, h *held) []*held {
 func (b *Book) fork(a *account, ds DoubleSpend) []*Entry {
 	if a.fork != nil && a.fork.Seq <= ds.Seq {
 		return nil
+	}
+	if a.fork == nil {
+		b.forks++
 	}
 	a.fork = &ds
 	for seq := range a.waiting {

@@ -180,9 +180,18 @@ func (b *Book) Prove(x, y *Entry) (*DoubleSpend, error) {
 			return nil, fmt.Errorf("%w: double-spend proof: key %q: %v", ErrInvalid, x.Author, err)
 		}
 	}
-	a := b.account(x.Author)
-	if a.fork != nil && a.fork.Seq <= x.Seq {
+	a := b.accounts[x.Author]
+	if a != nil && a.fork != nil && a.fork.Seq <= x.Seq {
 		return nil, nil
+	}
+	// A proof of a key the book holds nothing of costs two entries of room, like any stranger's.
+	stranger := a == nil || len(a.chain) == 0 && len(a.waiting) == 0
+	if stranger && x.Author != b.limits.Own && b.linked+2*b.forks >= b.limits.Entries {
+		return nil, fmt.Errorf("%w: a double-spend proof of %s, a key it holds no entry of: the book holds %d entries and %d proofs",
+			ErrFull, x.Author, b.linked, b.forks)
+	}
+	if a == nil {
+		a = b.account(x.Author)
 	}
 	ds := DoubleSpend{Author: x.Author, Seq: x.Seq, A: x, B: y, AID: x.ID(), BID: y.ID()}
 	b.fork(a, ds)

@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -189,4 +190,37 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal("decoded entry does not re-encode to its bytes")
 		}
 	})
+}
+
+// TestRefusedEntriesOfStrangersLeaveNoTrace: a flood of new keys whose entries a full book
+// refuses, and of double-spend proofs of keys it holds nothing of, does not grow the book.
+func TestRefusedEntriesOfStrangersLeaveNoTrace(t *testing.T) {
+	ring := testkeys.Ring{}
+	b := NewBook(Policy{Genesis: 10, Limits: Limits{Entries: 2, Waiting: 1}}, ring.Verify)
+	for i := range 2 {
+		k := ring.New(fmt.Sprintf("fill%d", i), byte(10+i))
+		mustAdd(t, b, signed(t, b, k, KindPayment, func(e *Entry) { e.To, e.Amount = "x", 1 }))
+	}
+	early := ring.New("early", 30)
+	mustAdd(t, b, signed(t, b, early, KindPayment, func(e *Entry) { e.To, e.Amount, e.Seq, e.Prev = "x", 1, 5, "p" }))
+	before := len(b.accounts)
+	for i := range 50 {
+		k := ring.New(fmt.Sprintf("sybil%d", i), byte(40+i))
+		linkable := signed(t, b, k, KindPayment, func(e *Entry) { e.To, e.Amount = "x", 1 })
+		waiting := signed(t, b, k, KindPayment, func(e *Entry) { e.To, e.Amount, e.Seq, e.Prev = "x", 1, 3, "p" })
+		for _, e := range []*Entry{linkable, waiting} {
+			if _, err := b.Add(e); !errors.Is(err, ErrFull) {
+				t.Fatalf("a stranger's entry in a full book: %v, want ErrFull", err)
+			}
+		}
+		twin := *linkable
+		twin.Amount, twin.Sig = 2, nil
+		_ = twin.Sign(k)
+		if _, err := b.Prove(linkable, &twin); !errors.Is(err, ErrFull) {
+			t.Fatalf("a stranger's proof in a full book: %v, want ErrFull", err)
+		}
+	}
+	if len(b.accounts) != before || b.Len() != 2 || b.Waiting() != 1 {
+		t.Fatalf("after the flood: %d accounts (was %d), %d entries, %d waiting", len(b.accounts), before, b.Len(), b.Waiting())
+	}
 }

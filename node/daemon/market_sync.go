@@ -208,7 +208,9 @@ func (s *ledgerSync) take(ctx context.Context, r *listing.SyncResponse) (int, er
 	m.mu.Lock()
 	var perrs []error
 	for i := 0; i+1 < len(r.Proofs); i += 2 {
-		perrs = append(perrs, m.proveLocked(ctx, r.Proofs[i], r.Proofs[i+1]))
+		if err := m.proveLocked(ctx, r.Proofs[i], r.Proofs[i+1]); !errors.Is(err, ledger.ErrFull) {
+			perrs = append(perrs, err)
+		}
 	}
 	added, proofs, _, err := m.ingestLocked(ctx, r.Entries)
 	m.mu.Unlock()
