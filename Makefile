@@ -49,8 +49,8 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzReadUserSuite -fuzztime $(FUZZTIME) ./experts/dataset/
 	$(GO) test -run XXX -fuzz FuzzParseSpec -fuzztime $(FUZZTIME) ./distill/kd/
 	$(GO) test -run XXX -fuzz FuzzParseAnswer -fuzztime $(FUZZTIME) ./distill/kd/
-	$(GO) test -run XXX -fuzz FuzzDecodeUpdate -fuzztime $(FUZZTIME) ./distill/fedjob/
-	$(GO) test -run XXX -fuzz FuzzDecodeAnnouncement -fuzztime $(FUZZTIME) ./distill/fedjob/
+	$(GO) test -run XXX -fuzz FuzzDecodeUpdate -fuzztime $(FUZZTIME) ./distill/federated/fedjob/
+	$(GO) test -run XXX -fuzz FuzzDecodeAnnouncement -fuzztime $(FUZZTIME) ./distill/federated/fedjob/
 
 # Benchmarks; tables go to bench/results/.
 bench: setup

@@ -13,8 +13,8 @@
 //   - distill/ckptgen generates checkpoints in the real layouts for tests and
 //     demos: tiny ones with planted structure and a calibration file, and a
 //     header-complete sparse stand-in of the full Kimi-K2 release;
-//   - distill/fedavg holds the arithmetic of federated training rounds, and
-//     distill/fedjob their messages and rules (signed job specs, round
+//   - distill/federated/fedavg holds the arithmetic of federated training rounds, and
+//     distill/federated/fedjob their messages and rules (signed job specs, round
 //     announcements, signed updates, when a round closes);
 //   - distill/kd distils a teacher (a local expert, one expert of a checkpoint,
 //     or an OpenAI-compatible chat endpoint) into a student sized to a budget —

@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/meshnode/meshnode/distill/fedjob"
+	"github.com/meshnode/meshnode/distill/federated/fedjob"
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/dataset"
 	"github.com/meshnode/meshnode/node"

@@ -1,6 +1,6 @@
 package node
 
-import "github.com/meshnode/meshnode/distill/fedjob"
+import "github.com/meshnode/meshnode/distill/federated/fedjob"
 
 // Federated training API paths.
 const (

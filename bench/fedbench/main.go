@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/bench/internal/procs"
-	"github.com/meshnode/meshnode/distill/fedjob"
+	"github.com/meshnode/meshnode/distill/federated/fedjob"
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/dataset"
 	"github.com/meshnode/meshnode/node"

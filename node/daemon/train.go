@@ -17,7 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
-	"github.com/meshnode/meshnode/distill/fedjob"
+	"github.com/meshnode/meshnode/distill/federated/fedjob"
 	"github.com/meshnode/meshnode/experts/dataset"
 	"github.com/meshnode/meshnode/mesh/rpc"
 	"github.com/meshnode/meshnode/node"

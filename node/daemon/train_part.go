@@ -15,8 +15,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
 
-	"github.com/meshnode/meshnode/distill/fedavg"
-	"github.com/meshnode/meshnode/distill/fedjob"
+	"github.com/meshnode/meshnode/distill/federated/fedavg"
+	"github.com/meshnode/meshnode/distill/federated/fedjob"
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/mesh/rpc"
 	"github.com/meshnode/meshnode/node"

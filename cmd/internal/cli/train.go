@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/meshnode/meshnode/distill/fedavg"
-	"github.com/meshnode/meshnode/distill/fedjob"
+	"github.com/meshnode/meshnode/distill/federated/fedavg"
+	"github.com/meshnode/meshnode/distill/federated/fedjob"
 	"github.com/meshnode/meshnode/node"
 )
 

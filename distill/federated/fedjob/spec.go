@@ -10,7 +10,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 
-	"github.com/meshnode/meshnode/distill/fedavg"
+	"github.com/meshnode/meshnode/distill/federated/fedavg"
 	"github.com/meshnode/meshnode/experts"
 )
 

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/meshnode/meshnode/distill/fedavg"
+	"github.com/meshnode/meshnode/distill/federated/fedavg"
 )
 
 // Reasons an update is refused by a collector.
