@@ -64,31 +64,7 @@ type ServeRequest struct {
 // APIError is the body of every non-200 answer.
 type APIError struct {
 	Error string `json:"error"` // what went wrong, in one line
-	Code  string `json:"code"`  // what kind of failure: one of the Code* constants
-}
-
-// Codes of APIError, one per kind of failure a script may act on.
-const (
-	CodeBadRequest   = "bad_request"  // the request is wrong (400): fix it, do not retry
-	CodeUnauthorized = "unauthorized" // no or a wrong API token (401)
-	CodeNotFound     = "not_found"    // no such expert, blob or job (404)
-	CodeUnavailable  = "unavailable"  // full or busy (503): the same request may succeed later
-	CodeInternal     = "internal"     // the daemon failed (500): its log says more
-)
-
-// CodeOf is the APIError code of an HTTP status.
-func CodeOf(status int) string {
-	switch status {
-	case 400:
-		return CodeBadRequest
-	case 401:
-		return CodeUnauthorized
-	case 404:
-		return CodeNotFound
-	case 503:
-		return CodeUnavailable
-	}
-	return CodeInternal
+	Code  string `json:"code"`  // what kind of failure: a Code of APIErrors' table
 }
 
 // CallError is a daemon's refusal as a client sees it: its message, code and HTTP status.
@@ -100,6 +76,13 @@ type CallError struct {
 }
 
 func (e *CallError) Error() string { return e.Message }
+
+// Is makes errors.Is(err, node.ErrNotFound) true for the daemon's refusal of that kind, as
+// for the daemon's own error before it crossed the API.
+func (e *CallError) Is(target error) bool {
+	k, ok := target.(*ErrorKind)
+	return ok && k.Code == e.Code
+}
 
 // QueryRequest is the body of PathQuery: exactly one of Expert and Domain, and one input.
 type QueryRequest struct {
@@ -157,11 +140,7 @@ type GCReport struct {
 // FetchEvent is one line of a fetch that streams its progress (a fetch request with
 // "progress": true answers with newline-delimited FetchEvents): progress lines, then a result
 // or an error.
-type FetchEvent struct {
-	Progress *FetchProgress `json:"progress,omitempty"`
-	Result   *BlobInfo      `json:"result,omitempty"`
-	Error    string         `json:"error,omitempty"`
-}
+type FetchEvent = JobEvent[FetchProgress, BlobInfo]
 
 // FetchProgress is how far a fetch has come.
 type FetchProgress struct {

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/meshnode/meshnode/experts"
 )
 
 // ErrNoDaemon is returned when a repo has no running daemon.
@@ -115,7 +117,7 @@ func (c *Client) open(ctx context.Context, method, path string, body []byte) (*h
 // message when the body is an APIError that has one, else the HTTP status.
 func apiError(path string, resp *http.Response, body io.Reader) error {
 	var e APIError
-	ce := &CallError{Path: path, Status: resp.StatusCode, Code: CodeOf(resp.StatusCode), Message: fmt.Sprintf("daemon API %s: %s", path, resp.Status)}
+	ce := &CallError{Path: path, Status: resp.StatusCode, Code: kindOfStatus(resp.StatusCode).Code, Message: fmt.Sprintf("daemon API %s: %s", path, resp.Status)}
 	if json.NewDecoder(body).Decode(&e) == nil && e.Error != "" {
 		ce.Message = e.Error
 		if e.Code != "" {
@@ -180,7 +182,7 @@ func (c *Client) PostEvents(ctx context.Context, path string, body any, onLine f
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("daemon API %s: %w", path, err)
+		return fmt.Errorf("daemon API %s: %w: %w", path, errStreamBroken, err)
 	}
 	return nil
 }
@@ -188,32 +190,6 @@ func (c *Client) PostEvents(ctx context.Context, path string, body any, onLine f
 // TrainExpert trains an expert in the daemon (PathExpertTrain), handing each epoch to
 // req.Progress; cancelling ctx cancels the training.
 func (c *Client) TrainExpert(ctx context.Context, req TrainRequest) (*TrainReport, error) {
-	var rep *TrainReport
-	var failed error
 	req.Dataset = absDataset(req.Dataset)
-	err := c.PostEvents(ctx, PathExpertTrain, req, func(line []byte) error {
-		var ev TrainEvent
-		if err := json.Unmarshal(line, &ev); err != nil {
-			return fmt.Errorf("train: daemon sent %q: %w", line, err)
-		}
-		switch {
-		case ev.Progress != nil && req.Progress != nil:
-			req.Progress(*ev.Progress)
-		case ev.Result != nil:
-			rep = ev.Result
-		case ev.Error != "":
-			failed = errors.New(ev.Error)
-		}
-		return nil
-	})
-	if err == nil {
-		err = failed
-	}
-	if err == nil && rep == nil {
-		err = fmt.Errorf("train: the daemon's answer ended without a result")
-	}
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("train: %w", ctx.Err())
-	}
-	return rep, err
+	return RunJob[experts.EpochStats, TrainReport](ctx, c, PathExpertTrain, req, req.Progress)
 }

@@ -31,7 +31,7 @@ func TestClientErrors(t *testing.T) {
 	for name, call := range calls {
 		err := call("/msg")
 		var ce *CallError
-		if err == nil || err.Error() != "no such expert" || !errors.As(err, &ce) || ce.Code != CodeBadRequest || ce.Status != 400 {
+		if err == nil || err.Error() != "no such expert" || !errors.As(err, &ce) || ce.Code != ErrBadRequest.Code || ce.Status != 400 {
 			t.Errorf("%s with a message: %v (%+v)", name, err, ce)
 		}
 		if err := call("/plain"); err == nil || err.Error() != "daemon API /plain: 500 Internal Server Error" {

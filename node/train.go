@@ -38,11 +38,7 @@ type TrainRequest struct {
 const PathExpertTrain = "/api/v1/experts/train"
 
 // TrainEvent is one line of PathExpertTrain's answer.
-type TrainEvent struct {
-	Progress *experts.EpochStats `json:"progress,omitempty"`
-	Result   *TrainReport        `json:"result,omitempty"`
-	Error    string              `json:"error,omitempty"`
-}
+type TrainEvent = JobEvent[experts.EpochStats, TrainReport]
 
 // TrainReport is what training produced.
 type TrainReport struct {

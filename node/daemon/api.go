@@ -18,7 +18,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/meshnode/meshnode/experts/store"
 	"github.com/meshnode/meshnode/mesh/advert"
 	"github.com/meshnode/meshnode/mesh/blobs"
 	"github.com/meshnode/meshnode/node"
@@ -61,7 +60,7 @@ func (d *Daemon) routes(token string) http.Handler {
 		dec := json.NewDecoder(io.LimitReader(r.Body, 16<<20))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&q); err != nil {
-			return nil, badRequest{fmt.Errorf("query body: %w", err)}
+			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("query body: %w", err))
 		}
 		return d.Query(r.Context(), q)
 	}))
@@ -84,32 +83,20 @@ func authenticate(token string, next http.Handler, ui http.HandlerFunc) http.Han
 		}
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
-			writeError(w, http.StatusUnauthorized, "missing or wrong API token (Authorization: Bearer <repo api.token>)")
+			writeError(w, node.ErrUnauthorized.Wrap(errors.New("missing or wrong API token (Authorization: Bearer <repo api.token>)")))
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// badRequest marks errors caused by the request.
-type badRequest struct{ error }
-
+// handle answers f's value as JSON, or its error with the status and code of its kind
+// (node.KindOf: the API's error table).
 func (d *Daemon) handle(f func(*http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v, err := f(r)
 		if err != nil {
-			status := http.StatusInternalServerError
-			var br badRequest
-			var full errFull
-			switch {
-			case errors.As(err, &br):
-				status = http.StatusBadRequest
-			case errors.As(err, &full):
-				status = http.StatusServiceUnavailable
-			case errors.Is(err, store.ErrNotFound):
-				status = http.StatusNotFound
-			}
-			writeError(w, status, err.Error())
+			writeError(w, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, v)
@@ -127,10 +114,10 @@ func decodeServe(r *http.Request) (node.ServeRequest, error) {
 	dec := json.NewDecoder(io.LimitReader(r.Body, node.MaxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return req, badRequest{fmt.Errorf("request body: want {\"ref\": ID or name}: %w", err)}
+		return req, node.ErrBadRequest.Wrap(fmt.Errorf("request body: want {\"ref\": ID or name}: %w", err))
 	}
 	if req.Ref == "" {
-		return req, badRequest{errors.New("request body: ref is empty")}
+		return req, node.ErrBadRequest.Wrap(errors.New("request body: ref is empty"))
 	}
 	return req, nil
 }
@@ -166,29 +153,17 @@ func (d *Daemon) peers(*http.Request) (any, error) {
 }
 
 func (d *Daemon) hosted(r *http.Request) (any, error) {
-	st, err := d.Repo.Store()
-	if err != nil {
-		return nil, err
-	}
-	list, err := st.ListExperts(r.Context())
-	if err != nil {
-		return nil, err
-	}
 	served := map[string]bool{}
 	for _, s := range d.Mesh.Adverts.Served() {
 		served[s.ID] = true
 	}
-	out := []node.HostedExpert{}
-	for _, e := range list {
-		out = append(out, node.HostedExpert{Entry: e, Served: served[e.ID.String()]})
-	}
-	return out, nil
+	return d.Repo.HostedExperts(r.Context(), func(id string) bool { return served[id] })
 }
 
 func readBody(r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(r.Body, node.MaxBodyBytes))
 	if err != nil {
-		return nil, badRequest{fmt.Errorf("request body: %w", err)}
+		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
 	}
 	return b, nil
 }
@@ -231,42 +206,37 @@ func (d *Daemon) fetchHandler(fetch func(context.Context, cid.Cid) (node.BlobInf
 			})(w, r)
 			return
 		}
-		stream := ndjson(w) // a client that went away ends the fetch through its context
-		send := func(ev node.FetchEvent) { stream(ev) }
-		var mu sync.Mutex
-		var sent time.Time
-		info, err := fetch(withProgress(ctx, func(p blobs.Progress) {
-			mu.Lock()
+		runJob(w, r, nil, func(_ context.Context, progress func(node.FetchProgress)) (*node.BlobInfo, error) {
+			var mu sync.Mutex
+			var sent time.Time
+			info, err := fetch(withProgress(ctx, func(p blobs.Progress) {
+				mu.Lock()
+				defer mu.Unlock()
+				if time.Since(sent) < 200*time.Millisecond && (p.Total == 0 || p.Bytes < p.Total) {
+					return
+				}
+				sent = time.Now()
+				progress(node.FetchProgress{Bytes: p.Bytes, Total: p.Total, Received: p.Received,
+					Blocks: p.Blocks, Seconds: p.Elapsed.Seconds()})
+			}), c)
+			mu.Lock() // no progress line after the result
 			defer mu.Unlock()
-			if time.Since(sent) < 200*time.Millisecond && (p.Total == 0 || p.Bytes < p.Total) {
-				return
+			if err != nil {
+				return nil, err
 			}
-			sent = time.Now()
-			send(node.FetchEvent{Progress: &node.FetchProgress{Bytes: p.Bytes, Total: p.Total, Received: p.Received,
-				Blocks: p.Blocks, Seconds: p.Elapsed.Seconds()}})
-		}), c)
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			send(node.FetchEvent{Error: err.Error()})
-			return
-		}
-		send(node.FetchEvent{Result: &info})
+			return &info, nil
+		})
 	}
 }
 
 func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+node.PathBlobPut, d.handle(func(r *http.Request) (any, error) {
-		body, err := readBody(r)
-		if err != nil {
+		var req node.BlobPutRequest
+		if err := decodeStrict(r, &req); err != nil {
 			return nil, err
 		}
-		var req struct {
-			Path    string `json:"path"`
-			Private bool   `json:"private"`
-		}
-		if err := json.Unmarshal(body, &req); err != nil || !filepath.IsAbs(req.Path) {
-			return nil, badRequest{fmt.Errorf("request body: want {\"path\": an absolute file path, \"private\": false}")}
+		if !filepath.IsAbs(req.Path) {
+			return nil, node.ErrBadRequest.Errorf("blob put: path %q is not absolute", req.Path)
 		}
 		return d.blobs.Put(r.Context(), req.Path, req.Private)
 	}))
@@ -290,16 +260,16 @@ func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+node.PathExpertTrain, d.trainHandler())
 	d.expertOpsRoutes(mux)
 	mux.HandleFunc("POST "+node.PathBlobPin, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) {
-		return map[string]string{"pinned": c.String()}, d.blobs.Pin(ctx, c)
+		return map[string]string{"pinned": c.String()}, d.blobs.keeper.Pin(ctx, c)
 	}))
 	mux.HandleFunc("POST "+node.PathBlobUnpin, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) {
-		return map[string]string{"unpinned": c.String()}, d.blobs.Unpin(ctx, c)
+		return map[string]string{"unpinned": c.String()}, d.blobs.keeper.Unpin(ctx, c)
 	}))
 	mux.HandleFunc("POST "+node.PathBlobGC, d.handle(func(r *http.Request) (any, error) { return d.blobs.GC(r.Context()) }))
 	mux.HandleFunc("GET "+node.PathBlobCat, func(w http.ResponseWriter, r *http.Request) {
 		c, err := cid.Decode(r.URL.Query().Get("cid"))
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "cat: ?cid= is not a CID")
+			writeError(w, node.ErrBadRequest.Wrap(errors.New("cat: ?cid= is not a CID")))
 			return
 		}
 		st, err := d.Repo.Store()
@@ -314,11 +284,7 @@ func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 				return
 			}
 		}
-		status := http.StatusInternalServerError
-		if errors.Is(err, store.ErrNotFound) {
-			status = http.StatusNotFound
-		}
-		writeError(w, status, err.Error())
+		writeError(w, err)
 	})
 }
 
@@ -340,7 +306,8 @@ func ndjson(w http.ResponseWriter) func(v any) {
 	}
 }
 
-// writeError answers a failure: its message and the code of its status (node.APIError).
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, node.APIError{Error: msg, Code: node.CodeOf(status)})
+// writeError answers a failure: its message, with the status and code of its kind.
+func writeError(w http.ResponseWriter, err error) {
+	kind := node.KindOf(err)
+	writeJSON(w, kind.Status, node.APIError{Error: err.Error(), Code: kind.Code})
 }

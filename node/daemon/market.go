@@ -165,12 +165,6 @@ func canonicalPeer(k string) error {
 	return nil
 }
 
-// errFull marks a table that is full: the request may succeed later (HTTP 503).
-type errFull struct{ error }
-
-// Unwrap lets errors.Is see the cause (errSpam marks a sender over its own limit).
-func (e errFull) Unwrap() error { return e.error }
-
 func (m *market) query(ctx context.Context, prefix ds.Key) ([]dsq.Entry, error) {
 	res, err := m.store.Query(ctx, dsq.Query{Prefix: prefix.String()})
 	if err != nil {
@@ -277,7 +271,7 @@ func (m *market) receiptedLocked(payment string) bool {
 }
 
 // keepListingLocked stores a verified listing; it reports whether it was new. Another node's
-// listing is refused with errFull when its seller holds maxSellerListings already (spam set:
+// listing is refused with node.ErrUnavailable when its seller holds maxSellerListings already (spam set:
 // the seller's own doing). When the whole table is full, expired listings no receipt names go
 // first (one scan a minute at most); then the seller holding the most listings loses its
 // soonest-expiring one that no receipt names, to a newcomer that would still hold fewer;
@@ -310,7 +304,7 @@ func (m *market) roomLocked(ctx context.Context, seller string, take bool) error
 		return nil
 	}
 	if n := m.sellers[seller]; n >= maxSellerListings {
-		return errFull{fmt.Errorf("seller %s already has %d listings here, the limit: %w", seller, n, errSpam)}
+		return node.ErrUnavailable.Wrap(fmt.Errorf("seller %s already has %d listings here, the limit: %w", seller, n, errSpam))
 	}
 	if len(m.listings) < m.listingLimit {
 		return nil
@@ -329,8 +323,8 @@ func (m *market) roomLocked(ctx context.Context, seller string, take bool) error
 		}
 	}
 	if m.sellers[seller]+1 >= most {
-		return errFull{fmt.Errorf("the listing table is full (%d listings) and seller %s would hold %d, no fewer than the largest seller's %d; try again later",
-			len(m.listings), seller, m.sellers[seller]+1, most)}
+		return node.ErrUnavailable.Wrap(fmt.Errorf("the listing table is full (%d listings) and seller %s would hold %d, no fewer than the largest seller's %d; try again later",
+			len(m.listings), seller, m.sellers[seller]+1, most))
 	}
 	if !take {
 		return nil // the victim search below reads the whole book: only when room is taken
@@ -346,7 +340,7 @@ func (m *market) roomLocked(ctx context.Context, seller string, take bool) error
 		}
 	}
 	if victim == nil {
-		return errFull{fmt.Errorf("the listing table is full (%d listings) and receipts name every listing of its largest seller; try again later", len(m.listings))}
+		return node.ErrUnavailable.Wrap(fmt.Errorf("the listing table is full (%d listings) and receipts name every listing of its largest seller; try again later", len(m.listings)))
 	}
 	return m.dropListingLocked(ctx, victim)
 }

@@ -27,30 +27,17 @@ func decodeStrictLimit(r *http.Request, v any, limit int64) error {
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return badRequest{fmt.Errorf("request body is over the limit of %d MiB", limit>>20)}
+			return node.ErrBadRequest.Wrap(fmt.Errorf("request body is over the limit of %d MiB", limit>>20))
 		}
-		return badRequest{fmt.Errorf("request body: %w", err)}
+		return node.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
 	}
 	return nil
 }
 
-// marketHandle is Daemon.handle, with a full table answered 503 (try again later).
-func (d *Daemon) marketHandle(f func(*http.Request) (any, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		v, err := f(r)
-		var full errFull
-		if errors.As(err, &full) {
-			writeError(w, http.StatusServiceUnavailable, err.Error())
-			return
-		}
-		d.handle(func(*http.Request) (any, error) { return v, err })(w, r)
-	}
-}
-
 func (d *Daemon) marketRoutes(mux *http.ServeMux) {
 	m := d.market
-	post := func(path string, f func(*http.Request) (any, error)) { mux.HandleFunc("POST "+path, d.marketHandle(f)) }
-	get := func(path string, f func(*http.Request) (any, error)) { mux.HandleFunc("GET "+path, d.marketHandle(f)) }
+	post := func(path string, f func(*http.Request) (any, error)) { mux.HandleFunc("POST "+path, d.handle(f)) }
+	get := func(path string, f func(*http.Request) (any, error)) { mux.HandleFunc("GET "+path, d.handle(f)) }
 	post(node.PathMarketPublish, func(r *http.Request) (any, error) {
 		var req node.PublishRequest
 		if err := decodeStrict(r, &req); err != nil {
@@ -65,7 +52,7 @@ func (d *Daemon) marketRoutes(mux *http.ServeMux) {
 			return nil, err
 		}
 		if req.Listing == "" && len(req.Offer) == 0 {
-			return nil, badRequest{errors.New("buy: name a listing ID or give a signed offer")}
+			return nil, node.ErrBadRequest.Wrap(errors.New("buy: name a listing ID or give a signed offer"))
 		}
 		timeout := 60 * time.Second
 		if req.TimeoutMS > 0 {
@@ -145,14 +132,14 @@ func (m *market) list(r *http.Request) (any, error) {
 	if s := q.Get("max_price"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			return nil, badRequest{fmt.Errorf("max_price %q: %w", s, err)}
+			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("max_price %q: %w", s, err))
 		}
 		maxPrice = v
 	}
 	if s := q.Get("min_accuracy"); s != "" {
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return nil, badRequest{fmt.Errorf("min_accuracy %q: %w", s, err)}
+			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("min_accuracy %q: %w", s, err))
 		}
 		minAcc = v
 	}
@@ -259,7 +246,7 @@ func (m *market) refused() []node.RefusedKey {
 // the book refuses are an error naming the first; the valid ones before it are kept.
 func (m *market) Import(ctx context.Context, entries []*ledger.Entry) (node.ImportResult, error) {
 	if len(entries) == 0 {
-		return node.ImportResult{}, badRequest{errors.New("import: no entries")}
+		return node.ImportResult{}, node.ErrBadRequest.Wrap(errors.New("import: no entries"))
 	}
 	m.mu.Lock()
 	added, proofs, _, err := m.ingestLocked(ctx, entries)
@@ -274,10 +261,10 @@ func (m *market) Import(ctx context.Context, entries []*ledger.Entry) (node.Impo
 	m.afterLedgerChange(ctx, added, proofs)
 	res := node.ImportResult{Added: len(added), Known: len(entries) - len(added)}
 	if errors.Is(err, ledger.ErrInvalid) {
-		return res, badRequest{fmt.Errorf("import: %w", err)}
+		return res, node.ErrBadRequest.Wrap(fmt.Errorf("import: %w", err))
 	}
 	if errors.Is(err, ledger.ErrFull) {
-		return res, errFull{fmt.Errorf("import: %w", err)}
+		return res, node.ErrUnavailable.Wrap(fmt.Errorf("import: %w", err))
 	}
 	if err != nil { // the journal could not be written: this node's fault, not the request's
 		return res, fmt.Errorf("import: %w", err)
@@ -290,7 +277,7 @@ func (m *market) Grant(ctx context.Context, req node.GrantRequest) (*ledger.Entr
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.book.Rules().Issuers[m.self] {
-		return nil, badRequest{fmt.Errorf("grant: this node (%s) is not an issuer (market.issuers); only issuers grant credits", m.self)}
+		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("grant: this node (%s) is not an issuer (market.issuers); only issuers grant credits", m.self))
 	}
 	e := m.book.Next(m.self, ledger.KindGrant)
 	e.To, e.Amount, e.Time = req.To, req.Amount, time.Now().UnixMilli()
@@ -298,7 +285,7 @@ func (m *market) Grant(ctx context.Context, req node.GrantRequest) (*ledger.Entr
 		return nil, err
 	}
 	if _, err := m.book.Add(e); err != nil {
-		return nil, badRequest{fmt.Errorf("grant: %w", err)}
+		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("grant: %w", err))
 	}
 	if err := m.journal.Commit(ctx, m.book, e); err != nil {
 		return nil, fmt.Errorf("grant: %w", err)
@@ -320,14 +307,14 @@ func (m *market) Review(ctx context.Context, req node.ReviewRequest) (*listing.R
 	}
 	m.mu.Unlock()
 	if l == nil {
-		return nil, badRequest{fmt.Errorf("%w %s", ErrUnknownListing, req.Listing)}
+		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("%w %s", ErrUnknownListing, req.Listing))
 	}
 	if l.Price > 0 && payment == "" {
-		return nil, badRequest{fmt.Errorf("review %s: this node has no receipted payment for it; only buyers review", req.Listing)}
+		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("review %s: this node has no receipted payment for it; only buyers review", req.Listing))
 	}
 	ev, err := m.d.Repo.EvalExpert(ctx, dataset.DefaultCatalog(), l.Expert, req.Dataset, req.Limit)
 	if err != nil {
-		return nil, badRequest{fmt.Errorf("review %s: %w", req.Listing, err)}
+		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("review %s: %w", req.Listing, err))
 	}
 	r := &listing.Review{V: listing.Version, Listing: req.Listing, Expert: l.Expert, Payment: payment, Dataset: ev.Dataset,
 		Digest: ev.Digest, Samples: ev.Evaluation.Samples, Accuracy: ev.Evaluation.Accuracy, Rating: req.Rating, Text: req.Text,
@@ -336,7 +323,7 @@ func (m *market) Review(ctx context.Context, req node.ReviewRequest) (*listing.R
 		return nil, err
 	}
 	if err := r.Verify(m.verify, time.Now()); err != nil {
-		return nil, badRequest{fmt.Errorf("review: %w", err)}
+		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("review: %w", err))
 	}
 	m.mu.Lock()
 	_, err = m.keepReviewLocked(ctx, r)

@@ -42,8 +42,8 @@ func (m *market) Publish(ctx context.Context, req node.PublishRequest) (node.Lis
 		if who == "" {
 			who = "no one (the manifest is unsigned)"
 		}
-		return node.ListingView{}, badRequest{fmt.Errorf("publish %s: this node did not publish expert %s (its publisher is %s); only the publisher lists an expert",
-			req.Ref, id, who)}
+		return node.ListingView{}, node.ErrBadRequest.Wrap(fmt.Errorf("publish %s: this node did not publish expert %s (its publisher is %s); only the publisher lists an expert",
+			req.Ref, id, who))
 	}
 	life := m.d.Repo.Config.Market.DefaultExpiry
 	if req.ExpiresMS > 0 {
@@ -59,7 +59,7 @@ func (m *market) Publish(ctx context.Context, req node.PublishRequest) (node.Lis
 		return node.ListingView{}, err
 	}
 	if err := l.Verify(m.verify, now); err != nil {
-		return node.ListingView{}, badRequest{fmt.Errorf("publish %s: %w", req.Ref, err)}
+		return node.ListingView{}, node.ErrBadRequest.Wrap(fmt.Errorf("publish %s: %w", req.Ref, err))
 	}
 	m.mu.Lock()
 	_, err = m.keepListingLocked(ctx, l)
@@ -96,17 +96,17 @@ func (m *market) resolve(ctx context.Context, req node.BuyRequest) (*listing.Lis
 	if len(req.Offer) > 0 {
 		var err error
 		if l, err = listing.DecodeListing(req.Offer); err != nil {
-			return nil, badRequest{fmt.Errorf("offer: %w", err)}
+			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("offer: %w", err))
 		}
 		if req.Listing != "" && l.ID() != req.Listing {
-			return nil, badRequest{fmt.Errorf("offer has ID %s, not %s", l.ID(), req.Listing)}
+			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("offer has ID %s, not %s", l.ID(), req.Listing))
 		}
 	} else {
 		m.mu.Lock()
 		l = m.listings[req.Listing]
 		m.mu.Unlock()
 		if l == nil {
-			return nil, badRequest{fmt.Errorf("%w %s: 'market list' shows the listings this node knows", ErrUnknownListing, req.Listing)}
+			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("%w %s: 'market list' shows the listings this node knows", ErrUnknownListing, req.Listing))
 		}
 	}
 	err := l.Verify(m.verify, time.Now())
@@ -114,15 +114,15 @@ func (m *market) resolve(ctx context.Context, req node.BuyRequest) (*listing.Lis
 		err = nil
 	}
 	if err != nil {
-		return nil, badRequest{fmt.Errorf("listing %s: %w", l.ID(), err)}
+		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("listing %s: %w", l.ID(), err))
 	}
 	if l.Seller == m.self {
-		return nil, badRequest{fmt.Errorf("listing %s is this node's own", l.ID())}
+		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("listing %s is this node's own", l.ID()))
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.withdrawn[l.ID()] != nil && !m.paidForLocked(l) {
-		return nil, badRequest{fmt.Errorf("listing %s: %w by its seller", l.ID(), ErrWithdrawn)}
+		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("listing %s: %w by its seller", l.ID(), ErrWithdrawn))
 	}
 	if _, err := m.keepListingLocked(ctx, l); err != nil {
 		return nil, fmt.Errorf("buy %s: %w", l.ID(), err)
@@ -225,7 +225,7 @@ func (m *market) preparePayment(ctx context.Context, l *listing.Listing, id stri
 		return nil, nil, fmt.Errorf("%w: this node's key %s", ErrRefusedKey, m.self)
 	}
 	if m.book.Refuses(l.Seller) {
-		return nil, nil, badRequest{fmt.Errorf("%w: the seller %s", ErrRefusedKey, l.Seller)}
+		return nil, nil, node.ErrBadRequest.Wrap(fmt.Errorf("%w: the seller %s", ErrRefusedKey, l.Seller))
 	}
 	for _, e := range m.book.Chain(m.self) {
 		if e.Kind == ledger.KindPayment && e.Listing == id && e.To == l.Seller && e.Amount == l.Price {
@@ -233,7 +233,7 @@ func (m *market) preparePayment(ctx context.Context, l *listing.Listing, id stri
 		}
 	}
 	if bal := m.book.Balance(m.self); bal < l.Price {
-		return nil, nil, badRequest{fmt.Errorf("%w: %d credits, the listing costs %d", ErrInsufficient, bal, l.Price)}
+		return nil, nil, node.ErrBadRequest.Wrap(fmt.Errorf("%w: %d credits, the listing costs %d", ErrInsufficient, bal, l.Price))
 	}
 	pay := m.book.Next(m.self, ledger.KindPayment)
 	pay.To, pay.Amount, pay.Listing, pay.Time = l.Seller, l.Price, id, time.Now().UnixMilli()

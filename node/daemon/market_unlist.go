@@ -25,9 +25,9 @@ func (m *market) Unlist(ctx context.Context, req node.UnlistRequest) (node.Listi
 	m.mu.Unlock()
 	switch {
 	case l == nil:
-		return node.ListingView{}, badRequest{fmt.Errorf("unlist: %w %s", ErrUnknownListing, req.Listing)}
+		return node.ListingView{}, node.ErrBadRequest.Wrap(fmt.Errorf("unlist: %w %s", ErrUnknownListing, req.Listing))
 	case !mine:
-		return node.ListingView{}, badRequest{fmt.Errorf("unlist %s: the listing is %s's; only its seller withdraws it", req.Listing, l.Seller)}
+		return node.ListingView{}, node.ErrBadRequest.Wrap(fmt.Errorf("unlist %s: the listing is %s's; only its seller withdraws it", req.Listing, l.Seller))
 	}
 	w := &listing.Withdrawal{V: listing.Version, Listing: req.Listing, Free: req.Free, Time: time.Now().UnixMilli()}
 	if err := w.Sign(m.d.Repo.Identity); err != nil {

@@ -364,7 +364,7 @@ func (d *Daemon) trainRoutes(mux *http.ServeMux) {
 			return nil, err
 		}
 		if req.Job == "" || req.Dataset == "" {
-			return nil, badRequest{errors.New("train join: job and dataset are required")}
+			return nil, node.ErrBadRequest.Wrap(errors.New("train join: job and dataset are required"))
 		}
 		return d.train.join(r.Context(), req.Job, req.Dataset)
 	}))
@@ -385,7 +385,7 @@ func decodeBody(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, node.MaxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return badRequest{fmt.Errorf("request body: %w", err)}
+		return node.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
 	}
 	return nil
 }

@@ -52,16 +52,16 @@ func (s *trainService) Start(ctx context.Context, req node.TrainStartRequest) (n
 		return node.TrainJobInfo{}, err
 	}
 	if m.Output.Kind != experts.OutputClasses {
-		return node.TrainJobInfo{}, badRequest{fmt.Errorf("train start: expert %s is not a classifier", base)}
+		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(fmt.Errorf("train start: expert %s is not a classifier", base))
 	}
 	if m.Params > maxUpdateValues {
-		return node.TrainJobInfo{}, badRequest{fmt.Errorf("train start: expert %s has %d parameters; updates carry at most %d", base, m.Params, maxUpdateValues)}
+		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(fmt.Errorf("train start: expert %s has %d parameters; updates carry at most %d", base, m.Params, maxUpdateValues))
 	}
 	if req.EvalDataset == "" {
-		return node.TrainJobInfo{}, badRequest{errors.New("train start: an evaluation data set is required (the coordinator measures every version on it)")}
+		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(errors.New("train start: an evaluation data set is required (the coordinator measures every version on it)"))
 	}
 	if _, err := s.evalData(req.EvalDataset, m); err != nil {
-		return node.TrainJobInfo{}, badRequest{err}
+		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(err)
 	}
 	domain := req.Domain
 	if domain == "" && len(m.Domains) > 0 {
@@ -77,11 +77,11 @@ func (s *trainService) Start(ctx context.Context, req node.TrainStartRequest) (n
 		return node.TrainJobInfo{}, err
 	}
 	if err := spec.Check(node.VerifyPeerSignature); err != nil {
-		return node.TrainJobInfo{}, badRequest{err}
+		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(err)
 	}
 	if req.Dataset != "" { // the coordinator's own data must fit before anything starts
 		if _, err := s.loadPart(spec, req.Dataset); err != nil {
-			return node.TrainJobInfo{}, badRequest{err}
+			return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(err)
 		}
 	}
 	cs := &coordState{Spec: spec, EvalDataset: req.EvalDataset, Round: 1, Model: base.String(), State: fedjob.StateRound}

@@ -96,14 +96,14 @@ func (s *trainService) join(ctx context.Context, job, datasetName string) (node.
 	j := s.seen[job]
 	s.mu.Unlock()
 	if j == nil {
-		return node.TrainJobInfo{}, badRequest{fmt.Errorf("train join: no job %s has been announced on the mesh (yet)", job)}
+		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(fmt.Errorf("train join: no job %s has been announced on the mesh (yet)", job))
 	}
 	if j.Ann.State != fedjob.StateRound {
-		return node.TrainJobInfo{}, badRequest{fmt.Errorf("train join: job %s is %s", job, j.Ann.State)}
+		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(fmt.Errorf("train join: job %s is %s", job, j.Ann.State))
 	}
 	p, err := s.startParticipant(partRecord{Spec: j.Ann.Spec, Dataset: datasetName})
 	if err != nil {
-		return node.TrainJobInfo{}, badRequest{err}
+		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(err)
 	}
 	if err := p.save(ctx); err != nil {
 		return node.TrainJobInfo{}, err
@@ -124,7 +124,7 @@ func (s *trainService) leave(ctx context.Context, job string) error {
 	delete(s.parts, job)
 	s.mu.Unlock()
 	if p == nil && c == nil {
-		return badRequest{fmt.Errorf("train leave: this node takes no part in job %s", job)}
+		return node.ErrBadRequest.Wrap(fmt.Errorf("train leave: this node takes no part in job %s", job))
 	}
 	if p != nil {
 		p.cancel()
