@@ -60,8 +60,8 @@ func TestExpertTrainWhileTheDaemonRuns(t *testing.T) {
 		call func() error
 		code string
 	}{
-		{func() error { _, err := api.EvalExpert(t.Context(), "no-such-expert", "iris", 0); return err }, node.CodeNotFound},
-		{func() error { _, err := api.EvalExpert(t.Context(), "iris-live", "no-such-dataset", 0); return err }, node.CodeBadRequest},
+		{func() error { _, err := api.EvalExpert(t.Context(), "no-such-expert", "iris", 0); return err }, node.ErrNotFound.Code},
+		{func() error { _, err := api.EvalExpert(t.Context(), "iris-live", "no-such-dataset", 0); return err }, node.ErrBadRequest.Code},
 	} {
 		var ce *node.CallError
 		if err := tc.call(); !errors.As(err, &ce) || ce.Code != tc.code {

@@ -45,6 +45,7 @@ type Repo struct {
 	Config   Config
 	Identity *Identity
 	st       *store.Store
+	blobs    *BlobKeeper
 }
 
 // InitOptions configure Init.
@@ -142,6 +143,19 @@ func (r *Repo) Store() (*store.Store, error) {
 	}
 	r.st = st
 	return st, nil
+}
+
+// Blobs is the keeper of the store's blob records (opening the store on first use).
+func (r *Repo) Blobs() (*BlobKeeper, error) {
+	if r.blobs != nil {
+		return r.blobs, nil
+	}
+	st, err := r.Store()
+	if err != nil {
+		return nil, err
+	}
+	r.blobs = newBlobKeeper(st)
+	return r.blobs, nil
 }
 
 // Expert finds a hosted expert by ID or name and returns the store, its ID and its manifest

@@ -3,23 +3,36 @@ package node
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 
+	"github.com/ipfs/go-cid"
+
+	"github.com/meshnode/meshnode/distill/validate"
+	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/dataset"
 )
 
-// ExpertOps are the commands that write or read a repo's expert store. A command runs them in
-// this process when no daemon holds the store (LocalOps) and through the daemon's API when one
-// does (*Client): one code path, the same reports either way.
-type ExpertOps interface {
+// StoreOps are the commands that write or read a repo's store: its experts and its blobs. A
+// command runs them in this process when no daemon holds the store (LocalOps) and through the
+// daemon's API when one does (*Client): one code path, the same reports either way. Long work
+// (train, validate) reports progress through its request and stops when ctx ends.
+type StoreOps interface {
+	ListExperts(ctx context.Context) ([]HostedExpert, error)
+	InspectExpert(ctx context.Context, ref string) (*InspectReport, error)
 	TrainExpert(ctx context.Context, req TrainRequest) (*TrainReport, error)
 	EvalExpert(ctx context.Context, ref, ds string, limit int) (*EvalReport, error)
 	ExportExpert(ctx context.Context, ref, path string) (*ExportReport, error)
 	ImportExpert(ctx context.Context, path string, o ImportOptions) (*ImportReport, error)
+	ValidateExperts(ctx context.Context, req ValidateRequest) (*validate.Report, error)
+	PutBlob(ctx context.Context, path string, private bool) (*BlobInfo, error)
+	PinBlob(ctx context.Context, c string) error
+	UnpinBlob(ctx context.Context, c string) error
+	GCBlobs(ctx context.Context) (*GCReport, error)
 }
 
-// LocalOps runs ExpertOps on a repo opened in this process, with a data set catalog.
+// LocalOps runs StoreOps on a repo opened in this process, with a data set catalog.
 type LocalOps struct {
 	Repo    *Repo
 	Catalog dataset.Catalog
@@ -37,20 +50,131 @@ func (l LocalOps) EvalExpert(ctx context.Context, ref, ds string, limit int) (*E
 
 // ExportExpert writes a stored expert to files (Repo.ExportExpert).
 func (l LocalOps) ExportExpert(ctx context.Context, ref, path string) (*ExportReport, error) {
-	return l.Repo.ExportExpert(ctx, ref, path)
+	abs, err := filepath.Abs(path) // as the daemon reports it
+	if err != nil {
+		return nil, fmt.Errorf("export to %s: %w", path, err)
+	}
+	return l.Repo.ExportExpert(ctx, ref, abs)
 }
 
 // ImportExpert stores an expert from a file (Repo.ImportExpert).
 func (l LocalOps) ImportExpert(ctx context.Context, path string, o ImportOptions) (*ImportReport, error) {
-	return l.Repo.ImportExpert(ctx, path, o)
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", path, err)
+	}
+	return l.Repo.ImportExpert(ctx, abs, o)
 }
 
-// API paths of the expert store's commands (TrainExpert has PathExpertTrain).
+// ListExperts lists the hosted experts (Repo.HostedExperts).
+func (l LocalOps) ListExperts(ctx context.Context) ([]HostedExpert, error) {
+	return l.Repo.HostedExperts(ctx, nil)
+}
+
+// InspectExpert reads an expert's manifest and checks its signature (Repo.InspectExpert).
+func (l LocalOps) InspectExpert(ctx context.Context, ref string) (*InspectReport, error) {
+	return l.Repo.InspectExpert(ctx, ref)
+}
+
+// ValidateExperts benchmarks the repo's experts (Repo.ValidateExperts).
+func (l LocalOps) ValidateExperts(ctx context.Context, req ValidateRequest) (*validate.Report, error) {
+	return l.Repo.ValidateExperts(ctx, l.Catalog, req)
+}
+
+// PutBlob imports a file as a pinned blob, public unless private (BlobKeeper.Put). Without a
+// daemon nothing serves it yet; the daemon announces public blobs when it starts.
+func (l LocalOps) PutBlob(ctx context.Context, path string, private bool) (*BlobInfo, error) {
+	k, err := l.Repo.Blobs()
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("blob put %s: %w", path, err)
+	}
+	info, _, err := k.Put(ctx, abs, private)
+	if err != nil {
+		return nil, err
+	}
+	return &info, nil
+}
+
+// PinBlob keeps a held blob through gc (BlobKeeper.Pin).
+func (l LocalOps) PinBlob(ctx context.Context, c string) error {
+	return l.withBlob(ctx, c, (*BlobKeeper).Pin)
+}
+
+// UnpinBlob lets gc remove a blob (BlobKeeper.Unpin).
+func (l LocalOps) UnpinBlob(ctx context.Context, c string) error {
+	return l.withBlob(ctx, c, (*BlobKeeper).Unpin)
+}
+
+func (l LocalOps) withBlob(ctx context.Context, c string, f func(*BlobKeeper, context.Context, cid.Cid) error) error {
+	id, err := ParseCID(c)
+	if err != nil {
+		return err
+	}
+	k, err := l.Repo.Blobs()
+	if err != nil {
+		return err
+	}
+	return f(k, ctx, id)
+}
+
+// GCBlobs deletes the blocks nothing keeps (BlobKeeper.GC).
+func (l LocalOps) GCBlobs(ctx context.Context) (*GCReport, error) {
+	k, err := l.Repo.Blobs()
+	if err != nil {
+		return nil, err
+	}
+	rep, err := k.GC(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &rep, nil
+}
+
+// ParseCID reads a blob's CID as a user or a request gave it.
+func ParseCID(s string) (cid.Cid, error) {
+	c, err := cid.Decode(s)
+	if err != nil {
+		return cid.Undef, ErrBadRequest.Errorf("%q is not a CID: %w", s, err)
+	}
+	return c, nil
+}
+
+// API paths of the store's commands (TrainExpert has PathExpertTrain, the blob commands
+// PathBlob*, ListExperts PathExperts).
 const (
-	PathExpertEval   = "/api/v1/experts/eval"
-	PathExpertExport = "/api/v1/experts/export"
-	PathExpertImport = "/api/v1/experts/import"
+	PathExpertEval    = "/api/v1/experts/eval"
+	PathExpertExport  = "/api/v1/experts/export"
+	PathExpertImport  = "/api/v1/experts/import"
+	PathExpertInspect = "/api/v1/experts/inspect" // GET ?ref=ID or name
+	PathValidate      = "/api/v1/validate"        // a job: ValidateProgress lines, then a validate.Report
 )
+
+// InspectReport is an expert's manifest with the outcome of checking its signature.
+type InspectReport struct {
+	ID        string            `json:"id"`
+	Signature string            `json:"signature_check"` // "valid" or why not
+	Manifest  *experts.Manifest `json:"manifest"`
+}
+
+// ValidateRequest is the body of PathValidate: validate.Options as data. Suites are absolute
+// paths (the daemon reads them).
+type ValidateRequest struct {
+	Level    validate.Level         `json:"level"`
+	Suites   []string               `json:"suites,omitempty"`
+	Seed     uint64                 `json:"seed,omitempty"`
+	Progress func(ValidateProgress) `json:"-"`
+}
+
+// ValidateProgress says which expert a validation measures now.
+type ValidateProgress struct {
+	Done   int    `json:"done"`
+	Total  int    `json:"total"`
+	Expert string `json:"expert"`
+}
 
 // EvalRequest is the body of PathExpertEval.
 type EvalRequest struct {
@@ -117,7 +241,81 @@ func absDataset(ds string) string {
 	return ds
 }
 
+// ListExperts lists the daemon's hosted experts.
+func (c *Client) ListExperts(ctx context.Context) ([]HostedExpert, error) {
+	var out []HostedExpert
+	if err := c.Get(ctx, PathExperts, &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// InspectExpert reads an expert's manifest from the daemon's store.
+func (c *Client) InspectExpert(ctx context.Context, ref string) (*InspectReport, error) {
+	var out InspectReport
+	if err := c.Get(ctx, PathExpertInspect+"?ref="+url.QueryEscape(ref), &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// ValidateExperts benchmarks the daemon's experts in the daemon, handing its progress to
+// req.Progress; cancelling ctx cancels it.
+func (c *Client) ValidateExperts(ctx context.Context, req ValidateRequest) (*validate.Report, error) {
+	for i, s := range req.Suites {
+		abs, err := filepath.Abs(s)
+		if err != nil {
+			return nil, fmt.Errorf("validate: suite %s: %w", s, err)
+		}
+		req.Suites[i] = abs
+	}
+	return RunJob[ValidateProgress, validate.Report](ctx, c, PathValidate, req, req.Progress)
+}
+
+// PutBlob has the daemon import the file at path.
+func (c *Client) PutBlob(ctx context.Context, path string, private bool) (*BlobInfo, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("blob put %s: %w", path, err)
+	}
+	var out BlobInfo
+	if err := c.Post(ctx, PathBlobPut, BlobPutRequest{Path: abs, Private: private}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// PinBlob keeps a blob of the daemon's store through gc.
+func (c *Client) PinBlob(ctx context.Context, id string) error {
+	return c.Post(ctx, PathBlobPin, CIDRequest{CID: id}, nil)
+}
+
+// UnpinBlob lets the daemon's gc remove a blob.
+func (c *Client) UnpinBlob(ctx context.Context, id string) error {
+	return c.Post(ctx, PathBlobUnpin, CIDRequest{CID: id}, nil)
+}
+
+// GCBlobs runs the daemon's gc.
+func (c *Client) GCBlobs(ctx context.Context) (*GCReport, error) {
+	var out GCReport
+	if err := c.Post(ctx, PathBlobGC, struct{}{}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// BlobPutRequest is the body of PathBlobPut; Path is absolute (the daemon reads it).
+type BlobPutRequest struct {
+	Path    string `json:"path"`
+	Private bool   `json:"private,omitempty"`
+}
+
+// CIDRequest is the body of PathBlobPin and PathBlobUnpin.
+type CIDRequest struct {
+	CID string `json:"cid"`
+}
+
 var (
-	_ ExpertOps = LocalOps{}
-	_ ExpertOps = (*Client)(nil)
+	_ StoreOps = LocalOps{}
+	_ StoreOps = (*Client)(nil)
 )

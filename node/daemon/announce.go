@@ -14,7 +14,7 @@ const announceQueue = 1024
 
 // provide announces c in the DHT, counting the outcome.
 func (b *blobService) provide(ctx context.Context, c cid.Cid) error {
-	err := b.x.Provide(ctx, c)
+	err := b.provider.Provide(ctx, c)
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"
@@ -58,25 +58,58 @@ func (b *blobService) announce(c cid.Cid) {
 	}
 }
 
-// announcer provides queued blobs one at a time until ctx is done; what is still queued then
-// is dropped (the reprovider announces kept blobs after the next start).
+// announceRetry is how long a failed announcement waits to be tried again (a node with no
+// peers yet, or whose DHT walk found none, announces once it has some), and
+// announceAttempts how often it is tried before the reprovider's next pass takes over.
+const (
+	announceRetry    = 30 * time.Second
+	announceAttempts = 10
+)
+
+// announcer provides queued blobs one at a time until ctx is done, trying failed ones again
+// every announceRetry (at most announceAttempts times each, at most announceQueue of them);
+// what is still queued at the end is dropped (the reprovider announces kept blobs after the
+// next start).
 func (b *blobService) announcer(ctx context.Context) {
 	defer b.background.Done()
+	failed := map[cid.Cid]int{} // blob -> failed attempts
+	retry := time.NewTicker(b.retryEvery)
+	defer retry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-retry.C:
+			for c, n := range failed {
+				if ctx.Err() != nil {
+					return
+				}
+				if b.provideOnce(ctx, c) {
+					delete(failed, c)
+				} else if failed[c] = n + 1; n+1 >= announceAttempts {
+					delete(failed, c)
+				}
+			}
 		case c := <-b.announcements:
 			if ctx.Err() != nil {
 				return
 			}
-			pctx, cancel := context.WithTimeout(ctx, time.Minute)
-			if err := b.provide(pctx, c); err != nil && ctx.Err() == nil {
-				b.d.log.Debug("announce blob", "cid", c, "err", err) // connected peers still find it
+			if !b.provideOnce(ctx, c) && len(failed) < announceQueue {
+				failed[c] = 1
 			}
-			cancel()
 		}
 	}
+}
+
+// provideOnce announces c with a minute's bound and says whether it worked.
+func (b *blobService) provideOnce(ctx context.Context, c cid.Cid) bool {
+	pctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	err := b.provide(pctx, c)
+	if err != nil && ctx.Err() == nil {
+		b.d.log.Debug("announce blob; trying again later", "cid", c, "err", err) // connected peers still find it
+	}
+	return err == nil
 }
 
 // reprovide announces every exposed root (served experts, public blobs, this node's paid

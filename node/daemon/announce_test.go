@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"context"
+	"errors"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,5 +48,65 @@ func TestAnnounceQueuesEachBlobOnce(t *testing.T) {
 	b.announce(x) // queued moments ago
 	if got := len(b.announcements); got != 1 || !(<-b.announcements).Equals(z) {
 		t.Fatalf("after draining: %d queued, want z alone", got)
+	}
+}
+
+// flakyProvider fails its first failures announcements, then records the blobs it announces.
+type flakyProvider struct {
+	mu        sync.Mutex
+	failures  int
+	announced []cid.Cid
+}
+
+func (p *flakyProvider) Provide(_ context.Context, c cid.Cid) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failures > 0 {
+		p.failures--
+		return errors.New("failed to find any peer in table")
+	}
+	p.announced = append(p.announced, c)
+	return nil
+}
+
+// A node with no peers yet cannot announce; the announcer tries again until it can, instead of
+// failing the put or dropping the blob.
+func TestAnnouncerRetriesALoneNodesBlobs(t *testing.T) {
+	p := &flakyProvider{failures: 3}
+	b := &blobService{
+		d:             &Daemon{log: slog.New(slog.DiscardHandler)},
+		metrics:       newBlobMetrics(prometheus.NewRegistry()),
+		announcements: make(chan cid.Cid, 2),
+		announced:     make(map[cid.Cid]time.Time),
+		provider:      p,
+		retryEvery:    5 * time.Millisecond,
+	}
+	h, err := mh.Sum([]byte("lonely"), mh.SHA2_256, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cid.NewCidV1(cid.Raw, h)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.background.Add(1)
+	go b.announcer(ctx)
+	defer func() { cancel(); b.background.Wait() }()
+	b.announce(c)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		done := len(p.announced) == 1 && p.announced[0].Equals(c)
+		left := p.failures
+		p.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the blob was not announced after the provider recovered (%d failures left)", left)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var m dto.Metric
+	if err := b.metrics.provides.WithLabelValues("error").Write(&m); err != nil || m.GetCounter().GetValue() != 3 {
+		t.Fatalf("failed announcements counted %v (%v), want 3", m.GetCounter().GetValue(), err)
 	}
 }

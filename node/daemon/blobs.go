@@ -5,16 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"slices"
 	"sync"
 	"time"
 
-	"github.com/ipfs/boxo/ipld/merkledag"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	ds "github.com/ipfs/go-datastore"
-	dsq "github.com/ipfs/go-datastore/query"
 
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/mesh/blobs"
@@ -24,13 +19,16 @@ import (
 // blobService moves blobs for the daemon: put (import and announce), fetch (from any provider,
 // verified), pins, and garbage collection of blocks nothing needs.
 type blobService struct {
-	d       *Daemon
-	x       *blobs.Exchange
-	pins    ds.Datastore
-	metrics *blobMetrics
-	// gcLock: puts and fetches hold it shared, gc exclusively, so gc never deletes a block a
-	// running import or fetch is about to link.
-	gcLock sync.RWMutex
+	d      *Daemon
+	x      *blobs.Exchange
+	keeper *node.BlobKeeper // pins and public marks; a fetch holds it so gc waits
+	// provider announces blobs in the DHT (x); failed announcements are tried again every
+	// retryEvery (announceRetry).
+	provider interface {
+		Provide(context.Context, cid.Cid) error
+	}
+	retryEvery time.Duration
+	metrics    *blobMetrics
 
 	announcements  chan cid.Cid // blobs waiting to be announced in the DHT
 	announcedMu    sync.Mutex
@@ -44,13 +42,17 @@ func newBlobService(ctx context.Context, d *Daemon) (*blobService, error) {
 	if err != nil {
 		return nil, err
 	}
+	keeper, err := d.Repo.Blobs()
+	if err != nil {
+		return nil, err
+	}
 	cfg := blobs.TunedConfig()
 	cfg.Filter = d.exposure.allow // fail closed: nothing is served until the exposure table says so
 	x, err := blobs.New(ctx, d.Mesh.Host, d.Mesh.DHT, st.Blockstore(), cfg)
 	if err != nil {
 		return nil, err
 	}
-	b := &blobService{d: d, x: x, pins: st.Datastore("/pins"), metrics: newBlobMetrics(d.registry),
+	b := &blobService{d: d, x: x, keeper: keeper, provider: x, retryEvery: announceRetry, metrics: newBlobMetrics(d.registry),
 		announcements: make(chan cid.Cid, announceQueue), announced: make(map[cid.Cid]time.Time)}
 	bctx, cancel := context.WithCancel(context.Background())
 	b.stopBackground = cancel
@@ -67,78 +69,21 @@ func (b *blobService) close() error {
 	return b.x.Close()
 }
 
-// keptRoots are the roots gc keeps, each once: pinned blobs, and hosted experts' manifests and
-// weights.
-func (b *blobService) keptRoots(ctx context.Context) ([]cid.Cid, error) {
-	st, err := b.d.Repo.Store()
-	if err != nil {
-		return nil, err
-	}
-	var roots []cid.Cid
-	res, err := b.pins.Query(ctx, dsq.Query{KeysOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	pinned, err := res.Rest()
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range pinned {
-		if c, err := cid.Decode(ds.NewKey(p.Key).BaseNamespace()); err == nil {
-			roots = append(roots, c)
-		}
-	}
-	hosted, err := st.ListExperts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, h := range hosted {
-		roots = append(roots, h.ID)
-		if m, err := st.GetExpert(ctx, h.ID); err == nil {
-			roots = append(roots, m.Weights)
-		}
-	}
-	seen := make(map[cid.Cid]bool, len(roots))
-	return slices.DeleteFunc(roots, func(c cid.Cid) bool {
-		dup := seen[c]
-		seen[c] = true
-		return dup
-	}), nil
-}
-
 // Put imports a file into the store and pins it; unless private, it exposes the blob to anyone
-// and announces it.
+// and queues its announcement (a node with no peers yet announces it when it has some).
 func (b *blobService) Put(ctx context.Context, path string, private bool) (node.BlobInfo, error) {
-	b.gcLock.RLock()
-	defer b.gcLock.RUnlock()
-	f, err := os.Open(path)
-	if err != nil {
-		return node.BlobInfo{}, fmt.Errorf("blob put: %w", err)
-	}
-	defer f.Close()
-	st, err := b.d.Repo.Store()
+	info, c, err := b.keeper.Put(ctx, path, private)
 	if err != nil {
 		return node.BlobInfo{}, err
 	}
-	t0 := time.Now()
-	c, n, err := st.PutBlob(ctx, f)
-	if err != nil {
-		return node.BlobInfo{}, err
-	}
-	b.metrics.put.Add(float64(n))
-	if err := b.pin(ctx, c); err != nil {
-		return node.BlobInfo{}, err
-	}
-	info := node.BlobInfo{CID: c.String(), Size: n, Seconds: time.Since(t0).Seconds(), Pinned: true, Private: private}
+	b.metrics.put.Add(float64(info.Size))
 	if private {
 		return info, nil
 	}
-	if err := b.expose(ctx, c); err != nil {
+	if err := b.d.exposure.refresh(ctx); err != nil {
 		return node.BlobInfo{}, fmt.Errorf("blob put %s: %w", c, err)
 	}
-	if err := b.provide(ctx, c); err != nil {
-		return node.BlobInfo{}, fmt.Errorf("blob put %s: announce: %w", c, err)
-	}
+	b.announce(c)
 	return info, nil
 }
 
@@ -158,8 +103,8 @@ func (b *blobService) Fetch(ctx context.Context, c cid.Cid) (node.BlobInfo, erro
 
 // expose marks a blob public and rebuilds the exposure table.
 func (b *blobService) expose(ctx context.Context, c cid.Cid) error {
-	if err := b.d.exposure.setPublic(ctx, c, true); err != nil {
-		return fmt.Errorf("mark public: %w", err)
+	if err := b.keeper.SetPublic(ctx, c, true); err != nil {
+		return err
 	}
 	return b.d.exposure.refresh(ctx)
 }
@@ -167,8 +112,7 @@ func (b *blobService) expose(ctx context.Context, c cid.Cid) error {
 // fetch is Fetch, guided by a guess of the blob c links to when linked is not nil (see
 // blobs.Exchange.FetchGuided); the report counts both.
 func (b *blobService) fetch(ctx context.Context, c, guess cid.Cid, linked func(blocks.Block) (cid.Cid, error)) (node.BlobInfo, error) {
-	b.gcLock.RLock()
-	defer b.gcLock.RUnlock()
+	defer b.keeper.Hold()()
 	t0 := time.Now()
 	var last blobs.Progress
 	report := progressFrom(ctx)
@@ -290,79 +234,11 @@ func (b *blobService) fetchVerified(ctx context.Context, id, weights cid.Cid) (n
 	return info, m, nil
 }
 
-func (b *blobService) pin(ctx context.Context, c cid.Cid) error {
-	return b.pins.Put(ctx, ds.NewKey(c.String()), []byte{})
-}
-
-// Pin keeps a held blob through gc; Unpin lets gc remove it.
-func (b *blobService) Pin(ctx context.Context, c cid.Cid) error {
-	st, err := b.d.Repo.Store()
-	if err != nil {
-		return err
-	}
-	if has, err := st.HasBlob(ctx, c); err != nil || !has {
-		return fmt.Errorf("pin %s: not held here (fetch it first)", c)
-	}
-	return b.pin(ctx, c)
-}
-
-// Unpin removes a pin.
-func (b *blobService) Unpin(ctx context.Context, c cid.Cid) error {
-	if has, _ := b.pins.Has(ctx, ds.NewKey(c.String())); !has {
-		return fmt.Errorf("unpin %s: not pinned", c)
-	}
-	return b.pins.Delete(ctx, ds.NewKey(c.String()))
-}
-
-// GC deletes every block that is neither part of a pinned blob nor of a hosted expert
-// (manifest and weights).
+// GC deletes every block that is neither part of a pinned blob nor of a hosted expert.
 func (b *blobService) GC(ctx context.Context) (node.GCReport, error) {
-	b.gcLock.Lock()
-	defer b.gcLock.Unlock()
-	st, err := b.d.Repo.Store()
-	if err != nil {
-		return node.GCReport{}, err
-	}
-	roots, err := b.keptRoots(ctx)
-	if err != nil {
-		return node.GCReport{}, fmt.Errorf("gc: %w", err)
-	}
-	live := map[string]bool{} // by multihash: the blockstore's key
-	for _, r := range roots {
-		live[string(r.Hash())] = true
-		if r.Type() != cid.DagProtobuf {
-			continue
-		}
-		err := merkledag.Walk(ctx, merkledag.GetLinksWithDAG(st.DAG()), r, func(c cid.Cid) bool {
-			if live[string(c.Hash())] && !c.Equals(r) {
-				return false
-			}
-			live[string(c.Hash())] = true
-			return true
-		})
-		if err != nil {
-			return node.GCReport{}, fmt.Errorf("gc: walk %s: %w", r, err)
-		}
-	}
-	keys, err := st.Blockstore().AllKeysChan(ctx)
-	if err != nil {
-		return node.GCReport{}, err
-	}
-	var rep node.GCReport
-	for k := range keys {
-		if live[string(k.Hash())] {
-			rep.Kept++
-			continue
-		}
-		size, _ := st.Blockstore().GetSize(ctx, k)
-		if err := st.Blockstore().DeleteBlock(ctx, k); err != nil {
-			return rep, fmt.Errorf("gc: delete %s: %w", k, err)
-		}
-		rep.Removed++
-		rep.Bytes += int64(size)
-		b.metrics.gcBlocks.Inc()
-	}
-	return rep, nil
+	rep, err := b.keeper.GC(ctx)
+	b.metrics.gcBlocks.Add(float64(rep.Removed))
+	return rep, err
 }
 
 func decodeCIDBody(body []byte) (cid.Cid, error) {
@@ -370,11 +246,11 @@ func decodeCIDBody(body []byte) (cid.Cid, error) {
 		CID string `json:"cid"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		return cid.Undef, badRequest{fmt.Errorf("request body: want {\"cid\": ...}: %w", err)}
+		return cid.Undef, node.ErrBadRequest.Wrap(fmt.Errorf("request body: want {\"cid\": ...}: %w", err))
 	}
 	c, err := cid.Decode(req.CID)
 	if err != nil {
-		return cid.Undef, badRequest{fmt.Errorf("%q is not a CID: %w", req.CID, err)}
+		return cid.Undef, node.ErrBadRequest.Wrap(fmt.Errorf("%q is not a CID: %w", req.CID, err))
 	}
 	return c, nil
 }

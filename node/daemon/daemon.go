@@ -76,7 +76,12 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{Repo: r, Mesh: m, registry: reg, served: st.Datastore("/served"), started: time.Now(), log: o.Logger}
+	served, err := r.ServedRecords()
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	d := &Daemon{Repo: r, Mesh: m, registry: reg, served: served, started: time.Now(), log: o.Logger}
 	// undo stops, last first, what started before a step failed.
 	undo := []func(){func() { d.Mesh.Close() }}
 	fail := func(err error) (*Daemon, error) {
@@ -85,7 +90,11 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 		}
 		return nil, err
 	}
-	d.exposure = newExposureService(d, st.Datastore("/public"))
+	keeper, err := d.Repo.Blobs()
+	if err != nil {
+		return fail(err)
+	}
+	d.exposure = newExposureService(d, keeper)
 	d.engine = newEngine(d)
 	undo = append(undo, func() { d.engine.checker.close(); d.engine.client.Close() })
 	if d.blobs, err = newBlobService(ctx, d); err != nil {

@@ -10,8 +10,6 @@ import (
 
 	"github.com/ipfs/boxo/ipld/merkledag"
 	"github.com/ipfs/go-cid"
-	ds "github.com/ipfs/go-datastore"
-	dsq "github.com/ipfs/go-datastore/query"
 	format "github.com/ipfs/go-ipld-format"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +24,7 @@ import (
 // table is built, and whenever one cannot be computed, it refuses every block (fail closed).
 type exposureService struct {
 	d       *Daemon
-	public  ds.Datastore // roots of blobs exposed to anyone -> {}
+	public  publicRoots // blobs exposed to anyone
 	table   atomic.Pointer[exposure.Table]
 	failing atomic.Pointer[string] // why the last rebuild failed; nil when it succeeded
 	denied  *prometheus.CounterVec
@@ -46,7 +44,12 @@ const exposureRebuild = 15 * time.Second
 // maxCachedRoots bounds the cache of roots' block lists.
 const maxCachedRoots = 4096
 
-func newExposureService(d *Daemon, public ds.Datastore) *exposureService {
+// publicRoots lists the blobs exposed to anyone (node.BlobKeeper).
+type publicRoots interface {
+	PublicRoots(ctx context.Context) ([]cid.Cid, error)
+}
+
+func newExposureService(d *Daemon, public publicRoots) *exposureService {
 	x := &exposureService{d: d, public: public, blocks: map[cid.Cid][]string{},
 		done: make(chan struct{}),
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_blocks_denied_total",
@@ -146,7 +149,7 @@ func (x *exposureService) grants(ctx context.Context) ([]exposure.Grant, error) 
 			return nil, err
 		}
 	}
-	public, err := x.publicRoots(ctx)
+	public, err := x.public.PublicRoots(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -232,32 +235,5 @@ func (x *exposureService) blocksOf(ctx context.Context, root cid.Cid, expert boo
 	}
 	x.blocks[root] = out
 	x.cacheMu.Unlock()
-	return out, nil
-}
-
-// setPublic marks a blob as exposed to anyone (or, with public false, no longer).
-func (x *exposureService) setPublic(ctx context.Context, root cid.Cid, public bool) error {
-	k := ds.NewKey(root.String())
-	if public {
-		return x.public.Put(ctx, k, []byte{})
-	}
-	return x.public.Delete(ctx, k)
-}
-
-func (x *exposureService) publicRoots(ctx context.Context) ([]cid.Cid, error) {
-	res, err := x.public.Query(ctx, dsq.Query{KeysOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("read public blobs: %w", err)
-	}
-	entries, err := res.Rest()
-	if err != nil {
-		return nil, fmt.Errorf("read public blobs: %w", err)
-	}
-	var out []cid.Cid
-	for _, e := range entries {
-		if c, err := cid.Decode(ds.NewKey(e.Key).BaseNamespace()); err == nil {
-			out = append(out, c)
-		}
-	}
 	return out, nil
 }

@@ -1,63 +1,66 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
 	"strings"
 
+	"github.com/meshnode/meshnode/distill/validate"
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/dataset"
 	"github.com/meshnode/meshnode/experts/store"
 	"github.com/meshnode/meshnode/node"
 )
 
-// maxTrainJobs bounds the trainings the API runs at once (each takes a core or more).
-const maxTrainJobs = 2
+// maxTrainJobs bounds the trainings the API runs at once (each takes a core or more), and
+// maxValidateJobs the validations (each measures latency, which a second one would disturb).
+const (
+	maxTrainJobs    = 2
+	maxValidateJobs = 1
+)
 
 // trainHandler runs `expert train` in the daemon (the daemon owns the store): it trains,
 // stores the expert signed by this node, and streams node.TrainEvents, one per epoch and then
 // the result or the error. The client closing the request cancels the training. The expert
 // can be served the moment the result arrives.
 func (d *Daemon) trainHandler() http.HandlerFunc {
-	slots := make(chan struct{}, maxTrainJobs)
+	slots := newJobSlots(maxTrainJobs)
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req node.TrainRequest
-		if err := decodeStrict(r, &req); err != nil {
-			d.handle(func(*http.Request) (any, error) { return nil, err })(w, r)
-			return
+		err := decodeStrict(r, &req)
+		if err == nil {
+			err = needAbsoluteDataset("train", req.Dataset)
 		}
-		if path, ok := strings.CutPrefix(req.Dataset, "csv:"); ok && !filepath.IsAbs(path) {
-			d.handle(func(*http.Request) (any, error) {
-				return nil, badRequest{fmt.Errorf("train: dataset %q: the daemon needs an absolute path", req.Dataset)}
-			})(w, r)
-			return
-		}
-		select {
-		case slots <- struct{}{}:
-			defer func() { <-slots }()
-		default:
-			d.handle(func(*http.Request) (any, error) {
-				return nil, errFull{errors.New("train: the daemon runs as many trainings as it takes; try again when one ends")}
-			})(w, r)
-			return
-		}
-		stream := ndjson(w) // a client that went away cancels the training through its context
-		send := func(ev node.TrainEvent) { stream(ev) }
-		req.Progress = func(s experts.EpochStats) { send(node.TrainEvent{Progress: &s}) }
-		rep, err := d.Repo.TrainExpert(r.Context(), dataset.DefaultCatalog(), req)
 		if err != nil {
-			d.log.Info("training through the API ended", "dataset", req.Dataset, "err", err)
-			send(node.TrainEvent{Error: err.Error()})
+			writeError(w, err)
 			return
 		}
-		d.log.Info("trained an expert through the API", "id", rep.ID, "name", rep.Manifest.Name)
-		send(node.TrainEvent{Result: rep})
+		runJob(w, r, slots, func(ctx context.Context, progress func(experts.EpochStats)) (*node.TrainReport, error) {
+			req.Progress = progress
+			rep, err := d.Repo.TrainExpert(ctx, dataset.DefaultCatalog(), req)
+			if err != nil {
+				d.log.Info("training through the API ended", "dataset", req.Dataset, "err", err)
+				return nil, asBadRequest(err)
+			}
+			d.log.Info("trained an expert through the API", "id", rep.ID, "name", rep.Manifest.Name)
+			return rep, nil
+		})
 	}
 }
 
-// expertOpsRoutes serves the store's other commands (eval, export, import) for a CLI that
+// needAbsoluteDataset refuses a csv:PATH data set whose path is relative: the daemon's working
+// folder is not the command's.
+func needAbsoluteDataset(what, ds string) error {
+	if path, ok := strings.CutPrefix(ds, "csv:"); ok && !filepath.IsAbs(path) {
+		return node.ErrBadRequest.Errorf("%s: dataset %q: the daemon needs an absolute path", what, ds)
+	}
+	return nil
+}
+
+// expertOpsRoutes serves the store's other commands (eval, export, import, inspect, validate) for a CLI that
 // finds the daemon holding the store. Paths are absolute: the daemon's working folder is not
 // the command's.
 func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
@@ -67,8 +70,8 @@ func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
 		if err := decodeStrict(r, &req); err != nil {
 			return nil, err
 		}
-		if path, ok := strings.CutPrefix(req.Dataset, "csv:"); ok && !filepath.IsAbs(path) {
-			return nil, badRequest{fmt.Errorf("eval: dataset %q: the daemon needs an absolute path", req.Dataset)}
+		if err := needAbsoluteDataset("eval", req.Dataset); err != nil {
+			return nil, err
 		}
 		rep, err := local.EvalExpert(r.Context(), req.Ref, req.Dataset, req.Limit)
 		return rep, asBadRequest(err)
@@ -79,18 +82,43 @@ func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
 			return nil, err
 		}
 		if !filepath.IsAbs(req.Path) {
-			return nil, badRequest{fmt.Errorf("export: path %q is not absolute", req.Path)}
+			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("export: path %q is not absolute", req.Path))
 		}
 		rep, err := local.ExportExpert(r.Context(), req.Ref, req.Path)
 		return rep, asBadRequest(err)
 	}))
+	mux.HandleFunc("GET "+node.PathExpertInspect, d.handle(func(r *http.Request) (any, error) {
+		ref := r.URL.Query().Get("ref")
+		if ref == "" {
+			return nil, node.ErrBadRequest.Errorf("inspect: ?ref= (an expert's ID or name) is missing")
+		}
+		return local.InspectExpert(r.Context(), ref)
+	}))
+	validateSlots := newJobSlots(maxValidateJobs)
+	mux.HandleFunc("POST "+node.PathValidate, func(w http.ResponseWriter, r *http.Request) {
+		var req node.ValidateRequest
+		err := decodeStrict(r, &req)
+		for _, s := range req.Suites {
+			if err == nil && !filepath.IsAbs(s) {
+				err = node.ErrBadRequest.Errorf("validate: suite %q: the daemon needs an absolute path", s)
+			}
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		runJob(w, r, validateSlots, func(ctx context.Context, progress func(node.ValidateProgress)) (*validate.Report, error) {
+			req.Progress = progress
+			return local.ValidateExperts(ctx, req)
+		})
+	})
 	mux.HandleFunc("POST "+node.PathExpertImport, d.handle(func(r *http.Request) (any, error) {
 		var req node.ExpertImportRequest
 		if err := decodeStrict(r, &req); err != nil {
 			return nil, err
 		}
 		if !filepath.IsAbs(req.Path) {
-			return nil, badRequest{fmt.Errorf("import: path %q is not absolute", req.Path)}
+			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("import: path %q is not absolute", req.Path))
 		}
 		rep, err := local.ImportExpert(r.Context(), req.Path, req.ImportOptions)
 		return rep, asBadRequest(err)
@@ -103,5 +131,5 @@ func asBadRequest(err error) error {
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	return badRequest{err}
+	return node.ErrBadRequest.Wrap(err)
 }

@@ -2,13 +2,10 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -34,16 +31,21 @@ func blobCmd(e *env) *cobra.Command {
   meshnode blob put notes.txt --private   # kept here, never served to peers`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, err := filepath.Abs(args[0])
+			ops, r, err := e.storeOps()
 			if err != nil {
 				return err
 			}
-			return e.blobCall(cmd.Context(), node.PathBlobPut, map[string]any{"path": path, "private": private}, func(w io.Writer, b node.BlobInfo) {
+			defer r.Close()
+			b, err := ops.PutBlob(cmd.Context(), args[0], private)
+			if err != nil {
+				return err
+			}
+			return e.emit(b, func(w io.Writer) {
 				if b.Private {
 					fmt.Fprintf(w, "%s  %d bytes, pinned, private (not served to peers)\n", b.CID, b.Size)
 					return
 				}
-				fmt.Fprintf(w, "%s  %d bytes, pinned and announced\n", b.CID, b.Size)
+				fmt.Fprintf(w, "%s  %d bytes, pinned, public (served and announced while the daemon runs)\n", b.CID, b.Size)
 			})
 		},
 	}
@@ -88,22 +90,22 @@ func blobCmd(e *env) *cobra.Command {
 	}
 	get.Flags().StringVar(&output, "output", "", "file to write (default stdout)")
 	get.Flags().IntVar(&timeoutMS, "timeout-ms", 60000, "give up when no block arrives for this long")
-	simple := func(use, short, path, done string) *cobra.Command {
+	simple := func(use, short, done string, op func(node.StoreOps, context.Context, string) error) *cobra.Command {
 		return &cobra.Command{
 			Use:     use + " CID",
 			Short:   short,
 			Example: "  meshnode blob " + use + " bafy...",
 			Args:    cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				c, err := e.client()
+				ops, r, err := e.storeOps()
 				if err != nil {
 					return err
 				}
-				var out map[string]string
-				if err := c.Post(cmd.Context(), path, map[string]any{"cid": args[0]}, &out); err != nil {
+				defer r.Close()
+				if err := op(ops, cmd.Context(), args[0]); err != nil {
 					return err
 				}
-				return e.emit(out, func(w io.Writer) { fmt.Fprintf(w, "%s %s\n", done, args[0]) })
+				return e.emit(map[string]string{done: args[0]}, func(w io.Writer) { fmt.Fprintf(w, "%s %s\n", done, args[0]) })
 			},
 		}
 	}
@@ -113,12 +115,13 @@ func blobCmd(e *env) *cobra.Command {
 		Example: `  meshnode blob gc --json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := e.client()
+			ops, r, err := e.storeOps()
 			if err != nil {
 				return err
 			}
-			var rep node.GCReport
-			if err := c.Post(cmd.Context(), node.PathBlobGC, map[string]any{}, &rep); err != nil {
+			defer r.Close()
+			rep, err := ops.GCBlobs(cmd.Context())
+			if err != nil {
 				return err
 			}
 			return e.emit(rep, func(w io.Writer) {
@@ -126,21 +129,9 @@ func blobCmd(e *env) *cobra.Command {
 			})
 		},
 	}
-	c.AddCommand(put, get, simple("pin", "Keep a held blob through gc", node.PathBlobPin, "pinned"),
-		simple("unpin", "Let gc remove a blob", node.PathBlobUnpin, "unpinned"), gc)
+	c.AddCommand(put, get, simple("pin", "Keep a held blob through gc", "pinned", node.StoreOps.PinBlob),
+		simple("unpin", "Let gc remove a blob", "unpinned", node.StoreOps.UnpinBlob), gc)
 	return c
-}
-
-func (e *env) blobCall(ctx context.Context, path string, body any, human func(io.Writer, node.BlobInfo)) error {
-	c, err := e.client()
-	if err != nil {
-		return err
-	}
-	var info node.BlobInfo
-	if err := c.Post(ctx, path, body, &info); err != nil {
-		return err
-	}
-	return e.emit(info, func(w io.Writer) { human(w, info) })
 }
 
 func expertFetchCmd(e *env) *cobra.Command {
@@ -180,36 +171,26 @@ func (e *env) fetch(ctx context.Context, c *node.Client, path, id string, timeou
 	req["progress"] = true
 	var bar *progressbar.ProgressBar
 	var barTotal int64
-	var failed error
-	err := c.PostEvents(ctx, path, req, func(line []byte) error {
-		var ev node.FetchEvent
-		if err := json.Unmarshal(line, &ev); err != nil {
-			return fmt.Errorf("fetch %s: daemon sent %q: %w", id, line, err)
+	rep, err := node.RunJob[node.FetchProgress, node.BlobInfo](ctx, c, path, req, func(p node.FetchProgress) {
+		if p.Total == 0 {
+			return
 		}
-		switch {
-		case ev.Progress != nil && ev.Progress.Total > 0:
-			if bar == nil || barTotal != ev.Progress.Total { // an expert is two blobs: manifest, weights
-				if bar != nil {
-					_ = bar.Finish()
-				}
-				barTotal = ev.Progress.Total
-				bar = progressbar.NewOptions64(barTotal, progressbar.OptionSetWriter(e.err), progressbar.OptionShowBytes(true),
-					progressbar.OptionSetWidth(30), progressbar.OptionSetDescription("fetching"), progressbar.OptionClearOnFinish(),
-					progressbar.OptionThrottle(100*time.Millisecond))
+		if bar == nil || barTotal != p.Total { // an expert is two blobs: manifest, weights
+			if bar != nil {
+				_ = bar.Finish()
 			}
-			_ = bar.Set64(ev.Progress.Bytes)
-		case ev.Result != nil:
-			info = *ev.Result
-		case ev.Error != "":
-			failed = errors.New(ev.Error)
+			barTotal = p.Total
+			bar = progressbar.NewOptions64(barTotal, progressbar.OptionSetWriter(e.err), progressbar.OptionShowBytes(true),
+				progressbar.OptionSetWidth(30), progressbar.OptionSetDescription("fetching"), progressbar.OptionClearOnFinish(),
+				progressbar.OptionThrottle(100*time.Millisecond))
 		}
-		return nil
+		_ = bar.Set64(p.Bytes)
 	})
 	if bar != nil {
 		_ = bar.Finish()
 	}
-	if err == nil {
-		err = failed
+	if err != nil {
+		return info, err
 	}
-	return info, err
+	return *rep, nil
 }

@@ -81,11 +81,11 @@ import DIR/NAME.safetensors'; the manifest links the teacher as its parent), rep
 			o := f.options()
 			o.Signer = e.signer()
 			oo := kd.OpenOptions{APIKey: os.Getenv(kd.APIKeyEnv), RequestTimeout: timeout}
-			var ops node.ExpertOps // opened once: the teacher's store and the student's are one
+			var ops node.StoreOps // opened once: the teacher's store and the student's are one
 			if sp.Kind == kd.KindExpert {
 				if _, statErr := os.Stat(sp.Ref); statErr != nil && !strings.HasSuffix(sp.Ref, ".safetensors") {
 					var repo *node.Repo
-					ops, repo, err = e.expertOps()
+					ops, repo, err = e.storeOps()
 					if err != nil {
 						return err
 					}
@@ -218,11 +218,11 @@ func defaultCalibration(dir string) string {
 // store, through the daemon when one holds it, keeping its ID; ops, when not nil, is the
 // command's already open. With no repo there is nothing to install into: the student stays in
 // its folder.
-func (e *env) install(ctx context.Context, ops node.ExpertOps, file string) error {
+func (e *env) install(ctx context.Context, ops node.StoreOps, file string) error {
 	if ops == nil {
 		var repo *node.Repo
 		var err error
-		ops, repo, err = e.expertOps()
+		ops, repo, err = e.storeOps()
 		if errors.Is(err, node.ErrNoRepo) {
 			if !e.json {
 				fmt.Fprintf(e.err, "not installed (%v); 'meshnode expert import %s' stores it later\n", err, file)

@@ -48,7 +48,7 @@ Ctrl-C cancels), and it can be served at once.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt) // Ctrl-C cancels, here or in the daemon
 			defer stop()
-			ops, r, err := e.expertOps()
+			ops, r, err := e.storeOps()
 			if err != nil {
 				return err
 			}
@@ -93,18 +93,23 @@ Ctrl-C cancels), and it can be served at once.`,
 	return c
 }
 
-// expertOps opens what runs the store's commands: the daemon's API when the repo's daemon
+// storeOps opens what runs the store's commands: the daemon's API when the repo's daemon
 // answers (it holds the store; what it stores is servable at once), or the store opened in
 // this process. Both give the same reports. The caller closes the repo.
-func (e *env) expertOps() (node.ExpertOps, *node.Repo, error) {
+func (e *env) storeOps() (node.StoreOps, *node.Repo, error) {
 	r, err := e.repo()
 	if err != nil {
 		return nil, nil, err
 	}
+	return e.opsOf(r), r, nil
+}
+
+// opsOf runs the store's commands through r's daemon when one runs, else on r itself.
+func (e *env) opsOf(r *node.Repo) node.StoreOps {
 	if c, err := node.DaemonClient(r.Path); err == nil {
-		return c, r, nil
+		return c
 	}
-	return node.LocalOps{Repo: r, Catalog: e.catalog}, r, nil
+	return node.LocalOps{Repo: r, Catalog: e.catalog}
 }
 
 // trainProgress installs a per-epoch reporter: a bar on a terminal, plain lines otherwise
@@ -165,30 +170,16 @@ type hostedRow struct {
 	Served  bool     `json:"served"`
 }
 
-// listHosted asks the daemon when one runs (it holds the database), and reads the repo otherwise.
+// listHosted lists the repo's experts, through its daemon when one runs.
 func (e *env) listHosted(ctx context.Context) error {
-	var hosted []node.HostedExpert
-	if c, err := e.client(); err == nil {
-		if err := c.Get(ctx, node.PathExperts, &hosted); err != nil {
-			return err
-		}
-	} else {
-		r, err := e.repo()
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		st, err := r.Store()
-		if err != nil {
-			return err
-		}
-		list, err := st.ListExperts(ctx)
-		if err != nil {
-			return err
-		}
-		for _, x := range list {
-			hosted = append(hosted, node.HostedExpert{Entry: x})
-		}
+	ops, r, err := e.storeOps()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	hosted, err := ops.ListExperts(ctx)
+	if err != nil {
+		return err
 	}
 	rows := []hostedRow{} // JSON [] rather than null
 	for _, x := range hosted {
@@ -234,26 +225,16 @@ func inspectCmd(e *env) *cobra.Command {
 		Example: `  meshnode expert inspect fashion-mnist`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := e.repo()
+			ops, r, err := e.storeOps()
 			if err != nil {
 				return err
 			}
 			defer r.Close()
-			_, id, m, err := r.Expert(cmd.Context(), args[0])
+			rep, err := ops.InspectExpert(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			sigErr := m.Verify(node.VerifyPeerSignature)
-			sig := "valid"
-			if sigErr != nil {
-				sig = sigErr.Error()
-			}
-			res := struct {
-				ID        string            `json:"id"`
-				Signature string            `json:"signature_check"`
-				Manifest  *experts.Manifest `json:"manifest"`
-			}{id.String(), sig, m}
-			return e.emit(res, func(w io.Writer) { printManifest(w, id.String(), m, sig) })
+			return e.emit(rep, func(w io.Writer) { printManifest(w, rep.ID, rep.Manifest, rep.Signature) })
 		},
 	}
 }
@@ -288,7 +269,7 @@ func evalCmd(e *env) *cobra.Command {
 		Example: `  meshnode expert eval fashion-mnist --dataset fashion-mnist`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ops, r, err := e.expertOps()
+			ops, r, err := e.storeOps()
 			if err != nil {
 				return err
 			}
@@ -345,7 +326,7 @@ tools; byte for byte the blob its manifest names) and its manifest beside it, so
 		Example: `  meshnode expert export fashion-mnist fmnist.safetensors`,
 		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ops, r, err := e.expertOps()
+			ops, r, err := e.storeOps()
 			if err != nil {
 				return err
 			}
@@ -374,7 +355,7 @@ architecture is read from the file's metadata and a new manifest is signed by th
   meshnode expert import model.safetensors --name my-model --labels cat,dog`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ops, r, err := e.expertOps()
+			ops, r, err := e.storeOps()
 			if err != nil {
 				return err
 			}

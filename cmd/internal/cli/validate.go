@@ -47,15 +47,7 @@ With --output DIR it writes report.json, report.csv and report.md there.`,
 			if err != nil {
 				return fmt.Errorf("--benchmark: %w", err)
 			}
-			o := validate.Options{Level: lv, Catalog: e.catalog, Suites: suites, Seed: seed}
-			runDir, closeRepo, err := repoExperts(cmd.Context(), dir, &o)
-			if err != nil {
-				return err
-			}
-			defer closeRepo()
-			finish := e.validateProgress(&o)
-			rep, err := validate.Run(cmd.Context(), runDir, o)
-			finish()
+			rep, err := e.validate(cmd.Context(), dir, validate.Options{Level: lv, Catalog: e.catalog, Suites: suites, Seed: seed})
 			if err != nil {
 				return err
 			}
@@ -78,50 +70,24 @@ With --output DIR it writes report.json, report.csv and report.md there.`,
 	return c
 }
 
-// repoExperts loads the experts of dir when it is a meshnode repo folder and
-// returns "" as the folder to scan; otherwise it returns dir unchanged.
-func repoExperts(ctx context.Context, dir string, o *validate.Options) (string, func(), error) {
+// validate benchmarks the experts of dir: a meshnode repo's through its daemon when one runs
+// (or on the repo itself), a folder of exported experts here.
+func (e *env) validate(ctx context.Context, dir string, o validate.Options) (*validate.Report, error) {
+	finish := e.validateProgress(&o)
+	defer finish()
 	r, err := node.Open(dir)
 	if errors.Is(err, node.ErrNoRepo) {
-		return dir, func() {}, nil
+		return validate.Run(ctx, dir, o)
 	}
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	closeRepo := func() { r.Close() }
-	st, err := r.Store()
-	if err != nil {
-		closeRepo()
-		return "", nil, err
+	defer r.Close()
+	req := node.ValidateRequest{Level: o.Level, Suites: o.Suites, Seed: o.Seed}
+	if o.Progress != nil {
+		req.Progress = func(p node.ValidateProgress) { o.Progress(p.Done, p.Total, p.Expert) }
 	}
-	list, err := st.ListExperts(ctx)
-	if err != nil {
-		closeRepo()
-		return "", nil, err
-	}
-	for _, ent := range list {
-		m, err := st.GetExpert(ctx, ent.ID)
-		if err != nil {
-			closeRepo()
-			return "", nil, err
-		}
-		w, err := st.Weights(ctx, m)
-		if err != nil {
-			closeRepo()
-			return "", nil, err
-		}
-		ex, err := validate.NewExpert(ctx, dir+"#"+ent.ID.String(), m, w)
-		if err != nil {
-			closeRepo()
-			return "", nil, err
-		}
-		o.Experts = append(o.Experts, ex)
-	}
-	if len(list) == 0 {
-		closeRepo()
-		return "", nil, fmt.Errorf("%w: the repo at %s hosts no experts", validate.ErrNoExperts, dir)
-	}
-	return "", closeRepo, nil
+	return e.opsOf(r).ValidateExperts(ctx, req)
 }
 
 func (e *env) validateProgress(o *validate.Options) func() {
