@@ -15,7 +15,7 @@ import (
 // CallError, on the client's.
 type ErrorKind struct {
 	Code    string
-	Status  int // 0: the client observes it; the daemon never answers it
+	Status  int
 	Meaning string
 }
 
@@ -42,8 +42,8 @@ var (
 		"full or busy (a table at its limit, as many jobs as the daemon runs): the same request may succeed later"}
 	ErrInternal = &ErrorKind{"internal", http.StatusInternalServerError,
 		"the daemon failed; its log says more"}
-	ErrInterrupted = &ErrorKind{"interrupted", 0,
-		"a job's stream ended without its result: the daemon stopped or restarted during the job, which stored nothing; run it again"}
+	ErrInterrupted = &ErrorKind{"interrupted", http.StatusServiceUnavailable,
+		"the daemon stopped or restarted during a job (its answer says so, or ends without a result); the job stored nothing: run it again"}
 )
 
 // APIErrors is the table in the order the README lists it.
@@ -95,11 +95,7 @@ func WriteErrorTable(w io.Writer) error {
 		return err
 	}
 	for _, k := range APIErrors() {
-		status := "— (seen by the client)"
-		if k.Status != 0 {
-			status = fmt.Sprintf("%d", k.Status)
-		}
-		if _, err := fmt.Fprintf(w, "| `%s` | %s | %s |\n", k.Code, status, k.Meaning); err != nil {
+		if _, err := fmt.Fprintf(w, "| `%s` | %d | %s |\n", k.Code, k.Status, k.Meaning); err != nil {
 			return err
 		}
 	}

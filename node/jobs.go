@@ -67,9 +67,11 @@ func RunJob[P, R any](ctx context.Context, c *Client, path string, body any, pro
 var errStreamBroken = errors.New("the answer broke off")
 
 func interrupted(path string, cause error) error {
-	msg := fmt.Sprintf("daemon API %s: interrupted: the daemon's answer ended before the job's result (did the daemon stop?); nothing was stored, run it again", path)
+	msg := "interrupted: the daemon's answer ended before the job's result (did the daemon stop?); the store holds a job's result whole or not at all: list it, or run the job again"
 	if cause != nil {
 		msg += " (" + cause.Error() + ")"
+	} else {
+		msg += " (daemon API " + path + ")"
 	}
 	return &CallError{Path: path, Code: ErrInterrupted.Code, Message: msg}
 }

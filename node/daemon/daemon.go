@@ -45,6 +45,7 @@ type Daemon struct {
 	registry *prometheus.Registry
 	served   ds.Datastore
 	api      *http.Server
+	stopAPI  context.CancelCauseFunc // cancels every request's context with errStopping
 	apiURL   string
 	started  time.Time
 	log      *slog.Logger
@@ -244,7 +245,10 @@ func (d *Daemon) startAPI(listen string) error {
 		return err
 	}
 	d.apiURL = "http://" + ln.Addr().String()
-	d.api = &http.Server{Handler: d.routes(tok), ReadHeaderTimeout: 5 * time.Second}
+	base, stop := context.WithCancelCause(context.Background())
+	d.stopAPI = stop
+	d.api = &http.Server{Handler: d.routes(tok), ReadHeaderTimeout: 5 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return base }}
 	if err := node.WriteFileAtomic(filepath.Join(d.Repo.Path, node.APIFile), []byte(d.apiURL+"\n"), 0o644); err != nil {
 		ln.Close()
 		return fmt.Errorf("write API address: %w", err)
@@ -254,12 +258,16 @@ func (d *Daemon) startAPI(listen string) error {
 	return nil
 }
 
+// errStopping is why a request's work ends when the daemon stops.
+var errStopping = errors.New("the daemon is stopping")
+
 // Close stops the API, withdraws this node's adverts, leaves the mesh and closes the repo.
 func (d *Daemon) Close() error {
 	var errs []error
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if d.api != nil {
+		d.stopAPI(errStopping) // running jobs end now, reported as interrupted, before the store closes
 		errs = append(errs, d.api.Shutdown(ctx))
 		if err := <-d.apiDone; !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)

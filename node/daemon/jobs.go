@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/meshnode/meshnode/node"
@@ -29,5 +30,8 @@ func runJob[P, R any](w http.ResponseWriter, r *http.Request, slots jobSlots, wo
 	}
 	send := ndjson(w)
 	rep, err := work(r.Context(), func(p P) { send(node.JobEvent[P, R]{Progress: &p}) })
+	if err != nil && errors.Is(context.Cause(r.Context()), errStopping) {
+		err = node.ErrInterrupted.Wrap(fmt.Errorf("interrupted: the daemon stopped during the job, which stored nothing; run it again (%w)", err))
+	}
 	send(node.ResultEvent[P](rep, err))
 }
