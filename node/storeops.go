@@ -26,6 +26,7 @@ type StoreOps interface {
 	ExportExpert(ctx context.Context, ref, path string) (*ExportReport, error)
 	ImportExpert(ctx context.Context, path string, o ImportOptions) (*ImportReport, error)
 	ValidateExperts(ctx context.Context, req ValidateRequest) (*validate.Report, error)
+	Distill(ctx context.Context, req DistillRequest) (*DistillResult, error)
 	PutBlob(ctx context.Context, path string, private bool) (*BlobInfo, error)
 	PinBlob(ctx context.Context, c string) error
 	UnpinBlob(ctx context.Context, c string) error

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/meshnode/meshnode/distill/kd"
 	"github.com/meshnode/meshnode/distill/validate"
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/dataset"
@@ -110,6 +111,34 @@ func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
 		runJob(w, r, validateSlots, func(ctx context.Context, progress func(node.ValidateProgress)) (*validate.Report, error) {
 			req.Progress = progress
 			return local.ValidateExperts(ctx, req)
+		})
+	})
+	distillSlots := newJobSlots(maxTrainJobs)
+	mux.HandleFunc("POST "+node.PathDistill, func(w http.ResponseWriter, r *http.Request) {
+		var req node.DistillRequest
+		err := decodeStrict(r, &req)
+		if err == nil {
+			err = needAbsoluteDataset("distill", req.Dataset)
+		}
+		for _, p := range []string{req.Output, req.Calibration, req.Prompts} {
+			if err == nil && p != "" && !filepath.IsAbs(p) {
+				err = node.ErrBadRequest.Errorf("distill: path %q: the daemon needs an absolute path", p)
+			}
+		}
+		if err == nil && req.Output == "" {
+			err = node.ErrBadRequest.Errorf("distill: output is missing")
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		runJob(w, r, distillSlots, func(ctx context.Context, progress func(kd.Progress)) (*node.DistillResult, error) {
+			req.Progress = progress
+			res, err := local.Distill(ctx, req)
+			if err == nil {
+				d.log.Info("distilled an expert through the API", "teacher", req.Teacher, "id", res.Report.ExpertID)
+			}
+			return res, err
 		})
 	})
 	mux.HandleFunc("POST "+node.PathExpertImport, d.handle(func(r *http.Request) (any, error) {

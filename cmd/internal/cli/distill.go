@@ -73,70 +73,20 @@ import DIR/NAME.safetensors'; the manifest links the teacher as its parent), rep
       --domain language --prompts words.jsonl --classes english,french --output lang-micro/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			sp, err := kd.ParseSpec(teacher)
-			if err != nil {
-				return err
-			}
 			o := f.options()
-			o.Signer = e.signer()
-			oo := kd.OpenOptions{APIKey: os.Getenv(kd.APIKeyEnv), RequestTimeout: timeout}
-			var ops node.StoreOps // opened once: the teacher's store and the student's are one
-			if sp.Kind == kd.KindExpert {
-				if _, statErr := os.Stat(sp.Ref); statErr != nil && !strings.HasSuffix(sp.Ref, ".safetensors") {
-					var repo *node.Repo
-					ops, repo, err = e.storeOps()
-					if err != nil {
-						return err
-					}
-					defer repo.Close()
-					if local, ok := ops.(node.LocalOps); ok {
-						st, err := local.Repo.Store()
-						if err != nil {
-							return err
-						}
-						oo.Experts = st
-					} else { // the daemon holds the store: the teacher comes out as a file, signed manifest beside it
-						tmp, err := os.MkdirTemp("", "meshnode-teacher-")
-						if err != nil {
-							return err
-						}
-						defer os.RemoveAll(tmp)
-						file := filepath.Join(tmp, "teacher.safetensors")
-						if _, err := ops.ExportExpert(ctx, sp.Ref, file); err != nil {
-							return fmt.Errorf("distill: teacher %s: %w", sp.Ref, err)
-						}
-						sp.Ref = file
-					}
-				}
+			req := node.DistillRequest{Teacher: teacher, Domain: o.Domain, Name: o.Name, Params: o.Params,
+				Epochs: o.Epochs, LearningRate: o.LearningRate, Seed: o.Seed, Temperature: o.Temperature,
+				SoftWeight: o.SoftWeight, Probes: o.Probes.Train, Calibration: o.Probes.Calibration,
+				Baseline: o.Baseline, Dataset: ds, Limit: limit, Labelled: labelled, Prompts: prompts,
+				APIKey: os.Getenv(kd.APIKeyEnv), RequestTimeout: timeout.Seconds(), Output: output, Install: install}
+			if classes != "" {
+				req.Classes = strings.Split(classes, ",")
 			}
-			t, err := kd.Open(ctx, sp, oo)
-			if err != nil {
-				return err
-			}
-			if err := e.distillData(t, &o, ds, limit, labelled, prompts, classes); err != nil {
-				return err
-			}
-			if o.Probes.Calibration == "" && sp.Kind == kd.KindMoE {
-				o.Probes.Calibration = defaultCalibration(sp.Dir)
-			}
-			if o.Probes.Calibration != "" {
-				o.Probes.Domain = o.Domain
-			}
-			finish := e.distillProgress(&o.Progress, "")
-			res, err := kd.Distill(ctx, t, o)
+			finish := e.distillProgress(&req.Progress, "")
+			res, err := e.distill(cmd.Context(), req)
 			finish()
 			if err != nil {
 				return err
-			}
-			files, err := kd.WriteResult(output, res)
-			if err != nil {
-				return err
-			}
-			if install {
-				if err := e.install(ctx, ops, filepath.Join(output, files[0])); err != nil {
-					return err
-				}
 			}
 			return e.emit(res.Report, func(w io.Writer) { printDistill(w, res.Report, output) })
 		},
@@ -162,56 +112,29 @@ import DIR/NAME.safetensors'; the manifest links the teacher as its parent), rep
 	return c
 }
 
-// distillData loads what the teacher learns from: a data set for vector-input experts, a
-// prompt set for chat teachers.
-func (e *env) distillData(t kd.Teacher, o *kd.Options, ds string, limit, labelled int, prompts, classes string) error {
-	info := t.Info()
-	if info.Kind == kd.KindOpenAI {
-		if prompts == "" {
-			return fmt.Errorf("a chat teacher needs --prompts FILE")
+// distill runs a distillation through the repo's daemon when one runs, on the repo itself
+// otherwise, and without a repo installs nothing. It says where the student was installed.
+func (e *env) distill(ctx context.Context, req node.DistillRequest) (*node.DistillResult, error) {
+	var res *node.DistillResult
+	ops, repo, err := e.storeOps()
+	switch {
+	case errors.Is(err, node.ErrNoRepo):
+		if res, err = node.Distill(ctx, nil, e.catalog, req); err == nil && req.Install && !e.json {
+			fmt.Fprintf(e.err, "not installed (no repo); 'meshnode expert import %s' stores it later\n", filepath.Join(req.Output, res.Files[0]))
 		}
-		p, err := kd.ReadPrompts(prompts)
-		if err != nil {
-			return err
-		}
-		o.Prompts = p
-		if classes != "" {
-			o.Classes = strings.Split(classes, ",")
-		}
-		return nil
+	case err != nil:
+		return nil, err
+	default:
+		defer repo.Close()
+		res, err = ops.Distill(ctx, req)
 	}
-	if ds == "" && info.Kind == kd.KindExpert {
-		ds, _, _ = strings.Cut(info.Meta["dataset"], ":") // "fashion-mnist:train" → "fashion-mnist"
-	}
-	if ds == "" {
-		return nil // a checkpoint expert uses probes; Distill explains what else is missing
-	}
-	train, test, err := e.catalog.Load(ds, limit)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if labelled < 0 || labelled > train.Len() {
-		return fmt.Errorf("--labelled %d: the training part has %d rows", labelled, train.Len())
+	if res.Installed != nil && !e.json {
+		fmt.Fprintf(e.err, "installed %s in the repo as %s\n", res.Installed.Name, res.Installed.ID)
 	}
-	if labelled > 0 && labelled < train.Len() {
-		idx := make([]int, train.Len())
-		for i := range idx {
-			idx[i] = i
-		}
-		o.Unlabelled = train.Subset(train.Name+":teacher-labelled", idx[labelled:])
-		train = train.Subset(train.Name+":labelled", idx[:labelled])
-	}
-	o.Train, o.Test = train, test
-	return nil
-}
-
-// defaultCalibration is calibration.safetensors in a checkpoint folder, when it is there.
-func defaultCalibration(dir string) string {
-	p := strings.TrimRight(dir, "/") + "/calibration.safetensors"
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	return ""
+	return res, nil
 }
 
 // install stores a student just written (FILE and its signed manifest beside it) in the repo's
