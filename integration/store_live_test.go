@@ -110,7 +110,7 @@ func TestNewExpertsServedWithoutARestart(t *testing.T) {
 	}
 	counts = append(counts, during(func() {
 		cliJSON(t, repoA, &fourth, "distill", "--teacher", "expert:iris-first", "--domain", "iris", "--params", "100",
-		"--dataset", "iris", "--output", filepath.Join(t.TempDir(), "student"))
+			"--dataset", "iris", "--output", filepath.Join(t.TempDir(), "student"))
 	}))
 	if imported.ID != third || second.ID == "" || fourth.ExpertID == "" {
 		t.Fatalf("through A's daemon: trained %q, imported %q (want %s), distilled %q", second.ID, imported.ID, third, fourth.ExpertID)

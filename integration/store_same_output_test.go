@@ -82,6 +82,14 @@ func TestStoreCommandsSameWithAndWithoutDaemon(t *testing.T) {
 	cli(t, local, "expert", "import", shared)
 	cli(t, remote, "expert", "import", shared)
 	startDaemon(t, remote)
+	analysis := filepath.Join(base, "analysis")
+	tiny := filepath.Join(base, "tiny") // the analysis names the checkpoint by this path
+	for _, args := range [][]string{{"testdata-checkpoint", "--tiny", "--output", tiny},
+		{"analyze", "--model-path", tiny, "--depth", "comprehensive", "--calibration", filepath.Join(tiny, "calibration.safetensors"), "--output", analysis}} {
+		if o := runIn(t, base, args...); o.code != 0 {
+			t.Fatalf("meshnode %s: exit %d\n%s", strings.Join(args, " "), o.code, o.stderr)
+		}
+	}
 
 	// Each repo's commands run in a working folder of their own, with the same files in it.
 	work := map[string]string{}
@@ -100,31 +108,37 @@ func TestStoreCommandsSameWithAndWithoutDaemon(t *testing.T) {
 	publicCID := strings.Fields(cli(t, src, "blob", "put", filepath.Join(work[local], "public.txt"), "--private"))[0]
 	const unknownCID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
 
-	steps := [][]string{
-		{"expert", "list"},
-		{"expert", "inspect", "iris"},
-		{"expert", "inspect", "no-such-expert"},
-		{"expert", "eval", "iris", "--dataset", "iris"},
-		{"expert", "eval", "iris", "--dataset", "no-such-dataset"},
-		{"expert", "export", "iris", "out.safetensors"},
-		{"expert", "import", "out.safetensors"},
-		{"expert", "import", "missing.safetensors"},
-		{"blob", "put", "public.txt"},
-		{"blob", "put", "private.txt", "--private"},
-		{"blob", "put", "missing.txt"},
-		{"blob", "unpin", publicCID},
-		{"blob", "unpin", publicCID},
-		{"blob", "pin", publicCID},
-		{"blob", "pin", unknownCID},
-		{"blob", "pin", "not-a-cid"},
-		{"blob", "gc"},
-		{"validate", "--experts-dir", "REPO", "--benchmark", "quick"},
-		{"expert", "train", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--name", "iris-2"},
-		{"expert", "train", "--dataset", "no-such-dataset"},
-		{"distill", "--teacher", "expert:iris", "--domain", "iris", "--params", "60", "--dataset", "iris", "--epochs", "5", "--output", "student"},
-		{"distill", "--teacher", "expert:no-such-expert", "--domain", "iris", "--output", "student"},
+	steps := []struct {
+		ok   bool // exits 0
+		args []string
+	}{
+		{true, []string{"expert", "list"}},
+		{true, []string{"expert", "inspect", "iris"}},
+		{false, []string{"expert", "inspect", "no-such-expert"}},
+		{true, []string{"expert", "eval", "iris", "--dataset", "iris"}},
+		{false, []string{"expert", "eval", "iris", "--dataset", "no-such-dataset"}},
+		{true, []string{"expert", "export", "iris", "out.safetensors"}},
+		{true, []string{"expert", "import", "out.safetensors"}},
+		{false, []string{"expert", "import", "missing.safetensors"}},
+		{true, []string{"blob", "put", "public.txt"}},
+		{true, []string{"blob", "put", "private.txt", "--private"}},
+		{false, []string{"blob", "put", "missing.txt"}},
+		{true, []string{"blob", "unpin", publicCID}},
+		{false, []string{"blob", "unpin", publicCID}},
+		{true, []string{"blob", "pin", publicCID}},
+		{false, []string{"blob", "pin", unknownCID}},
+		{false, []string{"blob", "pin", "not-a-cid"}},
+		{true, []string{"blob", "gc"}},
+		{true, []string{"validate", "--experts-dir", "REPO", "--benchmark", "quick"}},
+		{true, []string{"expert", "train", "--dataset", "iris", "--hidden", "4", "--epochs", "2", "--name", "iris-2"}},
+		{false, []string{"expert", "train", "--dataset", "no-such-dataset"}},
+		{true, []string{"distill", "--teacher", "expert:iris", "--domain", "iris", "--params", "60", "--dataset", "iris", "--epochs", "5", "--output", "student"}},
+		{false, []string{"distill", "--teacher", "expert:no-such-expert", "--domain", "iris", "--output", "student"}},
+		{true, []string{"generate", "--analysis-dir", analysis, "--domains", "reasoning", "--output", "micro", "--epochs", "3", "--probes", "256"}},
+		{false, []string{"generate", "--analysis-dir", "no-such-analysis", "--domains", "reasoning", "--output", "micro"}},
 	}
-	for _, step := range steps {
+	for _, st := range steps {
+		step := st.args
 		for _, json := range []bool{false, true} {
 			var got [2]outcome
 			for i, r := range []string{local, remote} {
@@ -137,7 +151,7 @@ func TestStoreCommandsSameWithAndWithoutDaemon(t *testing.T) {
 				}
 				o := runIn(t, work[r], args...)
 				o.stdout, o.stderr = normalize(o.stdout, r, work[r]), normalize(o.stderr, r, work[r])
-				if step[1] == "train" || step[0] == "distill" { // each node signs what it makes: signatures and IDs differ
+				if step[1] == "train" || step[0] == "distill" || step[0] == "generate" { // each node signs what it makes: signatures and IDs differ
 					o.stdout, o.stderr = maskCID.ReplaceAllString(o.stdout, "CID"), maskCID.ReplaceAllString(o.stderr, "CID")
 				}
 				got[i] = o
@@ -145,6 +159,9 @@ func TestStoreCommandsSameWithAndWithoutDaemon(t *testing.T) {
 			name := strings.Join(step, " ")
 			if json {
 				name = "--json " + name
+			}
+			if !json && (got[0].code == 0) != st.ok { // the --json run comes second, on the state the first left
+				t.Errorf("meshnode %s without a daemon: exit %d, want success %v\n%s%s", name, got[0].code, st.ok, got[0].stdout, got[0].stderr)
 			}
 			if got[0] != got[1] {
 				t.Errorf("meshnode %s differs with the daemon:\nwithout: exit %d\n%s%s\nwith:    exit %d\n%s%s",

@@ -20,18 +20,12 @@ const PathDistill = "/api/v1/distill"
 // student's settings (kd.Options; zero values take kd's defaults), the data, and where the
 // result goes. Paths are absolute for a daemon (Client.Distill makes them so).
 type DistillRequest struct {
-	Teacher      string  `json:"teacher"` // a kd.ParseSpec SPEC
-	Domain       string  `json:"domain"`
-	Name         string  `json:"name,omitempty"`
-	Params       int     `json:"params,omitempty"`
-	Epochs       int     `json:"epochs,omitempty"`
-	LearningRate float64 `json:"lr,omitempty"`
-	Seed         uint64  `json:"seed,omitempty"`
-	Temperature  float64 `json:"temperature,omitempty"`
-	SoftWeight   float64 `json:"soft_weight,omitempty"`
-	Probes       int     `json:"probes,omitempty"`
-	Calibration  string  `json:"calibration,omitempty"`
-	Baseline     bool    `json:"baseline,omitempty"`
+	Teacher     string  `json:"teacher"` // a kd.ParseSpec SPEC
+	Domain      string  `json:"domain"`
+	Name        string  `json:"name,omitempty"`
+	Temperature float64 `json:"temperature,omitempty"`
+	SoftWeight  float64 `json:"soft_weight,omitempty"`
+	StudentSettings
 
 	Dataset  string   `json:"dataset,omitempty"`
 	Limit    int      `json:"limit,omitempty"`
@@ -47,6 +41,25 @@ type DistillRequest struct {
 	Install bool   `json:"install"` // also store the student in the repo, signed by the node
 
 	Progress func(kd.Progress) `json:"-"`
+}
+
+// StudentSettings are what distill and generate share about the student and its training
+// (kd.Options; zero values take kd's defaults).
+type StudentSettings struct {
+	Params       int     `json:"params,omitempty"`
+	Epochs       int     `json:"epochs,omitempty"`
+	LearningRate float64 `json:"lr,omitempty"`
+	Seed         uint64  `json:"seed,omitempty"`
+	Probes       int     `json:"probes,omitempty"`
+	Calibration  string  `json:"calibration,omitempty"`
+	Baseline     bool    `json:"baseline,omitempty"`
+}
+
+// options are the settings as kd.Options.
+func (s StudentSettings) options() kd.Options {
+	o := kd.Options{Params: s.Params, Epochs: s.Epochs, LearningRate: s.LearningRate, Seed: s.Seed, Baseline: s.Baseline}
+	o.Probes.Train, o.Probes.Calibration = s.Probes, s.Calibration
+	return o
 }
 
 // DistillResult is what distill made: its report, the files it wrote, and the student as
@@ -68,10 +81,8 @@ func Distill(ctx context.Context, r *Repo, cat dataset.Catalog, req DistillReque
 	if err != nil {
 		return nil, ErrBadRequest.Wrap(err)
 	}
-	o := kd.Options{Domain: req.Domain, Name: req.Name, Params: req.Params, Epochs: req.Epochs,
-		LearningRate: req.LearningRate, Seed: req.Seed, Temperature: req.Temperature,
-		SoftWeight: req.SoftWeight, Baseline: req.Baseline, Progress: req.Progress}
-	o.Probes.Train, o.Probes.Calibration = req.Probes, req.Calibration
+	o := req.options()
+	o.Domain, o.Name, o.Temperature, o.SoftWeight, o.Progress = req.Domain, req.Name, req.Temperature, req.SoftWeight, req.Progress
 	oo := kd.OpenOptions{APIKey: req.APIKey, RequestTimeout: time.Duration(req.RequestTimeout * float64(time.Second))}
 	if r != nil {
 		o.Signer = r.Identity
@@ -133,21 +144,8 @@ func isWeightsFile(ref string) bool {
 // absDistillPaths makes the request's paths absolute (the daemon's working folder is not the
 // command's), the teacher's among them, so both report the same spec.
 func absDistillPaths(req *DistillRequest) error {
-	abs := func(p *string) error {
-		if *p == "" {
-			return nil
-		}
-		a, err := filepath.Abs(*p)
-		if err != nil {
-			return fmt.Errorf("distill: %s: %w", *p, err)
-		}
-		*p = a
-		return nil
-	}
-	for _, p := range []*string{&req.Output, &req.Calibration, &req.Prompts} {
-		if err := abs(p); err != nil {
-			return err
-		}
+	if err := absPaths("distill", &req.Output, &req.Calibration, &req.Prompts); err != nil {
+		return err
 	}
 	req.Dataset = absDataset(req.Dataset)
 	sp, err := kd.ParseSpec(req.Teacher)
@@ -156,9 +154,9 @@ func absDistillPaths(req *DistillRequest) error {
 	}
 	switch {
 	case sp.Kind == kd.KindExpert && isWeightsFile(sp.Ref):
-		err = abs(&sp.Ref)
+		err = absPaths("distill", &sp.Ref)
 	case sp.Kind == kd.KindMoE:
-		err = abs(&sp.Dir)
+		err = absPaths("distill", &sp.Dir)
 	}
 	if err != nil {
 		return err

@@ -27,6 +27,7 @@ type StoreOps interface {
 	ImportExpert(ctx context.Context, path string, o ImportOptions) (*ImportReport, error)
 	ValidateExperts(ctx context.Context, req ValidateRequest) (*validate.Report, error)
 	Distill(ctx context.Context, req DistillRequest) (*DistillResult, error)
+	Generate(ctx context.Context, req GenerateRequest) (*GenerateResult, error)
 	PutBlob(ctx context.Context, path string, private bool) (*BlobInfo, error)
 	PinBlob(ctx context.Context, c string) error
 	UnpinBlob(ctx context.Context, c string) error

@@ -141,6 +141,23 @@ func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
 			return res, err
 		})
 	})
+	mux.HandleFunc("POST "+node.PathGenerate, func(w http.ResponseWriter, r *http.Request) {
+		var req node.GenerateRequest
+		err := decodeStrict(r, &req)
+		for _, p := range []string{req.AnalysisDir, req.ModelPath, req.Calibration, req.Output} {
+			if err == nil && p != "" && !filepath.IsAbs(p) {
+				err = node.ErrBadRequest.Errorf("generate: path %q: the daemon needs an absolute path", p)
+			}
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		runJob(w, r, distillSlots, func(ctx context.Context, progress func(node.GenerateProgress)) (*node.GenerateResult, error) {
+			req.Progress = progress
+			return local.Generate(ctx, req)
+		})
+	})
 	mux.HandleFunc("POST "+node.PathExpertImport, d.handle(func(r *http.Request) (any, error) {
 		var req node.ExpertImportRequest
 		if err := decodeStrict(r, &req); err != nil {

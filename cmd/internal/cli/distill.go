@@ -17,36 +17,21 @@ import (
 	"github.com/meshnode/meshnode/node"
 )
 
-// distillFlags are the flags distill and generate share.
-type distillFlags struct {
-	o        kd.Options
-	probes   int
-	calib    string
-	baseline bool
-}
-
-func (f *distillFlags) register(c *cobra.Command) {
+// studentFlags are the flags distill and generate share.
+func studentFlags(c *cobra.Command, s *node.StudentSettings) {
 	fl := c.Flags()
-	fl.IntVar(&f.o.Params, "params", 0, "parameter budget (default: the domain's preset: reasoning 10K, coding 50K, language 25K, tool_use 15K, mathematics 20K, context 30K)")
-	fl.IntVar(&f.o.Epochs, "epochs", 0, "epochs over the transfer set (default: about 2,000 steps, 10 to 500 epochs, for classes; 40 for vectors)")
-	fl.Float64Var(&f.o.LearningRate, "lr", 0, "learning rate (default: see the package documentation)")
-	fl.Uint64Var(&f.o.Seed, "seed", 1, "seed for the student, probes and splits")
-	fl.IntVar(&f.probes, "probes", 0, "training probes for a checkpoint expert (default 8192)")
-	fl.StringVar(&f.calib, "calibration", "", "calibration file to draw checkpoint-expert probes from (default: calibration.safetensors in the checkpoint folder, else Gaussian probes)")
-	fl.BoolVar(&f.baseline, "baseline", false, "also measure a same-size baseline (hard labels alone, or the pruned checkpoint expert)")
-}
-
-func (f *distillFlags) options() kd.Options {
-	o := f.o
-	o.Probes.Train, o.Probes.Calibration, o.Baseline = f.probes, f.calib, f.baseline
-	return o
+	fl.IntVar(&s.Params, "params", 0, "parameter budget (default: the domain's preset: reasoning 10K, coding 50K, language 25K, tool_use 15K, mathematics 20K, context 30K)")
+	fl.IntVar(&s.Epochs, "epochs", 0, "epochs over the transfer set (default: about 2,000 steps, 10 to 500 epochs, for classes; 40 for vectors)")
+	fl.Float64Var(&s.LearningRate, "lr", 0, "learning rate (default: see the package documentation)")
+	fl.Uint64Var(&s.Seed, "seed", 1, "seed for the student, probes and splits")
+	fl.IntVar(&s.Probes, "probes", 0, "training probes for a checkpoint expert (default 8192)")
+	fl.StringVar(&s.Calibration, "calibration", "", "calibration file to draw checkpoint-expert probes from (default: calibration.safetensors in the checkpoint folder, else Gaussian probes)")
+	fl.BoolVar(&s.Baseline, "baseline", false, "also measure a same-size baseline (hard labels alone, or the pruned checkpoint expert)")
 }
 
 func distillCmd(e *env) *cobra.Command {
-	var f distillFlags
-	var teacher, ds, prompts, classes, output string
-	var install bool
-	var limit, labelled int
+	var req node.DistillRequest
+	var classes string
 	var timeout time.Duration
 	c := &cobra.Command{
 		Use:   "distill",
@@ -73,12 +58,7 @@ import DIR/NAME.safetensors'; the manifest links the teacher as its parent), rep
       --domain language --prompts words.jsonl --classes english,french --output lang-micro/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o := f.options()
-			req := node.DistillRequest{Teacher: teacher, Domain: o.Domain, Name: o.Name, Params: o.Params,
-				Epochs: o.Epochs, LearningRate: o.LearningRate, Seed: o.Seed, Temperature: o.Temperature,
-				SoftWeight: o.SoftWeight, Probes: o.Probes.Train, Calibration: o.Probes.Calibration,
-				Baseline: o.Baseline, Dataset: ds, Limit: limit, Labelled: labelled, Prompts: prompts,
-				APIKey: os.Getenv(kd.APIKeyEnv), RequestTimeout: timeout.Seconds(), Output: output, Install: install}
+			req.APIKey, req.RequestTimeout = os.Getenv(kd.APIKeyEnv), timeout.Seconds()
 			if classes != "" {
 				req.Classes = strings.Split(classes, ",")
 			}
@@ -88,24 +68,24 @@ import DIR/NAME.safetensors'; the manifest links the teacher as its parent), rep
 			if err != nil {
 				return err
 			}
-			return e.emit(res.Report, func(w io.Writer) { printDistill(w, res.Report, output) })
+			return e.emit(res.Report, func(w io.Writer) { printDistill(w, res.Report, req.Output) })
 		},
 	}
-	f.register(c)
+	studentFlags(c, &req.StudentSettings)
 	fl := c.Flags()
-	fl.StringVar(&teacher, "teacher", "", "teacher SPEC: expert:REF, moe:DIR#layer=L,expert=E or openai:BASE_URL?model=NAME (required)")
-	fl.StringVar(&f.o.Domain, "domain", "", "domain of the micro-expert; picks the budget (required)")
-	fl.Float64Var(&f.o.Temperature, "temperature", 0, "temperature of the soft targets (default 2)")
-	fl.Float64Var(&f.o.SoftWeight, "soft-weight", 0, "share of the soft-target loss next to hard labels (default 0.5)")
-	fl.StringVar(&ds, "dataset", "", "data set a vector-input teacher labels: fashion-mnist, iris, wine, breast-cancer, digits or csv:PATH")
-	fl.IntVar(&limit, "limit", 0, "use only this many training (and test) rows of --dataset")
-	fl.IntVar(&labelled, "labelled", 0, "keep the true labels of only this many training rows; the teacher alone labels the rest (0: all)")
-	fl.StringVar(&prompts, "prompts", "", "prompt set for a chat teacher: JSON Lines {\"text\":..., \"label\":...} or one prompt per line")
+	fl.StringVar(&req.Teacher, "teacher", "", "teacher SPEC: expert:REF, moe:DIR#layer=L,expert=E or openai:BASE_URL?model=NAME (required)")
+	fl.StringVar(&req.Domain, "domain", "", "domain of the micro-expert; picks the budget (required)")
+	fl.Float64Var(&req.Temperature, "temperature", 0, "temperature of the soft targets (default 2)")
+	fl.Float64Var(&req.SoftWeight, "soft-weight", 0, "share of the soft-target loss next to hard labels (default 0.5)")
+	fl.StringVar(&req.Dataset, "dataset", "", "data set a vector-input teacher labels: fashion-mnist, iris, wine, breast-cancer, digits or csv:PATH")
+	fl.IntVar(&req.Limit, "limit", 0, "use only this many training (and test) rows of --dataset")
+	fl.IntVar(&req.Labelled, "labelled", 0, "keep the true labels of only this many training rows; the teacher alone labels the rest (0: all)")
+	fl.StringVar(&req.Prompts, "prompts", "", "prompt set for a chat teacher: JSON Lines {\"text\":..., \"label\":...} or one prompt per line")
 	fl.StringVar(&classes, "classes", "", "comma-separated classes for a chat teacher (default: the prompts' labels)")
 	durationFlag(fl, &timeout, "request-timeout", time.Minute, "timeout of one chat request")
-	fl.StringVar(&f.o.Name, "name", "", "name of the micro-expert (default DOMAIN-micro)")
-	fl.StringVar(&output, "output", "", "folder to write the expert, report.json and summary.md (required)")
-	fl.BoolVar(&install, "install", true, "also store the student in this node's repo, signed by it (through its daemon when one runs)")
+	fl.StringVar(&req.Name, "name", "", "name of the micro-expert (default DOMAIN-micro)")
+	fl.StringVar(&req.Output, "output", "", "folder to write the expert, report.json and summary.md (required)")
+	fl.BoolVar(&req.Install, "install", true, "also store the student in this node's repo, signed by it (through its daemon when one runs)")
 	_ = c.MarkFlagRequired("teacher")
 	_ = c.MarkFlagRequired("domain")
 	_ = c.MarkFlagRequired("output")
@@ -135,36 +115,6 @@ func (e *env) distill(ctx context.Context, req node.DistillRequest) (*node.Disti
 		fmt.Fprintf(e.err, "installed %s in the repo as %s\n", res.Installed.Name, res.Installed.ID)
 	}
 	return res, nil
-}
-
-// install stores a student just written (FILE and its signed manifest beside it) in the repo's
-// store, through the daemon when one holds it, keeping its ID; ops, when not nil, is the
-// command's already open. With no repo there is nothing to install into: the student stays in
-// its folder.
-func (e *env) install(ctx context.Context, ops node.StoreOps, file string) error {
-	if ops == nil {
-		var repo *node.Repo
-		var err error
-		ops, repo, err = e.storeOps()
-		if errors.Is(err, node.ErrNoRepo) {
-			if !e.json {
-				fmt.Fprintf(e.err, "not installed (%v); 'meshnode expert import %s' stores it later\n", err, file)
-			}
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		defer repo.Close()
-	}
-	rep, err := ops.ImportExpert(ctx, file, node.ImportOptions{})
-	if err != nil {
-		return fmt.Errorf("install %s in the repo: %w", file, err)
-	}
-	if !e.json {
-		fmt.Fprintf(e.err, "installed %s in the repo as %s\n", rep.Name, rep.ID)
-	}
-	return nil
 }
 
 // distillProgress installs a reporter: a bar on a terminal, plain lines otherwise, nothing with
@@ -223,10 +173,8 @@ func printDistill(w io.Writer, r *kd.Report, output string) {
 }
 
 func generateCmd(e *env) *cobra.Command {
-	var f distillFlags
-	var g kd.GenerateOptions
-	var analysisDir, domains, output string
-	var install bool
+	var req node.GenerateRequest
+	var domains string
 	c := &cobra.Command{
 		Use:   "generate",
 		Short: "Make one micro-expert per domain from an analysed mixture-of-experts checkpoint",
@@ -241,53 +189,66 @@ report.json and summary.md; OUTPUT/report.json and OUTPUT/summary.md list them a
   meshnode generate --analysis-dir tiny-analysis/ --domains reasoning,coding,mathematics --output micro/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			g.Domains = nil
+			req.Domains = nil
 			for _, d := range strings.Split(domains, ",") {
 				if d = strings.TrimSpace(d); d != "" {
-					g.Domains = append(g.Domains, d)
+					req.Domains = append(req.Domains, d)
 				}
 			}
-			g.Distill = f.options()
-			g.Params, g.Calibration = g.Distill.Params, g.Distill.Probes.Calibration
 			var progress func(kd.Progress)
 			finish := e.distillProgress(&progress, "")
 			if progress != nil {
-				g.Progress = func(domain string, p kd.Progress) {
-					p.Stage = domain + ": " + p.Stage
-					progress(p)
+				req.Progress = func(p node.GenerateProgress) {
+					p.Stage = p.Domain + ": " + p.Stage
+					progress(p.Progress)
 				}
 			}
-			g.Distill.Signer = e.signer()
-			rep, err := kd.Generate(cmd.Context(), analysisDir, output, g)
+			res, err := e.generate(cmd.Context(), req)
 			finish()
 			if err != nil {
 				return err
 			}
-			if install {
-				for _, x := range rep.Experts {
-					files, err := filepath.Glob(filepath.Join(x.Dir, "*.safetensors"))
-					if err != nil || len(files) != 1 {
-						return fmt.Errorf("generate: install the %s student: want one .safetensors file in %s, found %d", x.Domain, x.Dir, len(files))
-					}
-					if err := e.install(cmd.Context(), nil, files[0]); err != nil {
-						return err
-					}
-				}
-			}
-			return e.emit(rep, func(w io.Writer) { printGenerate(w, rep, output) })
+			return e.emit(res.Report, func(w io.Writer) { printGenerate(w, res.Report, req.Output) })
 		},
 	}
-	f.register(c)
+	studentFlags(c, &req.StudentSettings)
 	fl := c.Flags()
-	fl.StringVar(&analysisDir, "analysis-dir", "", "folder with the analysis report.json (required)")
+	fl.StringVar(&req.AnalysisDir, "analysis-dir", "", "folder with the analysis report.json (required)")
 	fl.StringVar(&domains, "domains", "", "comma-separated domains, e.g. reasoning,coding (required)")
-	fl.StringVar(&g.ModelPath, "model-path", "", "checkpoint folder (default: the one the analysis names)")
-	fl.StringVar(&output, "output", "", "folder to write the micro-experts and reports (required)")
-	fl.BoolVar(&install, "install", true, "also store the students in this node's repo, signed by it (through its daemon when one runs)")
+	fl.StringVar(&req.ModelPath, "model-path", "", "checkpoint folder (default: the one the analysis names)")
+	fl.StringVar(&req.Output, "output", "", "folder to write the micro-experts and reports (required)")
+	fl.BoolVar(&req.Install, "install", true, "also store the students in this node's repo, signed by it (through its daemon when one runs)")
 	_ = c.MarkFlagRequired("analysis-dir")
 	_ = c.MarkFlagRequired("domains")
 	_ = c.MarkFlagRequired("output")
 	return c
+}
+
+// generate runs generate through the repo's daemon when one runs, on the repo itself
+// otherwise, and without a repo installs nothing. It says where the students were installed.
+func (e *env) generate(ctx context.Context, req node.GenerateRequest) (*node.GenerateResult, error) {
+	var res *node.GenerateResult
+	ops, repo, err := e.storeOps()
+	switch {
+	case errors.Is(err, node.ErrNoRepo):
+		if res, err = node.Generate(ctx, nil, req); err == nil && req.Install && !e.json {
+			fmt.Fprintf(e.err, "not installed (no repo); 'meshnode expert import' stores the students later\n")
+		}
+	case err != nil:
+		return nil, err
+	default:
+		defer repo.Close()
+		res, err = ops.Generate(ctx, req)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !e.json {
+		for _, x := range res.Installed {
+			fmt.Fprintf(e.err, "installed %s in the repo as %s\n", x.Name, x.ID)
+		}
+	}
+	return res, nil
 }
 
 func printGenerate(w io.Writer, rep *kd.GenerateReport, output string) {
