@@ -89,13 +89,7 @@ func checkDaemonOptions(o daemon.Options) error {
 }
 
 // client connects to the repo's running daemon.
-func (e *env) client() (*node.Client, error) {
-	p := e.repoPath
-	if p == "" {
-		p = node.DefaultRepoPath()
-	}
-	return node.DaemonClient(p)
-}
+func (e *env) client() (*node.Client, error) { return node.DaemonClient(e.repoPathOrDefault()) }
 
 func statusCmd(e *env) *cobra.Command {
 	return &cobra.Command{
@@ -203,10 +197,7 @@ rides in the URL's fragment, which the browser never sends to any server.`,
 }
 
 func (e *env) dashboardURL() (string, error) {
-	p := e.repoPath
-	if p == "" {
-		p = node.DefaultRepoPath()
-	}
+	p := e.repoPathOrDefault()
 	if _, err := node.DaemonClient(p); err != nil {
 		return "", err
 	}

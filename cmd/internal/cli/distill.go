@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -95,26 +94,39 @@ import DIR/NAME.safetensors'; the manifest links the teacher as its parent), rep
 // distill runs a distillation through the repo's daemon when one runs, on the repo itself
 // otherwise, and without a repo installs nothing. It says where the student was installed.
 func (e *env) distill(ctx context.Context, req node.DistillRequest) (*node.DistillResult, error) {
-	var res *node.DistillResult
+	res, err := makeExperts(e, req.Install,
+		func(ops node.StoreOps) (*node.DistillResult, error) { return ops.Distill(ctx, req) },
+		func() (*node.DistillResult, error) { return node.Distill(ctx, nil, e.catalog, req) })
+	if err == nil && res.Installed != nil {
+		e.installed(res.Installed)
+	}
+	return res, err
+}
+
+// makeExperts runs a command that makes experts (distill, generate): through the store's
+// commands (the daemon's or the repo's) when there is a repo, alone when there is none, which
+// installs nothing and says so when the user asked for it.
+func makeExperts[R any](e *env, install bool, withRepo func(node.StoreOps) (*R, error), alone func() (*R, error)) (*R, error) {
 	ops, repo, err := e.storeOps()
-	switch {
-	case errors.Is(err, node.ErrNoRepo):
-		if res, err = node.Distill(ctx, nil, e.catalog, req); err == nil && req.Install && !e.json {
-			fmt.Fprintf(e.err, "not installed (no repo); 'meshnode expert import %s' stores it later\n", filepath.Join(req.Output, res.Files[0]))
+	if errors.Is(err, node.ErrNoRepo) {
+		res, err := alone()
+		if err == nil && install && !e.json {
+			fmt.Fprintf(e.err, "not installed (no repo at %s); 'meshnode expert import FILE' stores a student later\n", e.repoPathOrDefault())
 		}
-	case err != nil:
-		return nil, err
-	default:
-		defer repo.Close()
-		res, err = ops.Distill(ctx, req)
+		return res, err
 	}
 	if err != nil {
 		return nil, err
 	}
-	if res.Installed != nil && !e.json {
-		fmt.Fprintf(e.err, "installed %s in the repo as %s\n", res.Installed.Name, res.Installed.ID)
+	defer repo.Close()
+	return withRepo(ops)
+}
+
+// installed tells the user (not a script) where a student went.
+func (e *env) installed(x *node.ImportReport) {
+	if !e.json {
+		fmt.Fprintf(e.err, "installed %s in the repo as %s\n", x.Name, x.ID)
 	}
-	return res, nil
 }
 
 // distillProgress installs a reporter: a bar on a terminal, plain lines otherwise, nothing with
@@ -227,28 +239,15 @@ report.json and summary.md; OUTPUT/report.json and OUTPUT/summary.md list them a
 // generate runs generate through the repo's daemon when one runs, on the repo itself
 // otherwise, and without a repo installs nothing. It says where the students were installed.
 func (e *env) generate(ctx context.Context, req node.GenerateRequest) (*node.GenerateResult, error) {
-	var res *node.GenerateResult
-	ops, repo, err := e.storeOps()
-	switch {
-	case errors.Is(err, node.ErrNoRepo):
-		if res, err = node.Generate(ctx, nil, req); err == nil && req.Install && !e.json {
-			fmt.Fprintf(e.err, "not installed (no repo); 'meshnode expert import' stores the students later\n")
-		}
-	case err != nil:
-		return nil, err
-	default:
-		defer repo.Close()
-		res, err = ops.Generate(ctx, req)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !e.json {
+	res, err := makeExperts(e, req.Install,
+		func(ops node.StoreOps) (*node.GenerateResult, error) { return ops.Generate(ctx, req) },
+		func() (*node.GenerateResult, error) { return node.Generate(ctx, nil, req) })
+	if err == nil {
 		for _, x := range res.Installed {
-			fmt.Fprintf(e.err, "installed %s in the repo as %s\n", x.Name, x.ID)
+			e.installed(x)
 		}
 	}
-	return res, nil
+	return res, err
 }
 
 func printGenerate(w io.Writer, rep *kd.GenerateReport, output string) {

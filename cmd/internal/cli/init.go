@@ -20,10 +20,7 @@ func initCmd(e *env) *cobra.Command {
   meshnode init --repo /tmp/node1 --preset fast`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p := e.repoPath
-			if p == "" {
-				p = node.DefaultRepoPath()
-			}
+			p := e.repoPathOrDefault()
 			r, err := node.Init(cmd.Context(), p, node.InitOptions{Preset: preset, ConfigFile: configFile})
 			if err != nil {
 				return err

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/dataset"
 	"github.com/meshnode/meshnode/node"
 )
@@ -22,22 +21,14 @@ type env struct {
 	catalog  dataset.Catalog
 }
 
-func (e *env) repo() (*node.Repo, error) {
-	p := e.repoPath
-	if p == "" {
-		p = node.DefaultRepoPath()
-	}
-	return node.Open(p)
-}
+func (e *env) repo() (*node.Repo, error) { return node.Open(e.repoPathOrDefault()) }
 
-// signer is the repo's identity, to sign the manifests a command makes, or nil when there is
-// no repo (the manifests are then unsigned, and only this machine can use them).
-func (e *env) signer() experts.Signer {
-	r, err := e.repo()
-	if err != nil {
-		return nil
+// repoPathOrDefault is --repo, or the default repo folder.
+func (e *env) repoPathOrDefault() string {
+	if e.repoPath == "" {
+		return node.DefaultRepoPath()
 	}
-	return r.Identity
+	return e.repoPath
 }
 
 // emit prints v as indented JSON with --json, and calls human otherwise.
