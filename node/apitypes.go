@@ -104,7 +104,10 @@ type QueryAnswer struct {
 	// probability.
 	Domain string             `json:"domain,omitempty"`
 	Gate   map[string]float64 `json:"gate,omitempty"`
-	Micros int64              `json:"latency_us"`
+	// Top are the best classes with their probabilities, when the answering expert's labels
+	// are known here (a query answered without a daemon).
+	Top    []ClassScore `json:"top,omitempty"`
+	Micros int64        `json:"latency_us"`
 }
 
 // Blob API paths.

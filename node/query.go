@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/experts"
+	"github.com/meshnode/meshnode/routing"
 )
 
 // QueryInput is one query's raw input: exactly one of Vector, Text or ImagePath.
@@ -45,17 +46,6 @@ func ReadQueryFile(path string) (QueryInput, error) {
 type ClassScore struct {
 	Label string  `json:"label"`
 	Score float64 `json:"score"`
-}
-
-// QueryResult is an expert's answer.
-type QueryResult struct {
-	Expert string       `json:"expert"`
-	Name   string       `json:"name"`
-	Peer   string       `json:"peer"` // who answered (this node, offline)
-	Label  string       `json:"label,omitempty"`
-	Top    []ClassScore `json:"top,omitempty"`
-	Output []float64    `json:"output"`
-	Micros int64        `json:"latency_us"`
 }
 
 // Features turns a query input into the expert's feature vector.
@@ -129,8 +119,9 @@ func ImageFeaturesLimited(spec experts.InputSpec, r io.Reader, invert bool, maxP
 	return spec.FromImage(img, invert)
 }
 
-// QueryLocal answers a query with a hosted expert, without a daemon.
-func (r *Repo) QueryLocal(ctx context.Context, ref string, in QueryInput) (*QueryResult, error) {
+// QueryLocal answers a query with a hosted expert, without a daemon: the answer a daemon gives
+// when its own expert answers, with the top classes.
+func (r *Repo) QueryLocal(ctx context.Context, ref string, in QueryInput) (*QueryAnswer, error) {
 	st, id, m, err := r.Expert(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -148,7 +139,13 @@ func (r *Repo) QueryLocal(ctx context.Context, ref string, in QueryInput) (*Quer
 	if err != nil {
 		return nil, fmt.Errorf("query %q: %w", m.Name, err)
 	}
-	res := &QueryResult{Expert: id.String(), Name: m.Name, Peer: r.Identity.ID(), Output: y, Micros: time.Since(t0).Microseconds()}
+	el := time.Since(t0)
+	res := &QueryAnswer{Micros: el.Microseconds()}
+	res.Candidate = routing.Candidate{Expert: id.String(), Peer: r.Identity.ID(), Local: true, Name: m.Name, Domains: m.Domains}
+	res.Response = routing.Response{Expert: id.String(), Output: make([]float32, len(y)), Compute: el}
+	for i, v := range y {
+		res.Output[i] = float32(v)
+	}
 	if m.Output.Kind == experts.OutputClasses {
 		res.Top = topClasses(m.Output.Labels, y, 3)
 		res.Label = res.Top[0].Label

@@ -28,7 +28,7 @@ $MESHNODE --repo "$A" expert inspect fashion
 step "4. Classify five test images (PNG files written from the test set)"
 correct=0
 while IFS=$'\t' read -r file label; do
-	got=$($MESHNODE --repo "$A" query --expert fashion --input "$file" --json | sed -n 's/^  "label": "\(.*\)",$/\1/p')
+	got=$($MESHNODE --repo "$A" query --expert fashion --input "$file" --json | sed -n 's/^  "[Ll]abel": "\(.*\)",$/\1/p')
 	mark="wrong"
 	if [ "$got" = "$label" ]; then mark="right"; correct=$((correct + 1)); fi
 	printf '%-34s true %-12s predicted %-12s %s\n' "$file" "$label" "$got" "$mark"

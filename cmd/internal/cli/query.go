@@ -52,18 +52,7 @@ expert's input spec: gray, resized, scaled to [0,1]); --text takes a string for 
 			if err != nil {
 				return err
 			}
-			return e.emit(res, func(w io.Writer) {
-				if res.Label != "" {
-					fmt.Fprintf(w, "%s", res.Label)
-					for _, t := range res.Top {
-						fmt.Fprintf(w, "  %s %.3f", t.Label, t.Score)
-					}
-					fmt.Fprintln(w)
-				} else {
-					fmt.Fprintf(w, "%v\n", res.Output)
-				}
-				fmt.Fprintf(w, "answered by %s (%s) on peer %s in %dµs\n", res.Name, res.Expert, res.Peer, res.Micros)
-			})
+			return e.emit(res, func(w io.Writer) { printAnswer(w, res) })
 		},
 	}
 	c.Flags().StringVar(&q.Expert, "expert", "", "expert ID or name")
@@ -121,26 +110,34 @@ func (e *env) queryDaemon(ctx context.Context, c *node.Client, q node.QueryReque
 	if err := c.Post(ctx, node.PathQuery, q, &ans); err != nil {
 		return err
 	}
-	return e.emit(ans, func(w io.Writer) {
-		if ans.Label != "" {
-			fmt.Fprintf(w, "%s\n", ans.Label)
-		} else {
-			fmt.Fprintf(w, "%v\n", ans.Output)
+	return e.emit(ans, func(w io.Writer) { printAnswer(w, &ans) })
+}
+
+// printAnswer shows an answer, from a daemon or from the store here, the same way.
+func printAnswer(w io.Writer, ans *node.QueryAnswer) {
+	switch {
+	case ans.Label != "":
+		fmt.Fprintf(w, "%s", ans.Label)
+		for _, t := range ans.Top {
+			fmt.Fprintf(w, "  %s %.3f", t.Label, t.Score)
 		}
-		where := "on peer " + ans.Candidate.Peer
-		if ans.Candidate.Local {
-			where = "on this node"
+		fmt.Fprintln(w)
+	default:
+		fmt.Fprintf(w, "%v\n", ans.Output)
+	}
+	where := "on peer " + ans.Candidate.Peer
+	if ans.Candidate.Local {
+		where = "on this node"
+	}
+	fmt.Fprintf(w, "answered by %s (%s) %s in %dµs\n", ans.Candidate.Name, ans.Candidate.Expert, where, ans.Micros)
+	for _, a := range ans.Attempts {
+		if a.Error != "" {
+			fmt.Fprintf(w, "  failed over from %s on %s: %s\n", a.Expert, a.Peer, a.Error)
 		}
-		fmt.Fprintf(w, "answered by %s (%s) %s in %dµs\n", ans.Candidate.Name, ans.Candidate.Expert, where, ans.Micros)
-		for _, a := range ans.Attempts {
-			if a.Error != "" {
-				fmt.Fprintf(w, "  failed over from %s on %s: %s\n", a.Expert, a.Peer, a.Error)
-			}
-		}
-		for _, p := range ans.Mixture {
-			fmt.Fprintf(w, "  gate %.3f %s on %s %s\n", p.Gate, p.Expert, p.Peer, p.Error)
-		}
-	})
+	}
+	for _, p := range ans.Mixture {
+		fmt.Fprintf(w, "  gate %.3f %s on %s %s\n", p.Gate, p.Expert, p.Peer, p.Error)
+	}
 }
 
 func sortedKeys(m map[string]string) []string {
