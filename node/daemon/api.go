@@ -21,6 +21,7 @@ import (
 	"github.com/meshnode/meshnode/mesh/advert"
 	"github.com/meshnode/meshnode/mesh/blobs"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/daemon/blobsvc"
 )
 
 func (d *Daemon) routes(token string) http.Handler {
@@ -209,7 +210,7 @@ func (d *Daemon) fetchHandler(fetch func(context.Context, cid.Cid) (node.BlobInf
 		runJob(w, r, nil, func(_ context.Context, progress func(node.FetchProgress)) (*node.BlobInfo, error) {
 			var mu sync.Mutex
 			var sent time.Time
-			info, err := fetch(withProgress(ctx, func(p blobs.Progress) {
+			info, err := fetch(blobsvc.WithProgress(ctx, func(p blobs.Progress) {
 				mu.Lock()
 				defer mu.Unlock()
 				if time.Since(sent) < 200*time.Millisecond && (p.Total == 0 || p.Bytes < p.Total) {
@@ -260,10 +261,10 @@ func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+node.PathExpertTrain, d.trainHandler())
 	d.expertOpsRoutes(mux)
 	mux.HandleFunc("POST "+node.PathBlobPin, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) {
-		return map[string]string{"pinned": c.String()}, d.blobs.keeper.Pin(ctx, c)
+		return map[string]string{"pinned": c.String()}, d.blobs.Keeper().Pin(ctx, c)
 	}))
 	mux.HandleFunc("POST "+node.PathBlobUnpin, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) {
-		return map[string]string{"unpinned": c.String()}, d.blobs.keeper.Unpin(ctx, c)
+		return map[string]string{"unpinned": c.String()}, d.blobs.Keeper().Unpin(ctx, c)
 	}))
 	mux.HandleFunc("POST "+node.PathBlobGC, d.handle(func(r *http.Request) (any, error) { return d.blobs.GC(r.Context()) }))
 	mux.HandleFunc("GET "+node.PathBlobCat, func(w http.ResponseWriter, r *http.Request) {
@@ -310,4 +311,19 @@ func ndjson(w http.ResponseWriter) func(v any) {
 func writeError(w http.ResponseWriter, err error) {
 	kind := node.KindOf(err)
 	writeJSON(w, kind.Status, node.APIError{Error: err.Error(), Code: kind.Code})
+}
+
+// decodeCIDBody reads a request body of the form {"cid": ...}.
+func decodeCIDBody(body []byte) (cid.Cid, error) {
+	var req struct {
+		CID string `json:"cid"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return cid.Undef, node.ErrBadRequest.Wrap(fmt.Errorf("request body: want {\"cid\": ...}: %w", err))
+	}
+	c, err := cid.Decode(req.CID)
+	if err != nil {
+		return cid.Undef, node.ErrBadRequest.Wrap(fmt.Errorf("%q is not a CID: %w", req.CID, err))
+	}
+	return c, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/meshnode/meshnode/mesh"
 	"github.com/meshnode/meshnode/mesh/advert"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/daemon/blobsvc"
 	"github.com/meshnode/meshnode/routing"
 )
 
@@ -52,7 +53,7 @@ type Daemon struct {
 	apiDone  chan error
 	engine   *engine
 	exposure *exposureService
-	blobs    *blobService
+	blobs    *blobsvc.Service
 	market   *market
 	train    *trainService
 }
@@ -98,10 +99,21 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 	d.exposure = newExposureService(d, keeper)
 	d.engine = newEngine(d)
 	undo = append(undo, func() { d.engine.checker.close(); d.engine.client.Close() })
-	if d.blobs, err = newBlobService(ctx, d); err != nil {
+	if d.blobs, err = blobsvc.New(ctx, blobsvc.Deps{
+		Store:             st,
+		Keeper:            keeper,
+		Host:              d.Mesh.Host,
+		Router:            d.Mesh.DHT,
+		Exposure:          blobExposure{d.exposure},
+		Adverts:           d.Mesh.Adverts.Table(),
+		InvalidateHosted:  d.engine.invalidateHosted,
+		Registerer:        d.registry,
+		Logger:            d.log,
+		ReprovideInterval: d.Repo.Config.Mesh.ReprovideInterval,
+	}); err != nil {
 		return fail(err)
 	}
-	undo = append(undo, func() { d.blobs.close() })
+	undo = append(undo, func() { d.blobs.Close() })
 	if d.market, err = newMarket(ctx, d); err != nil {
 		return fail(err)
 	}
@@ -189,8 +201,8 @@ func (d *Daemon) Serve(ctx context.Context, ref string) (advert.Service, error) 
 	if err := d.exposure.refresh(ctx); err != nil {
 		return advert.Service{}, fmt.Errorf("serve %s: %w", id, err)
 	}
-	d.blobs.announce(id)
-	d.blobs.announce(m.Weights)
+	d.blobs.Announce(id)
+	d.blobs.Announce(m.Weights)
 	return s, nil
 }
 
@@ -282,7 +294,7 @@ func (d *Daemon) Close() error {
 	errs = append(errs, d.engine.saveGate(ctx))
 	errs = append(errs, d.engine.client.Close())
 	errs = append(errs, d.market.close())
-	errs = append(errs, d.blobs.close())
+	errs = append(errs, d.blobs.Close())
 	errs = append(errs, d.Mesh.Close())
 	errs = append(errs, d.Repo.Close())
 	return errors.Join(errs...)

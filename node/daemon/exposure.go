@@ -107,6 +107,13 @@ func (x *exposureService) allow(p peer.ID, c cid.Cid) bool {
 	return false
 }
 
+// blobExposure is the exposure service as the blob service sees it (blobsvc.Exposure).
+type blobExposure struct{ x *exposureService }
+
+func (e blobExposure) Allow(p peer.ID, c cid.Cid) bool   { return e.x.allow(p, c) }
+func (e blobExposure) Refresh(ctx context.Context) error { return e.x.refresh(ctx) }
+func (e blobExposure) Announced() []string               { return e.x.current().Announced() }
+
 // refresh rebuilds the table from every service's grants. On failure it installs the empty
 // table: nothing is served until a rebuild succeeds.
 func (x *exposureService) refresh(ctx context.Context) error {

@@ -77,8 +77,8 @@ func (m *market) Publish(ctx context.Context, req node.PublishRequest) (node.Lis
 	if err := m.refreshAccess(ctx); err != nil {
 		return node.ListingView{}, err
 	}
-	m.d.blobs.announce(id)
-	m.d.blobs.announce(man.Weights)
+	m.d.blobs.Announce(id)
+	m.d.blobs.Announce(man.Weights)
 	if err := m.publish(ctx, &listing.Message{Kind: listing.KindListing, Listing: l}); err != nil {
 		m.d.log.Warn("publish listing now; the next republish round retries", "err", err)
 	}

@@ -105,7 +105,7 @@ func (c *spotChecker) reference(ctx context.Context, req routing.Request) (routi
 		if err != nil {
 			return routing.Response{}, err
 		}
-		_, m, err := c.e.d.blobs.fetchVerified(ctx, id, c.e.d.blobs.advertisedWeights(id))
+		_, m, err := c.e.d.blobs.FetchVerified(ctx, id, c.e.d.blobs.AdvertisedWeights(id))
 		if err != nil {
 			return routing.Response{}, err
 		}

@@ -262,7 +262,7 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 				p.s.d.log.Debug("connect to coordinator", "job", a.Spec.ID(), "err", err)
 			}
 		}
-		if _, _, _, err := p.s.d.blobs.fetchExpert(ctx, model, weights); err != nil {
+		if _, _, _, err := p.s.d.blobs.FetchExpertGuided(ctx, model, weights); err != nil {
 			return fmt.Errorf("fetch final version: %w", err)
 		}
 		p.mu.Lock()
@@ -296,7 +296,7 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 			p.s.d.log.Debug("connect to coordinator", "job", a.Spec.ID(), "err", err)
 		}
 	}
-	_, m, net, err := p.s.d.blobs.fetchExpert(rctx, model, weights)
+	_, m, net, err := p.s.d.blobs.FetchExpertGuided(rctx, model, weights)
 	if err != nil {
 		return fmt.Errorf("round %d: fetch model: %w", a.Round, err)
 	}

@@ -1,4 +1,4 @@
-package daemon
+package blobsvc
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 const announceQueue = 1024
 
 // provide announces c in the DHT, counting the outcome.
-func (b *blobService) provide(ctx context.Context, c cid.Cid) error {
+func (b *Service) provide(ctx context.Context, c cid.Cid) error {
 	err := b.provider.Provide(ctx, c)
 	outcome := "ok"
 	if err != nil {
@@ -27,11 +27,11 @@ func (b *blobService) provide(ctx context.Context, c cid.Cid) error {
 // redundant: a provider record lasts 48 h, and the reprovider renews kept blobs' records.
 const announceAgainAfter = 10 * time.Minute
 
-// announce queues c to be announced in the background: a fetch or a listing returns once its
+// Announce queues c to be announced in the background: a fetch or a listing returns once its
 // blobs are stored, without waiting for the DHT. Peers connected to this node find the blob
 // through bitswap meanwhile. A blob queued in the last announceAgainAfter is not queued again
-// (fetching a held blob returns at once, and each announcement is a DHT walk).
-func (b *blobService) announce(c cid.Cid) {
+// (fetching a held blob returns at once, and each announcement is a DHT walk). It never blocks.
+func (b *Service) Announce(c cid.Cid) {
 	now := time.Now()
 	b.announcedMu.Lock()
 	if at, ok := b.announced[c]; ok && now.Sub(at) < announceAgainAfter {
@@ -54,7 +54,7 @@ func (b *blobService) announce(c cid.Cid) {
 		delete(b.announced, c) // not queued: a later call may queue it
 		b.announcedMu.Unlock()
 		b.metrics.provides.WithLabelValues("dropped").Inc()
-		b.d.log.Debug("announce queue full; the blob is announced at the next reprovide if kept", "cid", c)
+		b.log.Debug("announce queue full; the blob is announced at the next reprovide if kept", "cid", c)
 	}
 }
 
@@ -70,7 +70,7 @@ const (
 // every announceRetry (at most announceAttempts times each, at most announceQueue of them);
 // what is still queued at the end is dropped (the reprovider announces kept blobs after the
 // next start).
-func (b *blobService) announcer(ctx context.Context) {
+func (b *Service) announcer(ctx context.Context) {
 	defer b.background.Done()
 	failed := map[cid.Cid]int{} // blob -> failed attempts
 	retry := time.NewTicker(b.retryEvery)
@@ -102,12 +102,12 @@ func (b *blobService) announcer(ctx context.Context) {
 }
 
 // provideOnce announces c with a minute's bound and says whether it worked.
-func (b *blobService) provideOnce(ctx context.Context, c cid.Cid) bool {
+func (b *Service) provideOnce(ctx context.Context, c cid.Cid) bool {
 	pctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	err := b.provide(pctx, c)
 	if err != nil && ctx.Err() == nil {
-		b.d.log.Debug("announce blob; trying again later", "cid", c, "err", err) // connected peers still find it
+		b.log.Debug("announce blob; trying again later", "cid", c, "err", err) // connected peers still find it
 	}
 	return err == nil
 }
@@ -117,7 +117,7 @@ func (b *blobService) provideOnce(ctx context.Context, c cid.Cid) bool {
 // (48 h) expire: a long-running node stays findable for what it holds. The first pass comes a
 // minute after start (sooner for shorter intervals), so a node that restarts more often than
 // the interval still renews its records.
-func (b *blobService) reprovide(ctx context.Context, every time.Duration) {
+func (b *Service) reprovide(ctx context.Context, every time.Duration) {
 	defer b.background.Done()
 	if every <= 0 {
 		return
@@ -132,7 +132,7 @@ func (b *blobService) reprovide(ctx context.Context, every time.Duration) {
 			t.Reset(every)
 		}
 		var roots []cid.Cid
-		for _, r := range b.d.exposure.current().Announced() {
+		for _, r := range b.exposure.Announced() {
 			if c, err := cid.Decode(r); err == nil {
 				roots = append(roots, c)
 			}
@@ -148,6 +148,6 @@ func (b *blobService) reprovide(ctx context.Context, every time.Duration) {
 				return
 			}
 		}
-		b.d.log.Debug("reprovided exposed roots", "roots", len(roots), "failed", failed)
+		b.log.Debug("reprovided exposed roots", "roots", len(roots), "failed", failed)
 	}
 }

@@ -1,4 +1,4 @@
-package daemon
+package blobsvc
 
 import (
 	"context"
@@ -14,12 +14,12 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// announce queues a blob once however often it is fetched within announceAgainAfter, drops
+// Announce queues a blob once however often it is fetched within announceAgainAfter, drops
 // (and counts) what does not fit in the queue, and queues a dropped blob when asked again.
 func TestAnnounceQueuesEachBlobOnce(t *testing.T) {
-	b := &blobService{
-		d:             &Daemon{log: slog.New(slog.DiscardHandler)},
-		metrics:       newBlobMetrics(prometheus.NewRegistry()),
+	b := &Service{
+		log:           slog.New(slog.DiscardHandler),
+		metrics:       newMetrics(prometheus.NewRegistry()),
 		announcements: make(chan cid.Cid, 2),
 		announced:     make(map[cid.Cid]time.Time),
 	}
@@ -32,7 +32,7 @@ func TestAnnounceQueuesEachBlobOnce(t *testing.T) {
 	}
 	x, y, z := blob("x"), blob("y"), blob("z")
 	for _, c := range []cid.Cid{x, x, y, x, y, z} {
-		b.announce(c)
+		b.Announce(c)
 	}
 	if got := len(b.announcements); got != 2 {
 		t.Fatalf("%d announcements queued, want 2 (x and y once each)", got)
@@ -44,8 +44,8 @@ func TestAnnounceQueuesEachBlobOnce(t *testing.T) {
 	if err := b.metrics.provides.WithLabelValues("dropped").Write(&m); err != nil || m.GetCounter().GetValue() != 1 {
 		t.Fatalf("dropped announcements counted %v (%v), want 1 (z, the queue was full)", m.GetCounter().GetValue(), err)
 	}
-	b.announce(z) // the queue has room again, and z was not queued before
-	b.announce(x) // queued moments ago
+	b.Announce(z) // the queue has room again, and z was not queued before
+	b.Announce(x) // queued moments ago
 	if got := len(b.announcements); got != 1 || !(<-b.announcements).Equals(z) {
 		t.Fatalf("after draining: %d queued, want z alone", got)
 	}
@@ -73,9 +73,9 @@ func (p *flakyProvider) Provide(_ context.Context, c cid.Cid) error {
 // failing the put or dropping the blob.
 func TestAnnouncerRetriesALoneNodesBlobs(t *testing.T) {
 	p := &flakyProvider{failures: 3}
-	b := &blobService{
-		d:             &Daemon{log: slog.New(slog.DiscardHandler)},
-		metrics:       newBlobMetrics(prometheus.NewRegistry()),
+	b := &Service{
+		log:           slog.New(slog.DiscardHandler),
+		metrics:       newMetrics(prometheus.NewRegistry()),
 		announcements: make(chan cid.Cid, 2),
 		announced:     make(map[cid.Cid]time.Time),
 		provider:      p,
@@ -90,7 +90,7 @@ func TestAnnouncerRetriesALoneNodesBlobs(t *testing.T) {
 	b.background.Add(1)
 	go b.announcer(ctx)
 	defer func() { cancel(); b.background.Wait() }()
-	b.announce(c)
+	b.Announce(c)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		p.mu.Lock()
