@@ -1,15 +1,12 @@
 package integration
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -95,43 +92,11 @@ func TestExpertTrainWhileTheDaemonRuns(t *testing.T) {
 	cli(t, repo, "expert", "serve", dist.ExpertID)
 
 	// Ctrl-C after the first epoch: the daemon stops the training and stores nothing.
-	cmd := exec.Command(meshnodeBin, "--repo", repo, "expert", "train", "--dataset", "iris", "--hidden", "8",
-		"--epochs", "1000000", "--patience", "1000000", "--name", "iris-cancelled")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
+	train := startEndlessTraining(t, repo, "iris-cancelled")
+	if err := train.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	var tail bytes.Buffer
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	sc := bufio.NewScanner(stderr)
-	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "epoch ") {
-		t.Fatalf("no epoch line from the daemon's training: %q", sc.Text())
-	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		for sc.Scan() {
-			tail.WriteString(sc.Text() + "\n")
-		}
-		done <- cmd.Wait()
-	}()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if err == nil || !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signaled() {
-			t.Fatalf("the interrupted train exited with %v, want an error exit of its own\n%s", err, tail.String())
-		}
-		if !strings.Contains(tail.String(), "canceled") {
-			t.Fatalf("the interrupted train said:\n%s", tail.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the train command did not end within 20 s of Ctrl-C")
-	}
+	train.end(t, 20*time.Second, "canceled")
 	c, err := node.DaemonClient(repo)
 	if err != nil {
 		t.Fatalf("the daemon after the cancelled training: %v", err)

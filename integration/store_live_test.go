@@ -1,11 +1,8 @@
 package integration
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -152,46 +149,14 @@ func TestJobInterruptedByADaemonStop(t *testing.T) {
 	for _, how := range []string{"SIGTERM", "SIGKILL"} {
 		d := startDaemon(t, repo)
 		name := "half-" + strings.ToLower(how)
-		cmd := exec.Command(meshnodeBin, "--repo", repo, "expert", "train", "--dataset", "iris", "--hidden", "8",
-			"--epochs", "1000000", "--patience", "1000000", "--name", name)
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill() })
-		sc := bufio.NewScanner(stderr)
-		if !sc.Scan() || !strings.HasPrefix(sc.Text(), "epoch ") {
-			t.Fatalf("%s: no epoch line from the daemon's training: %q", how, sc.Text())
-		}
+		train := startEndlessTraining(t, repo, name)
 		if how == "SIGTERM" {
 			d.stop(t)
 		} else {
 			d.kill()
 		}
-		var tail strings.Builder
-		done := make(chan error, 1)
-		go func() {
-			for sc.Scan() {
-				tail.WriteString(sc.Text() + "\n")
-			}
-			done <- cmd.Wait()
-		}()
-		select {
-		case err := <-done:
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
-				t.Fatalf("%s: the command exited with %v, want exit code 1\n%s", how, err, tail.String())
-			}
-			t.Logf("%s: the command said: %s", how, strings.TrimSpace(tail.String()))
-			if !strings.Contains(tail.String(), "interrupted") {
-				t.Fatalf("%s: the command said:\n%s\nwant it to say the job was interrupted", how, tail.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("%s: the command did not end within 30 s of the daemon's end", how)
-		}
+		said := train.end(t, 30*time.Second, "interrupted")
+		t.Logf("%s: the command said: %s", how, strings.TrimSpace(said))
 		again := startDaemon(t, repo)
 		var hosted []struct {
 			Name string `json:"name"`
