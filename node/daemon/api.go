@@ -66,7 +66,7 @@ func (d *Daemon) routes(token string) http.Handler {
 		return d.Query(r.Context(), q)
 	}))
 	mux.HandleFunc("GET "+node.PathRoutes, d.handle(func(r *http.Request) (any, error) {
-		return d.engine.router.Stats(time.Now()), nil
+		return d.queries.Routes(time.Now()), nil
 	}))
 	d.blobRoutes(mux)
 	d.marketRoutes(mux)

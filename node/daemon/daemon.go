@@ -15,16 +15,19 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/mesh"
 	"github.com/meshnode/meshnode/mesh/advert"
 	"github.com/meshnode/meshnode/node"
 	"github.com/meshnode/meshnode/node/daemon/blobsvc"
+	"github.com/meshnode/meshnode/node/daemon/querysvc"
 	"github.com/meshnode/meshnode/routing"
 )
 
@@ -51,7 +54,7 @@ type Daemon struct {
 	started  time.Time
 	log      *slog.Logger
 	apiDone  chan error
-	engine   *engine
+	queries  *querysvc.Service
 	exposure *exposureService
 	blobs    *blobsvc.Service
 	market   *market
@@ -97,8 +100,22 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 		return fail(err)
 	}
 	d.exposure = newExposureService(d, keeper)
-	d.engine = newEngine(d)
-	undo = append(undo, func() { d.engine.checker.close(); d.engine.client.Close() })
+	if d.queries, err = querysvc.New(querysvc.Deps{
+		Store:      st,
+		Host:       d.Mesh.Host,
+		Exposure:   queryExposure{d.exposure},
+		Adverts:    d.Mesh.Adverts.Table(),
+		Fetcher:    laterBlobs{d},
+		Feedback:   st.Datastore("/"),
+		Config:     d.Repo.Config.Query,
+		Registerer: d.registry,
+		Logger:     d.log,
+	}); err != nil {
+		return fail(err)
+	}
+	d.Mesh.Adverts.SetLoad(d.queries.Load)
+	// Before LoadGate, Close leaves the stored gate feedback alone.
+	undo = append(undo, func() { d.queries.Close(context.Background()) })
 	if d.blobs, err = blobsvc.New(ctx, blobsvc.Deps{
 		Store:             st,
 		Keeper:            keeper,
@@ -106,7 +123,7 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 		Router:            d.Mesh.DHT,
 		Exposure:          blobExposure{d.exposure},
 		Adverts:           d.Mesh.Adverts.Table(),
-		InvalidateHosted:  d.engine.invalidateHosted,
+		InvalidateHosted:  d.queries.InvalidateHosted,
 		Registerer:        d.registry,
 		Logger:            d.log,
 		ReprovideInterval: d.Repo.Config.Mesh.ReprovideInterval,
@@ -122,7 +139,7 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 		return fail(err)
 	}
 	undo = append(undo, d.train.close)
-	if err := d.engine.loadGate(ctx); err != nil {
+	if err := d.queries.LoadGate(ctx); err != nil {
 		d.log.Warn("gating expert starts without its feedback", "err", err)
 	}
 	if err := d.restoreServed(ctx); err != nil {
@@ -290,9 +307,7 @@ func (d *Daemon) Close() error {
 	}
 	d.train.close()
 	d.exposure.close()
-	d.engine.checker.close()
-	errs = append(errs, d.engine.saveGate(ctx))
-	errs = append(errs, d.engine.client.Close())
+	errs = append(errs, d.queries.Close(ctx)) // stops the spot checks, saves the gate's feedback, closes the client
 	errs = append(errs, d.market.close())
 	errs = append(errs, d.blobs.Close())
 	errs = append(errs, d.Mesh.Close())
@@ -300,7 +315,19 @@ func (d *Daemon) Close() error {
 	return errors.Join(errs...)
 }
 
-// Query routes one query of this node (see engine.Query).
+// Query routes one query of this node (see querysvc.Service.Query).
 func (d *Daemon) Query(ctx context.Context, q node.QueryRequest) (*node.QueryAnswer, error) {
-	return d.engine.Query(ctx, q)
+	return d.queries.Query(ctx, q)
 }
+
+// laterBlobs is the blob service as the query service's spot checker sees it
+// (querysvc.Fetcher). The query service starts first (the blob service tells it of installed
+// experts), so this reads d.blobs when a check runs: checks follow the node's own queries,
+// which come through the API, after Start has set d.blobs.
+type laterBlobs struct{ d *Daemon }
+
+func (b laterBlobs) FetchVerified(ctx context.Context, id, weights cid.Cid) (node.BlobInfo, *experts.Manifest, error) {
+	return b.d.blobs.FetchVerified(ctx, id, weights)
+}
+
+func (b laterBlobs) AdvertisedWeights(id cid.Cid) cid.Cid { return b.d.blobs.AdvertisedWeights(id) }

@@ -114,6 +114,11 @@ func (e blobExposure) Allow(p peer.ID, c cid.Cid) bool   { return e.x.allow(p, c
 func (e blobExposure) Refresh(ctx context.Context) error { return e.x.refresh(ctx) }
 func (e blobExposure) Announced() []string               { return e.x.current().Announced() }
 
+// queryExposure is the exposure service as the query service sees it (querysvc.Exposure).
+type queryExposure struct{ x *exposureService }
+
+func (e queryExposure) Answers(expert string) bool { return e.x.current().Answers(expert) }
+
 // refresh rebuilds the table from every service's grants. On failure it installs the empty
 // table: nothing is served until a rebuild succeeds.
 func (x *exposureService) refresh(ctx context.Context) error {

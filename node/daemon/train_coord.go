@@ -369,7 +369,7 @@ func (c *coordinator) publishVersion(ctx context.Context, net *experts.Network, 
 	if err != nil {
 		return cid.Undef, 0, fmt.Errorf("job %s round %d: store version: %w", spec.ID(), c.st.Round, err)
 	}
-	c.s.d.engine.invalidateHosted()
+	c.s.d.queries.InvalidateHosted()
 	// Participants reach the coordinator at the addresses its announcements give, and bitswap
 	// asks connected peers first: a round's model needs no provider records (each would cost
 	// a DHT walk and a record stored on up to 20 peers, every round). Nor does the final

@@ -1,9 +1,10 @@
-package daemon
+package querysvc
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -21,9 +22,14 @@ import (
 // whose answer differs is banned for that expert. Checks run in the background, a few at a
 // time, so they never slow the query they check.
 type spotChecker struct {
-	e       *engine
-	slots   chan struct{} // bounds the checks running at once
+	router  *routing.Router                                       // schedules checks and takes bans
+	hosted  func(ctx context.Context, id string) (*loaded, error) // this node's copy of a hosted expert
+	fetcher Fetcher                                               // fetches copies of the others
+	store   Store                                                 // loads a fetched copy's network
+	decodes chan struct{}                                         // shared bound on image decodes
 	outcome *prometheus.CounterVec
+	log     *slog.Logger
+	slots   chan struct{} // bounds the checks running at once
 
 	mu   sync.Mutex
 	refs map[string]*loaded // references fetched for checks (bounded by maxRefs)
@@ -38,14 +44,11 @@ const (
 	maxRefs   = 16 // fetched references kept loaded
 )
 
-func newSpotChecker(e *engine) *spotChecker {
+func newSpotChecker(router *routing.Router, hosted func(context.Context, string) (*loaded, error), fetcher Fetcher,
+	st Store, decodes chan struct{}, outcome *prometheus.CounterVec, log *slog.Logger) *spotChecker {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &spotChecker{e: e, slots: make(chan struct{}, maxChecks), refs: map[string]*loaded{}, ctx: ctx, cancel: cancel,
-		outcome: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_query_spot_checks_total",
-			Help: "Remote answers checked against this node's own computation, by outcome (agreed, banned, unverified, skipped)."},
-			[]string{"outcome"})}
-	e.d.registry.MustRegister(c.outcome)
-	return c
+	return &spotChecker{router: router, hosted: hosted, fetcher: fetcher, store: st, decodes: decodes, outcome: outcome,
+		log: log, slots: make(chan struct{}, maxChecks), refs: map[string]*loaded{}, ctx: ctx, cancel: cancel}
 }
 
 // close stops the checks in progress and waits for them.
@@ -57,7 +60,7 @@ func (c *spotChecker) close() {
 // maybeCheck schedules a check of a remote answer when the router's schedule says so.
 func (c *spotChecker) maybeCheck(req routing.Request, ans routing.Answer) {
 	cand := ans.Candidate
-	if cand.Local || !c.e.router.ShouldSpotCheck(cand.Peer, cand.Expert, rand.Float64()) {
+	if cand.Local || !c.router.ShouldSpotCheck(cand.Peer, cand.Expert, rand.Float64()) {
 		return
 	}
 	select {
@@ -76,24 +79,24 @@ func (c *spotChecker) maybeCheck(req routing.Request, ans routing.Answer) {
 		ref, err := c.reference(ctx, req)
 		if err != nil {
 			c.outcome.WithLabelValues("unverified").Inc()
-			c.e.d.log.Debug("spot check: no reference", "expert", cand.Expert, "peer", cand.Peer, "err", err)
+			c.log.Debug("spot check: no reference", "expert", cand.Expert, "peer", cand.Peer, "err", err)
 			return
 		}
 		if routing.SameAnswer(ans.Output, ref.Output) {
 			c.outcome.WithLabelValues("agreed").Inc()
 			return
 		}
-		c.e.router.Ban(cand.Peer, cand.Expert, time.Now().Add(routing.BanFor))
+		c.router.Ban(cand.Peer, cand.Expert, time.Now().Add(routing.BanFor))
 		c.outcome.WithLabelValues("banned").Inc()
-		c.e.d.log.Warn("spot check: a provider answered differently from the expert's weights; banned for that expert",
+		c.log.Warn("spot check: a provider answered differently from the expert's weights; banned for that expert",
 			"expert", cand.Expert, "peer", cand.Peer, "for", routing.BanFor)
 	}()
 }
 
 // reference answers req with this node's own copy of the expert.
 func (c *spotChecker) reference(ctx context.Context, req routing.Request) (routing.Response, error) {
-	if l, err := c.e.load(ctx, req.Expert); err == nil { // hosted here
-		return answer(ctx, l, req, c.e.decodes)
+	if l, err := c.hosted(ctx, req.Expert); err == nil { // hosted here
+		return answer(ctx, l, req, c.decodes)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return routing.Response{}, err
 	}
@@ -105,15 +108,11 @@ func (c *spotChecker) reference(ctx context.Context, req routing.Request) (routi
 		if err != nil {
 			return routing.Response{}, err
 		}
-		_, m, err := c.e.d.blobs.FetchVerified(ctx, id, c.e.d.blobs.AdvertisedWeights(id))
+		_, m, err := c.fetcher.FetchVerified(ctx, id, c.fetcher.AdvertisedWeights(id))
 		if err != nil {
 			return routing.Response{}, err
 		}
-		st, err := c.e.d.Repo.Store()
-		if err != nil {
-			return routing.Response{}, err
-		}
-		n, err := st.LoadNetwork(ctx, m)
+		n, err := c.store.LoadNetwork(ctx, m)
 		if err != nil {
 			return routing.Response{}, fmt.Errorf("load reference %s: %w", id, err)
 		}
@@ -125,5 +124,5 @@ func (c *spotChecker) reference(ctx context.Context, req routing.Request) (routi
 		c.refs[req.Expert] = l
 		c.mu.Unlock()
 	}
-	return answer(ctx, l, req, c.e.decodes)
+	return answer(ctx, l, req, c.decodes)
 }
