@@ -30,7 +30,7 @@ import (
 	"github.com/meshnode/meshnode/mesh/advert"
 	"github.com/meshnode/meshnode/mesh/blobs"
 	"github.com/meshnode/meshnode/mesh/rpc"
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/node/daemon"
 	"github.com/meshnode/meshnode/routing"
 )
@@ -361,7 +361,7 @@ func TestHostilePeer(t *testing.T) {
 				return metricValue(t, repo, `meshnode_market_messages_rejected_total{reason="table full"}`) >= 1
 			})
 		})
-		var ls []node.ListingView
+		var ls []api.ListingView
 		cliJSON(t, repo, &ls, "market", "list")
 		held := 0
 		for _, l := range ls {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // TestBlobAndExpertExchangeThroughDaemons: blob put on A, blob get on C (through B's mesh) gives
@@ -75,14 +75,14 @@ func TestBlobAndExpertExchangeThroughDaemons(t *testing.T) {
 	eventually(t, 20*time.Second, "C announces the fetched blob", func() bool { return provided(t, d[2]) >= 1 })
 
 	// B fetches it too, through the API with progress: progress lines, then the result.
-	c, err := node.DaemonClient(repos[1])
+	c, err := api.DaemonClient(repos[1])
 	if err != nil {
 		t.Fatal(err)
 	}
 	var progress, results int
-	err = c.PostEvents(context.Background(), node.PathBlobFetch, map[string]any{"cid": put.CID, "progress": true, "timeout_ms": 20000},
+	err = c.PostEvents(context.Background(), api.PathBlobFetch, map[string]any{"cid": put.CID, "progress": true, "timeout_ms": 20000},
 		func(line []byte) error {
-			var ev node.FetchEvent
+			var ev api.FetchEvent
 			if err := json.Unmarshal(line, &ev); err != nil {
 				return err
 			}

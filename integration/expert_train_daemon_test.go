@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // TestExpertTrainWhileTheDaemonRuns: with the daemon running (it holds the store), `expert
@@ -43,13 +43,13 @@ func TestExpertTrainWhileTheDaemonRuns(t *testing.T) {
 	}
 
 	// Eval, export and import go through the daemons too (a relative path is the command's).
-	var ev node.EvalReport
+	var ev api.EvalReport
 	cliJSON(t, repo, &ev, "expert", "eval", "iris-live", "--dataset", "iris")
 	if ev.ID != served.ID || ev.Evaluation.Samples == 0 {
 		t.Fatalf("eval through the daemon: %+v", ev)
 	}
 	// API failures carry a code a script can act on.
-	api, err := node.DaemonClient(repo)
+	client, err := api.DaemonClient(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +57,10 @@ func TestExpertTrainWhileTheDaemonRuns(t *testing.T) {
 		call func() error
 		code string
 	}{
-		{func() error { _, err := api.EvalExpert(t.Context(), "no-such-expert", "iris", 0); return err }, node.ErrNotFound.Code},
-		{func() error { _, err := api.EvalExpert(t.Context(), "iris-live", "no-such-dataset", 0); return err }, node.ErrBadRequest.Code},
+		{func() error { _, err := client.EvalExpert(t.Context(), "no-such-expert", "iris", 0); return err }, api.ErrNotFound.Code},
+		{func() error { _, err := client.EvalExpert(t.Context(), "iris-live", "no-such-dataset", 0); return err }, api.ErrBadRequest.Code},
 	} {
-		var ce *node.CallError
+		var ce *api.CallError
 		if err := tc.call(); !errors.As(err, &ce) || ce.Code != tc.code {
 			t.Errorf("%v: want code %s", err, tc.code)
 		}
@@ -77,7 +77,7 @@ func TestExpertTrainWhileTheDaemonRuns(t *testing.T) {
 	imp := exec.Command(meshnodeBin, "--json", "--repo", other, "expert", "import", "live.safetensors")
 	imp.Dir = work
 	raw, err := imp.Output()
-	var rep node.ImportReport
+	var rep api.ImportReport
 	if err != nil || json.Unmarshal(raw, &rep) != nil || rep.ID != served.ID {
 		t.Fatalf("import through the other daemon: %v, %s; want the same ID %s", err, raw, served.ID)
 	}
@@ -97,12 +97,12 @@ func TestExpertTrainWhileTheDaemonRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	train.end(t, 20*time.Second, "canceled")
-	c, err := node.DaemonClient(repo)
+	c, err := api.DaemonClient(repo)
 	if err != nil {
 		t.Fatalf("the daemon after the cancelled training: %v", err)
 	}
-	var hosted []node.HostedExpert
-	if err := c.Get(t.Context(), node.PathExperts, &hosted); err != nil || len(hosted) != 2 {
+	var hosted []api.HostedExpert
+	if err := c.Get(t.Context(), api.PathExperts, &hosted); err != nil || len(hosted) != 2 {
 		t.Fatalf("the daemon's experts after the cancelled training: %d, %v; want the trained one and its student", len(hosted), err)
 	}
 	for _, h := range hosted {

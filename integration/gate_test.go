@@ -12,6 +12,7 @@ import (
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/dataset"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/node/daemon"
 )
 
@@ -75,7 +76,7 @@ func TestGatingExpertRoutesBareTexts(t *testing.T) {
 	code := textLines(t, goSrc, 300)
 	legal := textLines(t, []string{"/usr/share/common-licenses/GPL-3", "/usr/share/common-licenses/Apache-2.0"}, 300)
 	for i := 0; i < 200; i++ { // queries that name their domain teach the gate
-		for _, q := range []node.QueryRequest{{Domain: "coding", Text: code[i]}, {Domain: "legal", Text: legal[i]}} {
+		for _, q := range []api.QueryRequest{{Domain: "coding", Text: code[i]}, {Domain: "legal", Text: legal[i]}} {
 			if _, err := d.Query(ctx, q); err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +86,7 @@ func TestGatingExpertRoutesBareTexts(t *testing.T) {
 		right := 0
 		for i := 200; i < 300; i++ {
 			for want, text := range map[string]string{"coding": code[i], "legal": legal[i]} {
-				a, err := d.Query(ctx, node.QueryRequest{Text: text})
+				a, err := d.Query(ctx, api.QueryRequest{Text: text})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // copyDir copies a stopped repo, badger store included: the clone a user restores from a
@@ -39,9 +40,9 @@ func copyDir(t *testing.T, from, to string) {
 	}
 }
 
-func marketBook(t *testing.T, repo string) node.BookView {
+func marketBook(t *testing.T, repo string) api.BookView {
 	t.Helper()
-	var v node.BookView
+	var v api.BookView
 	cliJSON(t, repo, &v, "market", "book")
 	return v
 }
@@ -71,7 +72,7 @@ func TestLedgerHealsAPartition(t *testing.T) {
 	x1 := startDaemon(t, repo["X1"], s1.tcpAddr(t))
 	s2 := startDaemon(t, repo["S2"])
 	startDaemon(t, repo["X2"], s2.tcpAddr(t))
-	var l1, l2 node.ListingView
+	var l1, l2 api.ListingView
 	cliJSON(t, repo["S1"], &l1, "market", "publish", e1, "--price", "100")
 	cliJSON(t, repo["S2"], &l2, "market", "publish", e2, "--price", "200")
 	b := startDaemon(t, repo["B"], s1.tcpAddr(t))
@@ -94,7 +95,7 @@ func TestLedgerHealsAPartition(t *testing.T) {
 	startDaemon(t, repo["L"], s1.tcpAddr(t), s2.tcpAddr(t))
 	bID := identity(t, repo["B"]).ID()
 	healed := []string{"S1", "X1", "S2", "X2", "L"}
-	var want node.BookView
+	var want api.BookView
 	took := eventually(t, 90*time.Second, "every node shows the same book, B refused", func() bool {
 		want = marketBook(t, repo["S1"])
 		for _, n := range healed {
@@ -125,13 +126,13 @@ func TestLedgerHealsAPartition(t *testing.T) {
 	})
 }
 
-func sameBook(a, b node.BookView) bool {
+func sameBook(a, b api.BookView) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
 }
 
-func refusedIn(v node.BookView, key string) bool {
+func refusedIn(v api.BookView, key string) bool {
 	for _, k := range v.Keys {
 		if k.Key == key {
 			return k.Refused > 0

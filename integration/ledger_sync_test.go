@@ -12,6 +12,7 @@ import (
 
 	"github.com/meshnode/meshnode/market/ledger"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // seededReader is a deterministic byte source for key generation.
@@ -75,7 +76,7 @@ func TestLedgerSyncOfALargeBook(t *testing.T) {
 	cli(t, B, "init", "--config", cfg)
 	entries := purchaseBook(t, purchases)
 	a := startDaemon(t, A)
-	var imp node.ImportResult
+	var imp api.ImportResult
 	cliJSON(t, A, &imp, "market", "import", writeJSONFile(t, entries))
 	if imp.Added != len(entries) {
 		t.Fatalf("A imported %d of %d entries", imp.Added, len(entries))

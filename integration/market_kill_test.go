@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshnode/meshnode/market/ledger"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // TestMarketSurvivesSIGKILLDuringPurchases: B buys twenty listings from A one after another
@@ -30,18 +31,18 @@ func TestMarketSurvivesSIGKILLDuringPurchases(t *testing.T) {
 	const n, price = 20, 3
 	var listings []string
 	for range n {
-		var l node.ListingView
+		var l api.ListingView
 		cliJSON(t, A, &l, "market", "publish", id, "--price", "3")
 		listings = append(listings, l.ID)
 	}
 	eventually(t, 20*time.Second, "B hears every listing", func() bool {
-		var ls []node.ListingView
+		var ls []api.ListingView
 		cliJSON(t, B, &ls, "market", "list")
 		return len(ls) == n
 	})
 
 	var mu sync.Mutex
-	acked := map[string]node.BuyResult{}
+	acked := map[string]api.BuyResult{}
 	var buyErr error
 	failed := 0 // attempts that failed because a daemon was down
 	done := make(chan struct{})
@@ -57,7 +58,7 @@ func TestMarketSurvivesSIGKILLDuringPurchases(t *testing.T) {
 				}
 				out, err := cliErr(B, "--json", "market", "buy", l, "--timeout-ms", "15000")
 				if err == nil {
-					var r node.BuyResult
+					var r api.BuyResult
 					if err := json.Unmarshal([]byte(out), &r); err != nil {
 						buyErr = err
 						return
@@ -131,7 +132,7 @@ crashes:
 	dB = startDaemon(t, B, dA.tcpAddr(t))
 	hA, hB := marketHistory(t, A), marketHistory(t, B)
 	for l, r := range acked {
-		for name, h := range map[string]map[string]node.HistoryItem{"seller": hA, "buyer": hB} {
+		for name, h := range map[string]map[string]api.HistoryItem{"seller": hA, "buyer": hB} {
 			p, rc := h[r.PaymentID], h[r.ReceiptID]
 			if p.Listing != l || p.Amount != price || rc.Ref != r.PaymentID {
 				t.Fatalf("the %s's ledger lost the acknowledged purchase of %s (payment %s, receipt %s)", name, l, r.PaymentID, r.ReceiptID)

@@ -17,7 +17,7 @@ import (
 	"github.com/meshnode/meshnode/market/ledger"
 	"github.com/meshnode/meshnode/market/listing"
 	"github.com/meshnode/meshnode/mesh/rpc"
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/node/daemon"
 )
 
@@ -46,7 +46,7 @@ func TestMarketOnlyPublisherListingsGate(t *testing.T) {
 	dS := startDaemon(t, S)
 	startDaemon(t, B, dS.tcpAddr(t))
 	cli(t, S, "expert", "serve", F) // S shares its free expert; a hosted one it does not serve goes to no one
-	var real node.ListingView
+	var real api.ListingView
 	cliJSON(t, S, &real, "market", "publish", E, "--price", "100")
 
 	key, _, err := crypto.GenerateEd25519Key(nil)

@@ -17,6 +17,7 @@ import (
 	"github.com/meshnode/meshnode/market/ledger"
 	"github.com/meshnode/meshnode/market/listing"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/node/daemon"
 )
 
@@ -35,18 +36,18 @@ func marketConfig(t *testing.T) string {
 	return path
 }
 
-func marketBalance(t *testing.T, repo string) node.BalanceInfo {
+func marketBalance(t *testing.T, repo string) api.BalanceInfo {
 	t.Helper()
-	var b node.BalanceInfo
+	var b api.BalanceInfo
 	cliJSON(t, repo, &b, "market", "balance")
 	return b
 }
 
-func marketHistory(t *testing.T, repo string) map[string]node.HistoryItem {
+func marketHistory(t *testing.T, repo string) map[string]api.HistoryItem {
 	t.Helper()
-	var h []node.HistoryItem
+	var h []api.HistoryItem
 	cliJSON(t, repo, &h, "market", "history")
-	out := map[string]node.HistoryItem{}
+	out := map[string]api.HistoryItem{}
 	for _, it := range h {
 		out[it.ID] = it
 	}
@@ -55,16 +56,16 @@ func marketHistory(t *testing.T, repo string) map[string]node.HistoryItem {
 
 func marketListed(t *testing.T, repo, id string) bool {
 	t.Helper()
-	var ls []node.ListingView
+	var ls []api.ListingView
 	cliJSON(t, repo, &ls, "market", "list")
-	return slices.ContainsFunc(ls, func(l node.ListingView) bool { return l.ID == id })
+	return slices.ContainsFunc(ls, func(l api.ListingView) bool { return l.ID == id })
 }
 
 func marketRefuses(t *testing.T, repo, key string) bool {
 	t.Helper()
-	var rs []node.RefusedKey
+	var rs []api.RefusedKey
 	cliJSON(t, repo, &rs, "market", "refused")
-	return slices.ContainsFunc(rs, func(r node.RefusedKey) bool { return r.Author == key })
+	return slices.ContainsFunc(rs, func(r api.RefusedKey) bool { return r.Author == key })
 }
 
 func writeJSONFile(t *testing.T, v any) string {
@@ -121,10 +122,10 @@ func TestMarketBuySellAcrossThreeDaemons(t *testing.T) {
 	d[2] = startDaemon(t, C, d[0].tcpAddr(t))
 	const price = 25
 
-	var pub node.ListingView
+	var pub api.ListingView
 	cliJSON(t, A, &pub, "market", "publish", id, "--price", "25", "--licence", "CC-BY-4.0")
 	eventually(t, 20*time.Second, "B and C hear A's listing", func() bool { return marketListed(t, B, pub.ID) && marketListed(t, C, pub.ID) })
-	var filtered []node.ListingView
+	var filtered []api.ListingView
 	cliJSON(t, B, &filtered, "market", "list", "--domain", "iris", "--max-price", "24")
 	if len(filtered) != 0 {
 		t.Fatalf("--max-price 24 shows %d listings of price %d", len(filtered), price)
@@ -139,7 +140,7 @@ func TestMarketBuySellAcrossThreeDaemons(t *testing.T) {
 		t.Fatalf("A's filter denied %v block requests; C's fetch failed for another reason", denied)
 	}
 
-	var buy node.BuyResult
+	var buy api.BuyResult
 	cliJSON(t, B, &buy, "market", "buy", pub.ID)
 	if buy.Price != price || buy.ReceiptID == "" || buy.Fetch.CID != id {
 		t.Fatalf("buy: %+v", buy)
@@ -176,7 +177,7 @@ func TestMarketBuySellAcrossThreeDaemons(t *testing.T) {
 	// A review by B, with its own measured evaluation, shows on C's listing.
 	cli(t, B, "market", "review", pub.ID, "--dataset", "iris", "--rating", "4")
 	eventually(t, 20*time.Second, "C shows B's review", func() bool {
-		var ls []node.ListingView
+		var ls []api.ListingView
 		cliJSON(t, C, &ls, "market", "list")
 		for _, l := range ls {
 			if l.ID == pub.ID && len(l.Reviews) == 1 && l.Reviews[0].Verified && l.Reviews[0].Samples > 0 {
@@ -199,7 +200,7 @@ func TestMarketBuySellAcrossThreeDaemons(t *testing.T) {
 	}
 
 	// Beyond the balance.
-	var dear node.ListingView
+	var dear api.ListingView
 	cliJSON(t, A, &dear, "market", "publish", id, "--price", "5000")
 	eventually(t, 20*time.Second, "B hears the dear listing", func() bool { return marketListed(t, B, dear.ID) })
 	mustFail(t, B, "insufficient balance", "market", "buy", dear.ID)
@@ -223,7 +224,7 @@ func TestMarketBuySellAcrossThreeDaemons(t *testing.T) {
 	}
 	mustFail(t, C, "expired", "market", "buy", "--offer", writeFile(t, old.Encode()))
 	// And one that expires in B's table.
-	var brief node.ListingView
+	var brief api.ListingView
 	cliJSON(t, A, &brief, "market", "publish", id, "--price", "5", "--expires", "4s")
 	eventually(t, 20*time.Second, "B hears the brief listing", func() bool { return marketListed(t, B, brief.ID) })
 	eventually(t, 20*time.Second, "the brief listing leaves B's list", func() bool { return !marketListed(t, B, brief.ID) })
@@ -242,7 +243,7 @@ func TestMarketBuySellAcrossThreeDaemons(t *testing.T) {
 	mustFail(t, C, "signature", "market", "import", writeJSONFile(t, []*ledger.Entry{&forged}))
 	// A replayed receipt: A's real receipt again adds nothing and lets C fetch nothing. (A
 	// second receipt of A's for the same payment is void in every book: the ledger's tests.)
-	var imp node.ImportResult
+	var imp api.ImportResult
 	cliJSON(t, C, &imp, "market", "import", writeJSONFile(t, []*ledger.Entry{&rc}))
 	if imp.Added != 0 {
 		t.Fatalf("a replayed receipt was added as new: %+v", imp)
@@ -256,10 +257,10 @@ func TestMarketBuySellAcrossThreeDaemons(t *testing.T) {
 	// Double spend: B signs a second entry with the sequence number of its next payment, and
 	// makes the payment too. C (the third node) or A catches the pair; every node refuses B.
 	bID := identity(t, B)
-	var cheap node.ListingView
+	var cheap api.ListingView
 	cliJSON(t, A, &cheap, "market", "publish", id, "--price", "7")
 	eventually(t, 20*time.Second, "B hears the cheap listing", func() bool { return marketListed(t, B, cheap.ID) })
-	var second node.BuyResult
+	var second api.BuyResult
 	cliJSON(t, B, &second, "market", "buy", cheap.ID)
 	twin := *second.Payment
 	twin.To, twin.Listing, twin.Sig = d[2].PeerID, "elsewhere", nil
@@ -277,7 +278,7 @@ func TestMarketBuySellAcrossThreeDaemons(t *testing.T) {
 // metricValue reads one unlabelled metric from a daemon's /metrics.
 func metricValue(t *testing.T, repo, name string) float64 {
 	t.Helper()
-	c, err := node.DaemonClient(repo)
+	c, err := api.DaemonClient(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +382,7 @@ func TestMarketCreditsOnlyFromIssuers(t *testing.T) {
 	d0 := startDaemon(t, issuer)
 	dB := startDaemon(t, B, d0.tcpAddr(t))
 	startDaemon(t, C, d0.tcpAddr(t))
-	var l node.ListingView
+	var l api.ListingView
 	cliJSON(t, C, &l, "market", "publish", id, "--price", "30")
 	eventually(t, 20*time.Second, "B hears C's listing", func() bool { return marketListed(t, B, l.ID) })
 	mustFail(t, B, "insufficient balance: 0 credits", "market", "buy", l.ID)

@@ -13,7 +13,7 @@ import (
 	"github.com/meshnode/meshnode/market/ledger"
 	"github.com/meshnode/meshnode/market/listing"
 	"github.com/meshnode/meshnode/mesh/rpc"
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/node/daemon"
 )
 
@@ -32,7 +32,7 @@ func TestMarketUnlistLiftsThePaywall(t *testing.T) {
 	s := startDaemon(t, repo["S"])
 	startDaemon(t, repo["B"], s.tcpAddr(t))
 	startDaemon(t, repo["C"], s.tcpAddr(t))
-	var l node.ListingView
+	var l api.ListingView
 	cliJSON(t, repo["S"], &l, "market", "publish", E, "--price", "40")
 	for _, n := range []string{"B", "C"} {
 		eventually(t, 20*time.Second, n+" hears the listing", func() bool { return marketListed(t, repo[n], l.ID) })

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/mesh/advert"
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // TestNewExpertsServedWithoutARestart: A serves an expert and B queries it without pause
@@ -34,7 +34,7 @@ func TestNewExpertsServedWithoutARestart(t *testing.T) {
 	cli(t, repoA, "expert", "serve", first)
 	eventually(t, 20*time.Second, "B sees A's first expert", func() bool { return remoteHas(t, repoB, first, a.PeerID) })
 
-	apiB, err := node.DaemonClient(repoB)
+	apiB, err := api.DaemonClient(repoB)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestNewExpertsServedWithoutARestart(t *testing.T) {
 		defer wg.Done()
 		for ctx.Err() == nil {
 			var entries []advert.Entry
-			if err := apiB.Get(ctx, node.PathRemote, &entries); err != nil {
+			if err := apiB.Get(ctx, api.PathRemote, &entries); err != nil {
 				if ctx.Err() == nil {
 					fail("B's remote table: %v", err)
 				}
@@ -98,7 +98,7 @@ func TestNewExpertsServedWithoutARestart(t *testing.T) {
 		job()
 		return queries.Load() - before
 	}
-	var imported node.ImportReport
+	var imported api.ImportReport
 	counts := []int64{
 		during(func() {
 			cliJSON(t, repoA, &second, "expert", "train", "--dataset", "digits", "--hidden", "32", "--epochs", "150", "--patience", "150", "--name", "digits-second")

@@ -22,6 +22,7 @@ import (
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/dataset"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/node/daemon"
 )
 
@@ -29,7 +30,7 @@ import (
 type fedNode struct {
 	repo     string
 	d        *daemon.Daemon
-	client   *node.Client
+	client   *api.Client
 	part     string // csv:PATH of its data share
 	closed   bool
 	byPolicy bool // joins jobs by its config's policy
@@ -55,7 +56,7 @@ func startFedNode(t *testing.T, repo string, o daemon.Options) *fedNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := node.DaemonClient(repo)
+	c, err := api.DaemonClient(repo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func fedMesh(t *testing.T, n, samples int, alpha float64, policy bool, tamper fu
 			other = r.Identity.ID()
 		}
 		if i == 0 {
-			tr, err := r.TrainExpert(ctx, dataset.DefaultCatalog(), node.TrainRequest{Dataset: "fashion-mnist", Limit: 100,
+			tr, err := r.TrainExpert(ctx, dataset.DefaultCatalog(), api.TrainRequest{Dataset: "fashion-mnist", Limit: 100,
 				Hidden: []int{100}, Epochs: 0, Seed: 3, Name: "fmnist-fed"})
 			if err != nil {
 				t.Fatal(err)
@@ -133,15 +134,15 @@ func fedMesh(t *testing.T, n, samples int, alpha float64, policy bool, tamper fu
 // runFedJob starts a job on nodes[0] (which trains too when coordTrains), has every other
 // running node join it, and waits for the coordinator to finish. during, when set, runs once
 // round 2 is open and has received an update.
-func runFedJob(t *testing.T, nodes []*fedNode, base string, req node.TrainStartRequest, coordTrains bool, during func(job string)) node.TrainJobInfo {
+func runFedJob(t *testing.T, nodes []*fedNode, base string, req api.TrainStartRequest, coordTrains bool, during func(job string)) api.TrainJobInfo {
 	t.Helper()
 	ctx := context.Background()
 	req.Base, req.EvalDataset = base, "fashion-mnist"
 	if coordTrains {
 		req.Dataset = nodes[0].part
 	}
-	var info node.TrainJobInfo
-	if err := nodes[0].client.Post(ctx, node.PathTrainStart, req, &info); err != nil {
+	var info api.TrainJobInfo
+	if err := nodes[0].client.Post(ctx, api.PathTrainStart, req, &info); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range nodes[1:] {
@@ -149,13 +150,13 @@ func runFedJob(t *testing.T, nodes []*fedNode, base string, req node.TrainStartR
 			continue
 		}
 		eventually(t, 20*time.Second, "a participant hears of the job and joins", func() bool {
-			err := n.client.Post(ctx, node.PathTrainJoin, node.TrainJoinRequest{Job: info.ID, Dataset: n.part}, nil)
+			err := n.client.Post(ctx, api.PathTrainJoin, api.TrainJoinRequest{Job: info.ID, Dataset: n.part}, nil)
 			return err == nil
 		})
 	}
-	status := func(n *fedNode) node.TrainJobInfo {
-		var jobs []node.TrainJobInfo
-		if err := n.client.Get(ctx, node.PathTrainJobs, &jobs); err != nil {
+	status := func(n *fedNode) api.TrainJobInfo {
+		var jobs []api.TrainJobInfo
+		if err := n.client.Get(ctx, api.PathTrainJobs, &jobs); err != nil {
 			t.Fatal(err)
 		}
 		for _, j := range jobs {
@@ -164,7 +165,7 @@ func runFedJob(t *testing.T, nodes []*fedNode, base string, req node.TrainStartR
 			}
 		}
 		t.Fatalf("node %s does not know job %s", n.repo, info.ID)
-		return node.TrainJobInfo{}
+		return api.TrainJobInfo{}
 	}
 	if during != nil {
 		eventually(t, 60*time.Second, "round 2 opens and receives an update", func() bool {
@@ -173,7 +174,7 @@ func runFedJob(t *testing.T, nodes []*fedNode, base string, req node.TrainStartR
 		})
 		during(info.ID)
 	}
-	var final node.TrainJobInfo
+	var final api.TrainJobInfo
 	eventually(t, 4*time.Minute, "the job finishes", func() bool {
 		final = status(nodes[0])
 		return final.State == fedjob.StateDone
@@ -239,8 +240,8 @@ func TestFederatedTrainingAcrossFourDaemons(t *testing.T) {
 	}
 	for _, n := range nodes {
 		eventually(t, 30*time.Second, "every participant holds the final version", func() bool {
-			var jobs []node.TrainJobInfo
-			if err := n.client.Get(ctx, node.PathTrainJobs, &jobs); err != nil {
+			var jobs []api.TrainJobInfo
+			if err := n.client.Get(ctx, api.PathTrainJobs, &jobs); err != nil {
 				t.Fatal(err)
 			}
 			for _, j := range jobs {
@@ -273,8 +274,8 @@ func TestFederatedTrainingAcrossFourDaemons(t *testing.T) {
 	}
 }
 
-func fedRequest(aggregator string, quorum int) node.TrainStartRequest {
-	return node.TrainStartRequest{Rounds: 5, LocalEpochs: 1, BatchSize: 32, LR: 0.001, MinParticipants: quorum,
+func fedRequest(aggregator string, quorum int) api.TrainStartRequest {
+	return api.TrainStartRequest{Rounds: 5, LocalEpochs: 1, BatchSize: 32, LR: 0.001, MinParticipants: quorum,
 		MaxParticipants: 8, SoftDeadlineMS: 200, DeadlineMS: 20000, Aggregator: aggregator, Trim: 0.25, Seed: 5}
 }
 
@@ -318,8 +319,8 @@ func TestFederatedTrainingSurvivesBadParticipants(t *testing.T) {
 	req.DeadlineMS = 6000
 	var before []fedjob.RoundSummary
 	job := runFedJob(t, nodes, base, req, false, func(job string) {
-		var jobs []node.TrainJobInfo
-		if err := nodes[0].client.Get(context.Background(), node.PathTrainJobs, &jobs); err != nil {
+		var jobs []api.TrainJobInfo
+		if err := nodes[0].client.Get(context.Background(), api.PathTrainJobs, &jobs); err != nil {
 			t.Fatal(err)
 		}
 		for _, j := range jobs {

@@ -14,6 +14,7 @@ import (
 	dsq "github.com/ipfs/go-datastore/query"
 
 	"github.com/meshnode/meshnode/experts/store"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // BlobKeeper owns a store's records of blobs: which are pinned (kept through gc) and which are
@@ -39,27 +40,27 @@ func (k *BlobKeeper) Hold() (release func()) {
 }
 
 // Put imports the file at path, pins it and, unless private, marks it public.
-func (k *BlobKeeper) Put(ctx context.Context, path string, private bool) (BlobInfo, cid.Cid, error) {
+func (k *BlobKeeper) Put(ctx context.Context, path string, private bool) (api.BlobInfo, cid.Cid, error) {
 	defer k.Hold()()
 	f, err := os.Open(path)
 	if err != nil {
-		return BlobInfo{}, cid.Undef, fmt.Errorf("blob put: %w", err)
+		return api.BlobInfo{}, cid.Undef, fmt.Errorf("blob put: %w", err)
 	}
 	defer f.Close()
 	t0 := time.Now()
 	c, n, err := k.st.PutBlob(ctx, f)
 	if err != nil {
-		return BlobInfo{}, cid.Undef, fmt.Errorf("blob put %s: %w", path, err)
+		return api.BlobInfo{}, cid.Undef, fmt.Errorf("blob put %s: %w", path, err)
 	}
 	if err := k.pin(ctx, c); err != nil {
-		return BlobInfo{}, cid.Undef, fmt.Errorf("blob put %s: pin: %w", c, err)
+		return api.BlobInfo{}, cid.Undef, fmt.Errorf("blob put %s: pin: %w", c, err)
 	}
 	if !private {
 		if err := k.SetPublic(ctx, c, true); err != nil {
-			return BlobInfo{}, cid.Undef, fmt.Errorf("blob put %s: %w", c, err)
+			return api.BlobInfo{}, cid.Undef, fmt.Errorf("blob put %s: %w", c, err)
 		}
 	}
-	return BlobInfo{CID: c.String(), Size: n, Seconds: time.Since(t0).Seconds(), Pinned: true, Private: private}, c, nil
+	return api.BlobInfo{CID: c.String(), Size: n, Seconds: time.Since(t0).Seconds(), Pinned: true, Private: private}, c, nil
 }
 
 func (k *BlobKeeper) pin(ctx context.Context, c cid.Cid) error {
@@ -69,7 +70,7 @@ func (k *BlobKeeper) pin(ctx context.Context, c cid.Cid) error {
 // Pin keeps a held blob through gc.
 func (k *BlobKeeper) Pin(ctx context.Context, c cid.Cid) error {
 	if has, err := k.st.HasBlob(ctx, c); err != nil || !has {
-		return ErrBadRequest.Errorf("pin %s: not held here (fetch it first)", c)
+		return api.ErrBadRequest.Errorf("pin %s: not held here (fetch it first)", c)
 	}
 	return k.pin(ctx, c)
 }
@@ -77,7 +78,7 @@ func (k *BlobKeeper) Pin(ctx context.Context, c cid.Cid) error {
 // Unpin lets gc remove a blob.
 func (k *BlobKeeper) Unpin(ctx context.Context, c cid.Cid) error {
 	if has, _ := k.pins.Has(ctx, ds.NewKey(c.String())); !has {
-		return ErrBadRequest.Errorf("unpin %s: not pinned", c)
+		return api.ErrBadRequest.Errorf("unpin %s: not pinned", c)
 	}
 	return k.pins.Delete(ctx, ds.NewKey(c.String()))
 }
@@ -149,12 +150,12 @@ func (k *BlobKeeper) keptRoots(ctx context.Context) ([]cid.Cid, error) {
 
 // GC deletes every block that is neither part of a pinned blob nor of a hosted expert
 // (manifest and weights).
-func (k *BlobKeeper) GC(ctx context.Context) (GCReport, error) {
+func (k *BlobKeeper) GC(ctx context.Context) (api.GCReport, error) {
 	k.gc.Lock()
 	defer k.gc.Unlock()
 	roots, err := k.keptRoots(ctx)
 	if err != nil {
-		return GCReport{}, fmt.Errorf("gc: %w", err)
+		return api.GCReport{}, fmt.Errorf("gc: %w", err)
 	}
 	live := map[string]bool{} // by multihash: the blockstore's key
 	for _, r := range roots {
@@ -170,14 +171,14 @@ func (k *BlobKeeper) GC(ctx context.Context) (GCReport, error) {
 			return true
 		})
 		if err != nil {
-			return GCReport{}, fmt.Errorf("gc: walk %s: %w", r, err)
+			return api.GCReport{}, fmt.Errorf("gc: walk %s: %w", r, err)
 		}
 	}
 	keys, err := k.st.Blockstore().AllKeysChan(ctx)
 	if err != nil {
-		return GCReport{}, fmt.Errorf("gc: %w", err)
+		return api.GCReport{}, fmt.Errorf("gc: %w", err)
 	}
-	var rep GCReport
+	var rep api.GCReport
 	for key := range keys {
 		if live[string(key.Hash())] {
 			rep.Kept++

@@ -11,82 +11,33 @@ import (
 
 	"github.com/meshnode/meshnode/distill/kd"
 	"github.com/meshnode/meshnode/experts/dataset"
+	"github.com/meshnode/meshnode/node/api"
 )
 
-// PathDistill runs `distill` in the daemon as a job: kd.Progress lines, then a DistillResult.
-const PathDistill = "/api/v1/distill"
-
-// DistillRequest is the distill command as data (PathDistill's body): the teacher, the
-// student's settings (kd.Options; zero values take kd's defaults), the data, and where the
-// result goes. Paths are absolute for a daemon (Client.Distill makes them so).
-type DistillRequest struct {
-	Teacher     string  `json:"teacher"` // a kd.ParseSpec SPEC
-	Domain      string  `json:"domain"`
-	Name        string  `json:"name,omitempty"`
-	Temperature float64 `json:"temperature,omitempty"`
-	SoftWeight  float64 `json:"soft_weight,omitempty"`
-	StudentSettings
-
-	Dataset  string   `json:"dataset,omitempty"`
-	Limit    int      `json:"limit,omitempty"`
-	Labelled int      `json:"labelled,omitempty"`
-	Prompts  string   `json:"prompts,omitempty"`
-	Classes  []string `json:"classes,omitempty"`
-	// APIKey and RequestTimeout are a chat teacher's; the key crosses only the loopback API,
-	// which the repo's token guards, and is never stored.
-	APIKey         string  `json:"api_key,omitempty"`
-	RequestTimeout float64 `json:"request_timeout_seconds,omitempty"`
-
-	Output  string `json:"output"`  // folder for the student, report.json and summary.md
-	Install bool   `json:"install"` // also store the student in the repo, signed by the node
-
-	Progress func(kd.Progress) `json:"-"`
-}
-
-// StudentSettings are what distill and generate share about the student and its training
-// (kd.Options; zero values take kd's defaults).
-type StudentSettings struct {
-	Params       int     `json:"params,omitempty"`
-	Epochs       int     `json:"epochs,omitempty"`
-	LearningRate float64 `json:"lr,omitempty"`
-	Seed         uint64  `json:"seed,omitempty"`
-	Probes       int     `json:"probes,omitempty"`
-	Calibration  string  `json:"calibration,omitempty"`
-	Baseline     bool    `json:"baseline,omitempty"`
-}
-
-// options are the settings as kd.Options.
-func (s StudentSettings) options() kd.Options {
+// studentOptions are the settings as kd.Options.
+func studentOptions(s api.StudentSettings) kd.Options {
 	o := kd.Options{Params: s.Params, Epochs: s.Epochs, LearningRate: s.LearningRate, Seed: s.Seed, Baseline: s.Baseline}
 	o.Probes.Train, o.Probes.Calibration = s.Probes, s.Calibration
 	return o
 }
 
-// DistillResult is what distill made: its report, the files it wrote, and the student as
-// installed in the repo (nil when not installed).
-type DistillResult struct {
-	Report    *kd.Report    `json:"report"`
-	Files     []string      `json:"files"`
-	Installed *ImportReport `json:"installed,omitempty"`
-}
-
 // Distill distils req's teacher into a student, writes it to req.Output and, with req.Install,
 // stores it in r (signed by r's identity). r may be nil (no repo: a teacher expert must then be
 // a file, the student is unsigned and nothing is installed).
-func Distill(ctx context.Context, r *Repo, cat dataset.Catalog, req DistillRequest) (*DistillResult, error) {
-	if err := absDistillPaths(&req); err != nil {
+func Distill(ctx context.Context, r *Repo, cat dataset.Catalog, req api.DistillRequest) (*api.DistillResult, error) {
+	if err := api.AbsDistillPaths(&req); err != nil {
 		return nil, err
 	}
 	sp, err := kd.ParseSpec(req.Teacher)
 	if err != nil {
-		return nil, ErrBadRequest.Wrap(err)
+		return nil, api.ErrBadRequest.Wrap(err)
 	}
-	o := req.options()
+	o := studentOptions(req.StudentSettings)
 	o.Domain, o.Name, o.Temperature, o.SoftWeight, o.Progress = req.Domain, req.Name, req.Temperature, req.SoftWeight, req.Progress
 	oo := kd.OpenOptions{APIKey: req.APIKey, RequestTimeout: time.Duration(req.RequestTimeout * float64(time.Second))}
 	if r != nil {
 		o.Signer = r.Identity
-		if sp.Kind == kd.KindExpert && !isWeightsFile(sp.Ref) {
+		if sp.Kind == kd.KindExpert && !api.IsWeightsFile(sp.Ref) {
 			st, err := r.Store()
 			if err != nil {
 				return nil, err
@@ -96,10 +47,10 @@ func Distill(ctx context.Context, r *Repo, cat dataset.Catalog, req DistillReque
 	}
 	t, err := kd.Open(ctx, sp, oo)
 	if err != nil {
-		return nil, ErrBadRequest.Wrap(err)
+		return nil, api.ErrBadRequest.Wrap(err)
 	}
 	if err := distillData(cat, t, &o, req); err != nil {
-		return nil, ErrBadRequest.Wrap(err)
+		return nil, api.ErrBadRequest.Wrap(err)
 	}
 	if o.Probes.Calibration == "" && sp.Kind == kd.KindMoE {
 		o.Probes.Calibration = defaultCalibration(sp.Dir)
@@ -115,9 +66,9 @@ func Distill(ctx context.Context, r *Repo, cat dataset.Catalog, req DistillReque
 	if err != nil {
 		return nil, err
 	}
-	out := &DistillResult{Report: res.Report, Files: files}
+	out := &api.DistillResult{Report: res.Report, Files: files}
 	if req.Install && r != nil {
-		if out.Installed, err = r.ImportExpert(ctx, filepath.Join(req.Output, files[0]), ImportOptions{}); err != nil {
+		if out.Installed, err = r.ImportExpert(ctx, filepath.Join(req.Output, files[0]), api.ImportOptions{}); err != nil {
 			return nil, fmt.Errorf("install %s in the repo: %w", files[0], err)
 		}
 	}
@@ -130,44 +81,12 @@ func asRequestError(ctx context.Context, err error) error {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return ErrBadRequest.Wrap(err)
-}
-
-// isWeightsFile says whether an expert: teacher names a file rather than a hosted expert.
-func isWeightsFile(ref string) bool {
-	if _, err := os.Stat(ref); err == nil {
-		return true
-	}
-	return strings.HasSuffix(ref, ".safetensors")
-}
-
-// absDistillPaths makes the request's paths absolute (the daemon's working folder is not the
-// command's), the teacher's among them, so both report the same spec.
-func absDistillPaths(req *DistillRequest) error {
-	if err := absPaths("distill", &req.Output, &req.Calibration, &req.Prompts); err != nil {
-		return err
-	}
-	req.Dataset = absDataset(req.Dataset)
-	sp, err := kd.ParseSpec(req.Teacher)
-	if err != nil {
-		return ErrBadRequest.Wrap(err)
-	}
-	switch {
-	case sp.Kind == kd.KindExpert && isWeightsFile(sp.Ref):
-		err = absPaths("distill", &sp.Ref)
-	case sp.Kind == kd.KindMoE:
-		err = absPaths("distill", &sp.Dir)
-	}
-	if err != nil {
-		return err
-	}
-	req.Teacher = sp.String()
-	return nil
+	return api.ErrBadRequest.Wrap(err)
 }
 
 // distillData loads what the teacher learns from: a data set for vector-input experts, a
 // prompt set for chat teachers.
-func distillData(cat dataset.Catalog, t kd.Teacher, o *kd.Options, req DistillRequest) error {
+func distillData(cat dataset.Catalog, t kd.Teacher, o *kd.Options, req api.DistillRequest) error {
 	info := t.Info()
 	if info.Kind == kd.KindOpenAI {
 		if req.Prompts == "" {
@@ -215,16 +134,7 @@ func defaultCalibration(dir string) string {
 	return ""
 }
 
-// Distill runs a distillation in the daemon, handing its progress to req.Progress; cancelling
-// ctx cancels it.
-func (c *Client) Distill(ctx context.Context, req DistillRequest) (*DistillResult, error) {
-	if err := absDistillPaths(&req); err != nil {
-		return nil, err
-	}
-	return RunJob[kd.Progress, DistillResult](ctx, c, PathDistill, req, req.Progress)
-}
-
 // Distill runs a distillation on the repo in this process (Distill).
-func (l LocalOps) Distill(ctx context.Context, req DistillRequest) (*DistillResult, error) {
+func (l LocalOps) Distill(ctx context.Context, req api.DistillRequest) (*api.DistillResult, error) {
 	return Distill(ctx, l.Repo, l.Catalog, req)
 }

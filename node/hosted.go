@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	ds "github.com/ipfs/go-datastore"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // servedRecords is the store's namespace of the experts a node serves (ID -> {}), written by
@@ -23,7 +24,7 @@ func (r *Repo) ServedRecords() (ds.Datastore, error) {
 // HostedExperts lists the store's experts. Served says whether each is served: isServed when
 // given (a running daemon's adverts), else the remembered serve records (what a daemon serves
 // when it starts).
-func (r *Repo) HostedExperts(ctx context.Context, isServed func(id string) bool) ([]HostedExpert, error) {
+func (r *Repo) HostedExperts(ctx context.Context, isServed func(id string) bool) ([]api.HostedExpert, error) {
 	st, err := r.Store()
 	if err != nil {
 		return nil, err
@@ -42,15 +43,15 @@ func (r *Repo) HostedExperts(ctx context.Context, isServed func(id string) bool)
 			return err == nil && has
 		}
 	}
-	out := []HostedExpert{}
+	out := []api.HostedExpert{}
 	for _, e := range list {
-		out = append(out, HostedExpert{Entry: e, Served: isServed(e.ID.String())})
+		out = append(out, api.HostedExpert{Entry: e, Served: isServed(e.ID.String())})
 	}
 	return out, nil
 }
 
 // InspectExpert reads a hosted expert's manifest and checks its signature.
-func (r *Repo) InspectExpert(ctx context.Context, ref string) (*InspectReport, error) {
+func (r *Repo) InspectExpert(ctx context.Context, ref string) (*api.InspectReport, error) {
 	_, id, m, err := r.Expert(ctx, ref)
 	if err != nil {
 		return nil, fmt.Errorf("inspect %s: %w", ref, err)
@@ -59,5 +60,5 @@ func (r *Repo) InspectExpert(ctx context.Context, ref string) (*InspectReport, e
 	if err := m.Verify(VerifyPeerSignature); err != nil {
 		sig = err.Error()
 	}
-	return &InspectReport{ID: id.String(), Signature: sig, Manifest: m}, nil
+	return &api.InspectReport{ID: id.String(), Signature: sig, Manifest: m}, nil
 }

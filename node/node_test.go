@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/dataset"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 func newRepo(t *testing.T) *Repo {
@@ -29,7 +30,7 @@ func newRepo(t *testing.T) *Repo {
 // parameters) trained on the 60,000 Fashion-MNIST training images reaches 0.85 test accuracy.
 func TestFashionMNISTExpert(t *testing.T) {
 	r := newRepo(t)
-	rep, err := r.TrainExpert(context.Background(), dataset.DefaultCatalog(), TrainRequest{
+	rep, err := r.TrainExpert(context.Background(), dataset.DefaultCatalog(), api.TrainRequest{
 		Dataset: "fashion-mnist", Hidden: []int{100}, Epochs: 8, Seed: 1, Patience: -1,
 	})
 	if err != nil {
@@ -54,9 +55,9 @@ func TestFashionMNISTExpert(t *testing.T) {
 	}
 }
 
-func trainDigits(t *testing.T, r *Repo, seed uint64) *TrainReport {
+func trainDigits(t *testing.T, r *Repo, seed uint64) *api.TrainReport {
 	t.Helper()
-	rep, err := r.TrainExpert(context.Background(), dataset.DefaultCatalog(), TrainRequest{
+	rep, err := r.TrainExpert(context.Background(), dataset.DefaultCatalog(), api.TrainRequest{
 		Dataset: "digits", Hidden: []int{32}, Epochs: 15, Seed: seed, Patience: -1,
 	})
 	if err != nil {
@@ -129,7 +130,7 @@ func TestExportImportKeepsIDAndLoadsElsewhere(t *testing.T) {
 		t.Fatal("independent reader sees no architecture in the metadata")
 	}
 	b := newRepo(t)
-	imp, err := b.ImportExpert(ctx, file, ImportOptions{})
+	imp, err := b.ImportExpert(ctx, file, api.ImportOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,13 +161,13 @@ func TestExportImportKeepsIDAndLoadsElsewhere(t *testing.T) {
 		if err := os.WriteFile(ManifestPath(file), bad, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := newRepo(t).ImportExpert(ctx, file, ImportOptions{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := newRepo(t).ImportExpert(ctx, file, api.ImportOptions{}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Fatalf("import with an %s manifest: %v, want an error naming %q", tc.name, err, tc.want)
 		}
 	}
 	// Without the manifest the same weights become a new expert signed by the importer.
 	os.Remove(ManifestPath(file))
-	bare, err := b.ImportExpert(ctx, file, ImportOptions{Name: "digits-bare"})
+	bare, err := b.ImportExpert(ctx, file, api.ImportOptions{Name: "digits-bare"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +188,7 @@ func TestBadInputGivesClearErrors(t *testing.T) {
 		t.Fatalf("open a missing repo: %v", err)
 	}
 	r := newRepo(t)
-	if _, err := r.TrainExpert(ctx, cat, TrainRequest{Dataset: "mnist-9000", Epochs: 1}); err == nil || !strings.Contains(err.Error(), "fashion-mnist") {
+	if _, err := r.TrainExpert(ctx, cat, api.TrainRequest{Dataset: "mnist-9000", Epochs: 1}); err == nil || !strings.Contains(err.Error(), "fashion-mnist") {
 		t.Fatalf("unknown data set: %v (want the known names listed)", err)
 	}
 	rep := trainDigits(t, r, 1)
@@ -221,7 +222,7 @@ func TestBadInputGivesClearErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := countExperts(t, r)
-			_, err := r.ImportExpert(ctx, file, ImportOptions{})
+			_, err := r.ImportExpert(ctx, file, api.ImportOptions{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error mentioning %q", err, tc.want)
 			}
@@ -234,7 +235,7 @@ func TestBadInputGivesClearErrors(t *testing.T) {
 	if err := os.WriteFile(file, good[:20], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.ImportExpert(ctx, file, ImportOptions{}); err == nil || !strings.Contains(err.Error(), "safetensors") {
+	if _, err := r.ImportExpert(ctx, file, api.ImportOptions{}); err == nil || !strings.Contains(err.Error(), "safetensors") {
 		t.Fatalf("truncated safetensors without manifest: %v", err)
 	}
 	if _, err := r.QueryLocal(ctx, cid.NewCidV1(cid.DagCBOR, rep.Manifest.Weights.Hash()).String(), QueryInput{Vector: make([]float64, 64)}); err == nil {
@@ -299,7 +300,7 @@ func TestPartitionWritesUsableNonIIDParts(t *testing.T) {
 		t.Fatalf("alpha 0.1 should give skewed parts; only %d of 4 have a class above 30%%: %+v", dominated, rep.Parts)
 	}
 	r := newRepo(t)
-	tr, err := r.TrainExpert(context.Background(), cat, TrainRequest{Dataset: "csv:" + rep.Parts[0].File, Hidden: []int{16}, Epochs: 5, Patience: -1})
+	tr, err := r.TrainExpert(context.Background(), cat, api.TrainRequest{Dataset: "csv:" + rep.Parts[0].File, Hidden: []int{16}, Epochs: 5, Patience: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/experts"
+	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/routing"
 )
 
@@ -40,12 +41,6 @@ func ReadQueryFile(path string) (QueryInput, error) {
 		return QueryInput{Vector: v}, nil
 	}
 	return QueryInput{ImagePath: path}, nil
-}
-
-// ClassScore is one class's probability.
-type ClassScore struct {
-	Label string  `json:"label"`
-	Score float64 `json:"score"`
 }
 
 // Features turns a query input into the expert's feature vector.
@@ -121,7 +116,7 @@ func ImageFeaturesLimited(spec experts.InputSpec, r io.Reader, invert bool, maxP
 
 // QueryLocal answers a query with a hosted expert, without a daemon: the answer a daemon gives
 // when its own expert answers, with the top classes.
-func (r *Repo) QueryLocal(ctx context.Context, ref string, in QueryInput) (*QueryAnswer, error) {
+func (r *Repo) QueryLocal(ctx context.Context, ref string, in QueryInput) (*api.QueryAnswer, error) {
 	st, id, m, err := r.Expert(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -140,7 +135,7 @@ func (r *Repo) QueryLocal(ctx context.Context, ref string, in QueryInput) (*Quer
 		return nil, fmt.Errorf("query %q: %w", m.Name, err)
 	}
 	el := time.Since(t0)
-	res := &QueryAnswer{Micros: el.Microseconds()}
+	res := &api.QueryAnswer{Micros: el.Microseconds()}
 	res.Candidate = routing.Candidate{Expert: id.String(), Peer: r.Identity.ID(), Local: true, Name: m.Name, Domains: m.Domains}
 	res.Response = routing.Response{Expert: id.String(), Output: make([]float32, len(y)), Compute: el}
 	for i, v := range y {
@@ -153,10 +148,10 @@ func (r *Repo) QueryLocal(ctx context.Context, ref string, in QueryInput) (*Quer
 	return res, nil
 }
 
-func topClasses(labels []string, p []float64, k int) []ClassScore {
-	all := make([]ClassScore, len(p))
+func topClasses(labels []string, p []float64, k int) []api.ClassScore {
+	all := make([]api.ClassScore, len(p))
 	for i, v := range p {
-		all[i] = ClassScore{Label: labels[i], Score: v}
+		all[i] = api.ClassScore{Label: labels[i], Score: v}
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].Score > all[j].Score })
 	return all[:min(k, len(all))]

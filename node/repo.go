@@ -14,13 +14,14 @@ import (
 
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/store"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // Files of a repo folder.
 const (
 	identityFile = "identity.key"
 	configFile   = "config.yaml"
-	tokenFile    = "api.token"
+	tokenFile    = api.TokenFile
 	storeDir     = "datastore"
 )
 

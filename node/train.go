@@ -11,45 +11,8 @@ import (
 
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/dataset"
+	"github.com/meshnode/meshnode/node/api"
 )
-
-// TrainRequest is what `meshnode expert train` asks for.
-type TrainRequest struct {
-	Dataset     string                   `json:"dataset"`                // catalog name: fashion-mnist, iris, wine, breast-cancer, digits, csv:PATH
-	Limit       int                      `json:"limit,omitempty"`        // use at most this many training rows (0: all)
-	Hidden      []int                    `json:"hidden"`                 // hidden layer widths
-	Activation  string                   `json:"activation,omitempty"`   // of the hidden layers
-	Epochs      int                      `json:"epochs"`                 // 0 makes an initialised, untrained expert
-	BatchSize   int                      `json:"batch_size,omitempty"`   // 0: the config's
-	LR          float64                  `json:"lr,omitempty"`           // 0: the optimiser's default
-	Optimizer   string                   `json:"optimizer,omitempty"`    // adam | sgd
-	WeightDecay float64                  `json:"weight_decay,omitempty"` //
-	Patience    int                      `json:"patience"`               // -1: the config's
-	ValSplit    float64                  `json:"val_split,omitempty"`    // share of the training rows held out for validation (default 0.1)
-	Seed        uint64                   `json:"seed"`                   // initial weights, split and shuffling
-	Name        string                   `json:"name,omitempty"`         // default: the dataset name
-	Domains     []string                 `json:"domains,omitempty"`      // default: the dataset name
-	Progress    func(experts.EpochStats) `json:"-"`
-}
-
-// PathExpertTrain trains an expert in the daemon and stores it in the daemon's store; the
-// answer streams TrainEvents (one per epoch, then the result or the error). Closing the
-// request cancels the training.
-const PathExpertTrain = "/api/v1/experts/train"
-
-// TrainEvent is one line of PathExpertTrain's answer.
-type TrainEvent = JobEvent[experts.EpochStats, TrainReport]
-
-// TrainReport is what training produced.
-type TrainReport struct {
-	ID        string               `json:"id"`
-	Manifest  *experts.Manifest    `json:"manifest"`
-	Epochs    []experts.EpochStats `json:"epochs"`
-	BestEpoch int                  `json:"best_epoch"`
-	Test      experts.Evaluation   `json:"test"`
-	Seconds   float64              `json:"train_seconds"`
-	SamplesPS float64              `json:"samples_per_second"`
-}
 
 // inputSpecFor says how a catalog data set's rows are fed to an expert: images, texts through
 // the feature extractor the text suites use, or plain vectors.
@@ -70,7 +33,7 @@ func samplesOf(d *dataset.Dataset) experts.Samples {
 
 // TrainExpert trains a classifier on a catalog data set, evaluates it on the data set's test
 // part, and stores it signed by this node.
-func (r *Repo) TrainExpert(ctx context.Context, cat dataset.Catalog, req TrainRequest) (*TrainReport, error) {
+func (r *Repo) TrainExpert(ctx context.Context, cat dataset.Catalog, req api.TrainRequest) (*api.TrainReport, error) {
 	if req.Epochs < 0 {
 		return nil, fmt.Errorf("train: epochs %d must not be negative", req.Epochs)
 	}
@@ -161,7 +124,7 @@ func (r *Repo) TrainExpert(ctx context.Context, cat dataset.Catalog, req TrainRe
 	if err != nil {
 		return nil, fmt.Errorf("train: store expert: %w", err)
 	}
-	rep := &TrainReport{ID: id.String(), Manifest: m, Epochs: res.Epochs, BestEpoch: res.BestEpoch, Test: ev,
+	rep := &api.TrainReport{ID: id.String(), Manifest: m, Epochs: res.Epochs, BestEpoch: res.BestEpoch, Test: ev,
 		Seconds: res.Duration.Seconds()}
 	if res.Duration > 0 {
 		rep.SamplesPS = float64(res.Samples) / res.Duration.Seconds()
@@ -203,19 +166,8 @@ func featureStats(d *dataset.Dataset) (mean, std []float64) {
 	return mean, std
 }
 
-// EvalReport is the result of evaluating a stored expert on a data set.
-type EvalReport struct {
-	ID         string             `json:"id"`
-	Name       string             `json:"name"`
-	Dataset    string             `json:"dataset"`
-	Digest     string             `json:"digest"`
-	Evaluation experts.Evaluation `json:"evaluation"`
-	Labels     []string           `json:"labels"`
-	Seconds    float64            `json:"seconds"`
-}
-
 // EvalExpert evaluates a stored expert on a catalog data set's test part.
-func (r *Repo) EvalExpert(ctx context.Context, cat dataset.Catalog, ref, ds string, limit int) (*EvalReport, error) {
+func (r *Repo) EvalExpert(ctx context.Context, cat dataset.Catalog, ref, ds string, limit int) (*api.EvalReport, error) {
 	st, id, m, err := r.Expert(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -242,6 +194,6 @@ func (r *Repo) EvalExpert(ctx context.Context, cat dataset.Catalog, ref, ds stri
 	if err != nil {
 		return nil, err
 	}
-	return &EvalReport{ID: id.String(), Name: m.Name, Dataset: test.Name, Digest: test.Digest(), Evaluation: ev,
+	return &api.EvalReport{ID: id.String(), Name: m.Name, Dataset: test.Name, Digest: test.Digest(), Evaluation: ev,
 		Labels: m.Output.Labels, Seconds: time.Since(t0).Seconds()}, nil
 }

@@ -8,23 +8,16 @@ import (
 
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/store"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // ManifestPath is where export writes, and import looks for, the manifest beside a weights
 // file: model.safetensors → model.manifest.cbor.
 func ManifestPath(weightsPath string) string { return store.ExportManifestPath(weightsPath) }
 
-// ExportReport says what an export wrote.
-type ExportReport struct {
-	ID           string `json:"id"`
-	WeightsFile  string `json:"weights_file"`
-	ManifestFile string `json:"manifest_file"`
-	Bytes        int64  `json:"bytes"`
-}
-
 // ExportExpert writes a hosted expert's weights (a safetensors file, byte for byte the blob its
 // manifest links to) and its manifest (canonical dag-cbor, whose CID is the expert's ID).
-func (r *Repo) ExportExpert(ctx context.Context, ref, path string) (*ExportReport, error) {
+func (r *Repo) ExportExpert(ctx context.Context, ref, path string) (*api.ExportReport, error) {
 	st, id, m, err := r.Expert(ctx, ref)
 	if err != nil {
 		return nil, err
@@ -44,29 +37,14 @@ func (r *Repo) ExportExpert(ctx context.Context, ref, path string) (*ExportRepor
 	if err := WriteFileAtomic(mp, mb, 0o644); err != nil {
 		return nil, fmt.Errorf("export %s: %w", id, err)
 	}
-	return &ExportReport{ID: id.String(), WeightsFile: path, ManifestFile: mp, Bytes: int64(len(w))}, nil
-}
-
-// ImportOptions describe an import without a manifest.
-type ImportOptions struct {
-	Name    string   `json:"name,omitempty"`    // default: the file name
-	Domains []string `json:"domains,omitempty"` // default: the name
-	Labels  []string `json:"labels,omitempty"`  // class labels; default "0".."n-1"
-}
-
-// ImportReport says what an import stored.
-type ImportReport struct {
-	ID           string `json:"id"`
-	Name         string `json:"name"`
-	WithManifest bool   `json:"with_manifest"`
-	Params       int    `json:"params"`
+	return &api.ExportReport{ID: id.String(), WeightsFile: path, ManifestFile: mp, Bytes: int64(len(w))}, nil
 }
 
 // ImportExpert stores an expert from a weights file. With a manifest beside it (as export
 // writes), the expert keeps its ID, and the weights must be exactly the ones the manifest names.
 // The manifest must carry its publisher's valid signature. Without one, the architecture comes
 // from the file's metadata and a new manifest is made, signed by this node.
-func (r *Repo) ImportExpert(ctx context.Context, path string, o ImportOptions) (*ImportReport, error) {
+func (r *Repo) ImportExpert(ctx context.Context, path string, o api.ImportOptions) (*api.ImportReport, error) {
 	exp, err := store.ReadExport(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", path, err)
@@ -88,7 +66,7 @@ func (r *Repo) ImportExpert(ctx context.Context, path string, o ImportOptions) (
 		if err != nil {
 			return nil, fmt.Errorf("import %s: %w", path, err)
 		}
-		return &ImportReport{ID: id.String(), Name: m.Name, WithManifest: true, Params: m.Params}, nil
+		return &api.ImportReport{ID: id.String(), Name: m.Name, WithManifest: true, Params: m.Params}, nil
 	}
 	net, err := experts.DecodeWeights(w)
 	if err != nil {
@@ -117,5 +95,5 @@ func (r *Repo) ImportExpert(ctx context.Context, path string, o ImportOptions) (
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", path, err)
 	}
-	return &ImportReport{ID: id.String(), Name: name, Params: m.Params}, nil
+	return &api.ImportReport{ID: id.String(), Name: name, Params: m.Params}, nil
 }

@@ -6,11 +6,12 @@ import (
 
 	"github.com/meshnode/meshnode/distill/validate"
 	"github.com/meshnode/meshnode/experts/dataset"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // ValidateExperts benchmarks every expert of the store (the `validate` command on a repo
 // folder), handing req.Progress each expert before it is measured.
-func (r *Repo) ValidateExperts(ctx context.Context, cat dataset.Catalog, req ValidateRequest) (*validate.Report, error) {
+func (r *Repo) ValidateExperts(ctx context.Context, cat dataset.Catalog, req api.ValidateRequest) (*validate.Report, error) {
 	st, err := r.Store()
 	if err != nil {
 		return nil, err
@@ -20,12 +21,12 @@ func (r *Repo) ValidateExperts(ctx context.Context, cat dataset.Catalog, req Val
 		return nil, err
 	}
 	if len(list) == 0 {
-		return nil, ErrBadRequest.Wrap(fmt.Errorf("%w: the repo at %s hosts no experts", validate.ErrNoExperts, r.Path))
+		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("%w: the repo at %s hosts no experts", validate.ErrNoExperts, r.Path))
 	}
 	o := validate.Options{Level: req.Level, Catalog: cat, Suites: req.Suites, Seed: req.Seed}
 	if req.Progress != nil {
 		o.Progress = func(done, total int, name string) {
-			req.Progress(ValidateProgress{Done: done, Total: total, Expert: name})
+			req.Progress(api.ValidateProgress{Done: done, Total: total, Expert: name})
 		}
 	}
 	for _, ent := range list {
@@ -45,7 +46,7 @@ func (r *Repo) ValidateExperts(ctx context.Context, cat dataset.Catalog, req Val
 	}
 	rep, err := validate.Run(ctx, "", o)
 	if err != nil {
-		return nil, ErrBadRequest.Wrap(fmt.Errorf("validate: %w", err))
+		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("validate: %w", err))
 	}
 	return rep, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/mesh/advert"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 func main() {
@@ -71,7 +72,7 @@ func run(bin string, n int, gap time.Duration, out string) error {
 	// other half shows the refusal (checked below), not a second way to fetch.
 	served, held := ids[:n], ids[n:]
 	for _, id := range served {
-		if err := a.Post(ctx, node.PathServe, node.ServeRequest{Ref: id}, nil); err != nil {
+		if err := a.Post(ctx, api.PathServe, api.ServeRequest{Ref: id}, nil); err != nil {
 			return fmt.Errorf("serve %s: %w", id, err)
 		}
 	}
@@ -86,8 +87,8 @@ func run(bin string, n int, gap time.Duration, out string) error {
 		for _, id := range kind.ids {
 			time.Sleep(gap) // pacing, not synchronisation
 			t0 := time.Now()
-			var info node.BlobInfo
-			if err := b.Post(ctx, node.PathExpertFetch, map[string]string{"cid": id}, &info); err != nil {
+			var info api.BlobInfo
+			if err := b.Post(ctx, api.PathExpertFetch, map[string]string{"cid": id}, &info); err != nil {
 				return fmt.Errorf("fetch %s: %w", id, err)
 			}
 			call := time.Since(t0)
@@ -100,8 +101,8 @@ func run(bin string, n int, gap time.Duration, out string) error {
 	}
 	refused := 0
 	for _, id := range held[:min(5, len(held))] {
-		var info node.BlobInfo
-		if err := b.Post(ctx, node.PathExpertFetch, map[string]any{"cid": id, "timeout_ms": 2000}, &info); err != nil {
+		var info api.BlobInfo
+		if err := b.Post(ctx, api.PathExpertFetch, map[string]any{"cid": id, "timeout_ms": 2000}, &info); err != nil {
 			refused++
 		}
 	}
@@ -182,11 +183,11 @@ func addExperts(ctx context.Context, repo string, k int) ([]string, int, error) 
 }
 
 // waitAdverts waits until c's remote table lists every expert in ids.
-func waitAdverts(ctx context.Context, c *node.Client, ids []string, limit time.Duration) error {
+func waitAdverts(ctx context.Context, c *api.Client, ids []string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		var entries []advert.Entry
-		if err := c.Get(ctx, node.PathRemote, &entries); err != nil {
+		if err := c.Get(ctx, api.PathRemote, &entries); err != nil {
 			return err
 		}
 		seen := map[string]bool{}

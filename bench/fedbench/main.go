@@ -22,6 +22,7 @@ import (
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/dataset"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 type options struct {
@@ -86,23 +87,23 @@ func run(o options) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "%d daemons up\n", o.n)
-	var job node.TrainJobInfo
-	req := node.TrainStartRequest{Base: "fed-base", EvalDataset: "fashion-mnist", Dataset: "csv:" + parts.Parts[0].File,
+	var job api.TrainJobInfo
+	req := api.TrainStartRequest{Base: "fed-base", EvalDataset: "fashion-mnist", Dataset: "csv:" + parts.Parts[0].File,
 		Rounds: o.rounds, LocalEpochs: 1, BatchSize: o.batch, LR: o.lr, MinParticipants: o.n, MaxParticipants: o.n,
 		SoftDeadlineMS: 0, DeadlineMS: 300000, Aggregator: o.aggregator, MaxShare: 0.5, Trim: 0.2, Seed: o.seed}
-	if err := ds[0].Client.Post(ctx, node.PathTrainStart, req, &job); err != nil {
+	if err := ds[0].Client.Post(ctx, api.PathTrainStart, req, &job); err != nil {
 		return err
 	}
 	for i, d := range ds[1:] {
-		jr := node.TrainJoinRequest{Job: job.ID, Dataset: "csv:" + parts.Parts[i+1].File}
-		if err := retry(30*time.Second, func() error { return d.Client.Post(ctx, node.PathTrainJoin, jr, nil) }); err != nil {
+		jr := api.TrainJoinRequest{Job: job.ID, Dataset: "csv:" + parts.Parts[i+1].File}
+		if err := retry(30*time.Second, func() error { return d.Client.Post(ctx, api.PathTrainJoin, jr, nil) }); err != nil {
 			return fmt.Errorf("join participant %d: %w", i+1, err)
 		}
 	}
 	t0 := time.Now()
 	for {
-		var jobs []node.TrainJobInfo
-		if err := ds[0].Client.Get(ctx, node.PathTrainJobs, &jobs); err != nil {
+		var jobs []api.TrainJobInfo
+		if err := ds[0].Client.Get(ctx, api.PathTrainJobs, &jobs); err != nil {
 			return err
 		}
 		for _, j := range jobs {
@@ -167,7 +168,7 @@ func centralized(ctx context.Context, cat dataset.Catalog, parts *node.Partition
 	return acc, time.Since(t0) - evalTime, err
 }
 
-func report(o options, job node.TrainJobInfo, fedWall time.Duration, central []float64, centralWall time.Duration) error {
+func report(o options, job api.TrainJobInfo, fedWall time.Duration, central []float64, centralWall time.Duration) error {
 	h := job.History
 	if len(h) == 0 || len(central) == 0 {
 		return fmt.Errorf("no rounds closed (%d) or no centralized epochs (%d)", len(h), len(central))

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/bench/internal/procs"
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 func main() {
@@ -70,7 +70,7 @@ func run(bin string, n, trials int, out string) error {
 	var lat []time.Duration
 	for k := 0; k < trials; k++ {
 		t0 := time.Now()
-		if err := ds[0].Client.Post(ctx, node.PathServe, node.ServeRequest{Ref: "bench"}, nil); err != nil {
+		if err := ds[0].Client.Post(ctx, api.PathServe, api.ServeRequest{Ref: "bench"}, nil); err != nil {
 			return err
 		}
 		last, err := waitAll(ctx, ds[1:], true)
@@ -78,7 +78,7 @@ func run(bin string, n, trials int, out string) error {
 			return fmt.Errorf("trial %d: %w", k, err)
 		}
 		lat = append(lat, last.Sub(t0))
-		if err := ds[0].Client.Post(ctx, node.PathUnserve, node.ServeRequest{Ref: "bench"}, nil); err != nil {
+		if err := ds[0].Client.Post(ctx, api.PathUnserve, api.ServeRequest{Ref: "bench"}, nil); err != nil {
 			return err
 		}
 		if _, err := waitAll(ctx, ds[1:], false); err != nil {
@@ -102,8 +102,8 @@ func run(bin string, n, trials int, out string) error {
 	sort.Float64s(perNode)
 	peers := 0.0
 	for _, d := range ds {
-		var st node.StatusInfo
-		if err := d.Client.Get(ctx, node.PathStatus, &st); err != nil {
+		var st api.StatusInfo
+		if err := d.Client.Get(ctx, api.PathStatus, &st); err != nil {
 			return err
 		}
 		peers += float64(st.Peers)
@@ -139,7 +139,7 @@ func waitAll(ctx context.Context, ds []*procs.Daemon, present bool) (time.Time, 
 				Name     string    `json:"name"`
 				Received time.Time `json:"received"`
 			}
-			if err := d.Client.Get(ctx, node.PathRemote, &entries); err != nil {
+			if err := d.Client.Get(ctx, api.PathRemote, &entries); err != nil {
 				return last, err
 			}
 			found := false
@@ -177,7 +177,7 @@ func gossipBytes(ctx context.Context, ds []*procs.Daemon) ([]float64, error) {
 
 // metric reads one unlabelled sample from the daemon's /metrics.
 func metric(ctx context.Context, d *procs.Daemon, name string) (float64, error) {
-	b, err := os.ReadFile(filepath.Join(d.Repo, node.APIFile))
+	b, err := os.ReadFile(filepath.Join(d.Repo, api.APIFile))
 	if err != nil {
 		return 0, err
 	}
@@ -185,7 +185,7 @@ func metric(ctx context.Context, d *procs.Daemon, name string) (float64, error) 
 	if err != nil {
 		return 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSpace(string(b))+node.PathMetrics, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSpace(string(b))+api.PathMetrics, nil)
 	if err != nil {
 		return 0, err
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/store"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/node/daemon"
 	"github.com/meshnode/meshnode/routing"
 )
@@ -191,7 +192,7 @@ func run(dur time.Duration, out string) error {
 	}
 	// Local queries through the router on the node that hosts the experts.
 	for _, ex := range []struct{ name, id string }{{"local query 10K", id10k}, {"local query 100K", id100k}} {
-		q := node.QueryRequest{Expert: ex.id, Vector: vec}
+		q := api.QueryRequest{Expert: ex.id, Vector: vec}
 		if err := add(measure(ex.name, 1, dur, func(int) error { _, err := server.Query(ctx, q); return err })); err != nil {
 			return err
 		}
@@ -219,7 +220,7 @@ func run(dur time.Duration, out string) error {
 			return err
 		}
 		for _, ex := range []struct{ name, id string }{{"remote query 10K", id10k}, {"remote query 100K", id100k}} {
-			q := node.QueryRequest{Expert: ex.id, Vector: vec}
+			q := api.QueryRequest{Expert: ex.id, Vector: vec}
 			if err := add(measure(ex.name, conc, dur, func(int) error {
 				a, err := client.Query(ctx, q)
 				if err == nil && a.Candidate.Local {

@@ -12,15 +12,15 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // Daemon is one meshnode daemon process and its repo.
 type Daemon struct {
 	Repo   string
-	Cmd    *exec.Cmd    // nil until Start, and again after Stop
-	Addr   string       // its first listen address, from its ready line
-	Client *node.Client // its local API
+	Cmd    *exec.Cmd   // nil until Start, and again after Stop
+	Addr   string      // its first listen address, from its ready line
+	Client *api.Client // its local API
 }
 
 // Init makes n repos dir/n00, dir/n01, … with `bin init --config cfg` and returns a daemon,
@@ -64,13 +64,13 @@ func (d *Daemon) Start(bin string, args []string) error {
 	if err := d.Cmd.Start(); err != nil {
 		return err
 	}
-	var info node.IDInfo
+	var info api.IDInfo
 	if err := json.NewDecoder(bufio.NewReader(stdout)).Decode(&info); err != nil {
 		return fmt.Errorf("ready line: %w", err)
 	}
 	go func() { _, _ = io.Copy(io.Discard, stdout) }()
 	d.Addr = info.Addrs[0]
-	d.Client, err = node.DaemonClient(d.Repo)
+	d.Client, err = api.DaemonClient(d.Repo)
 	return err
 }
 

@@ -8,10 +8,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/meshnode/meshnode/node/api"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
-
-	"github.com/meshnode/meshnode/node"
 )
 
 func blobCmd(e *env) *cobra.Command {
@@ -61,7 +60,7 @@ func blobCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			info, err := e.fetch(cmd.Context(), c, node.PathBlobFetch, args[0], timeoutMS)
+			info, err := e.fetch(cmd.Context(), c, api.PathBlobFetch, args[0], timeoutMS)
 			if err != nil {
 				return err
 			}
@@ -77,7 +76,7 @@ func blobCmd(e *env) *cobra.Command {
 				defer f.Close()
 				w = f
 			}
-			if err := c.Stream(cmd.Context(), node.PathBlobCat+"?cid="+url.QueryEscape(args[0]), w); err != nil {
+			if err := c.Stream(cmd.Context(), api.PathBlobCat+"?cid="+url.QueryEscape(args[0]), w); err != nil {
 				return err
 			}
 			if output != "" {
@@ -90,7 +89,7 @@ func blobCmd(e *env) *cobra.Command {
 	}
 	get.Flags().StringVar(&output, "output", "", "file to write (default stdout)")
 	get.Flags().IntVar(&timeoutMS, "timeout-ms", 60000, "give up when no block arrives for this long")
-	simple := func(use, short, done string, op func(node.StoreOps, context.Context, string) error) *cobra.Command {
+	simple := func(use, short, done string, op func(api.StoreOps, context.Context, string) error) *cobra.Command {
 		return &cobra.Command{
 			Use:     use + " CID",
 			Short:   short,
@@ -129,8 +128,8 @@ func blobCmd(e *env) *cobra.Command {
 			})
 		},
 	}
-	c.AddCommand(put, get, simple("pin", "Keep a held blob through gc", "pinned", node.StoreOps.PinBlob),
-		simple("unpin", "Let gc remove a blob", "unpinned", node.StoreOps.UnpinBlob), gc)
+	c.AddCommand(put, get, simple("pin", "Keep a held blob through gc", "pinned", api.StoreOps.PinBlob),
+		simple("unpin", "Let gc remove a blob", "unpinned", api.StoreOps.UnpinBlob), gc)
 	return c
 }
 
@@ -146,7 +145,7 @@ func expertFetchCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := e.fetch(cmd.Context(), c, node.PathExpertFetch, args[0], timeoutMS)
+			b, err := e.fetch(cmd.Context(), c, api.PathExpertFetch, args[0], timeoutMS)
 			if err != nil {
 				return err
 			}
@@ -161,9 +160,9 @@ func expertFetchCmd(e *env) *cobra.Command {
 
 // fetch asks the daemon to fetch a blob or an expert. On a terminal (without --json) it shows
 // a progress bar with bytes and rate while the daemon streams its progress.
-func (e *env) fetch(ctx context.Context, c *node.Client, path, id string, timeoutMS int) (node.BlobInfo, error) {
+func (e *env) fetch(ctx context.Context, c *api.Client, path, id string, timeoutMS int) (api.BlobInfo, error) {
 	req := map[string]any{"cid": id, "timeout_ms": timeoutMS}
-	var info node.BlobInfo
+	var info api.BlobInfo
 	if e.json || !isTerminal(e.err) {
 		err := c.Post(ctx, path, req, &info)
 		return info, err
@@ -171,7 +170,7 @@ func (e *env) fetch(ctx context.Context, c *node.Client, path, id string, timeou
 	req["progress"] = true
 	var bar *progressbar.ProgressBar
 	var barTotal int64
-	rep, err := node.RunJob[node.FetchProgress, node.BlobInfo](ctx, c, path, req, func(p node.FetchProgress) {
+	rep, err := api.RunJob[api.FetchProgress, api.BlobInfo](ctx, c, path, req, func(p api.FetchProgress) {
 		if p.Total == 0 {
 			return
 		}

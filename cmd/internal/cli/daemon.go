@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/node/daemon"
 )
 
@@ -51,9 +52,9 @@ A graceful stop withdraws this node's adverts from the mesh at once.`,
 				r.Close()
 				return err
 			}
-			info := node.IDInfo{PeerID: d.Mesh.Host.ID().String(), Addrs: d.Mesh.Addrs()}
+			info := api.IDInfo{PeerID: d.Mesh.Host.ID().String(), Addrs: d.Mesh.Addrs()}
 			ready := struct {
-				node.IDInfo
+				api.IDInfo
 				API string `json:"api"`
 			}{info, d.APIURL()}
 			if err := e.emit(ready, func(w io.Writer) {
@@ -89,7 +90,7 @@ func checkDaemonOptions(o daemon.Options) error {
 }
 
 // client connects to the repo's running daemon.
-func (e *env) client() (*node.Client, error) { return node.DaemonClient(e.repoPathOrDefault()) }
+func (e *env) client() (*api.Client, error) { return api.DaemonClient(e.repoPathOrDefault()) }
 
 func statusCmd(e *env) *cobra.Command {
 	return &cobra.Command{
@@ -102,8 +103,8 @@ func statusCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var st node.StatusInfo
-			if err := c.Get(cmd.Context(), node.PathStatus, &st); err != nil {
+			var st api.StatusInfo
+			if err := c.Get(cmd.Context(), api.PathStatus, &st); err != nil {
 				return err
 			}
 			return e.emit(st, func(w io.Writer) {
@@ -128,8 +129,8 @@ func peersCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var peers []node.PeerInfo
-			if err := c.Get(cmd.Context(), node.PathPeers, &peers); err != nil {
+			var peers []api.PeerInfo
+			if err := c.Get(cmd.Context(), api.PathPeers, &peers); err != nil {
 				return err
 			}
 			return e.emit(peers, func(w io.Writer) {
@@ -145,9 +146,9 @@ func peersCmd(e *env) *cobra.Command {
 }
 
 func serveCmd(e *env, unserve bool) *cobra.Command {
-	use, short, path := "serve ID|NAME", "Advertise a hosted expert to the mesh (through the daemon)", node.PathServe
+	use, short, path := "serve ID|NAME", "Advertise a hosted expert to the mesh (through the daemon)", api.PathServe
 	if unserve {
-		use, short, path = "unserve ID|NAME", "Stop advertising an expert; peers drop it at once", node.PathUnserve
+		use, short, path = "unserve ID|NAME", "Stop advertising an expert; peers drop it at once", api.PathUnserve
 	}
 	return &cobra.Command{
 		Use:     use,
@@ -160,7 +161,7 @@ func serveCmd(e *env, unserve bool) *cobra.Command {
 				return err
 			}
 			var out any
-			if err := c.Post(cmd.Context(), path, node.ServeRequest{Ref: args[0]}, &out); err != nil {
+			if err := c.Post(cmd.Context(), path, api.ServeRequest{Ref: args[0]}, &out); err != nil {
 				return err
 			}
 			return e.emit(out, func(w io.Writer) {
@@ -198,10 +199,10 @@ rides in the URL's fragment, which the browser never sends to any server.`,
 
 func (e *env) dashboardURL() (string, error) {
 	p := e.repoPathOrDefault()
-	if _, err := node.DaemonClient(p); err != nil {
+	if _, err := api.DaemonClient(p); err != nil {
 		return "", err
 	}
-	base, err := os.ReadFile(filepath.Join(p, node.APIFile))
+	base, err := os.ReadFile(filepath.Join(p, api.APIFile))
 	if err != nil {
 		return "", err
 	}

@@ -14,10 +14,11 @@ import (
 
 	"github.com/meshnode/meshnode/distill/kd"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // studentFlags are the flags distill and generate share.
-func studentFlags(c *cobra.Command, s *node.StudentSettings) {
+func studentFlags(c *cobra.Command, s *api.StudentSettings) {
 	fl := c.Flags()
 	fl.IntVar(&s.Params, "params", 0, "parameter budget (default: the domain's preset: reasoning 10K, coding 50K, language 25K, tool_use 15K, mathematics 20K, context 30K)")
 	fl.IntVar(&s.Epochs, "epochs", 0, "epochs over the transfer set (default: about 2,000 steps, 10 to 500 epochs, for classes; 40 for vectors)")
@@ -29,7 +30,7 @@ func studentFlags(c *cobra.Command, s *node.StudentSettings) {
 }
 
 func distillCmd(e *env) *cobra.Command {
-	var req node.DistillRequest
+	var req api.DistillRequest
 	var classes string
 	var timeout time.Duration
 	c := &cobra.Command{
@@ -93,10 +94,10 @@ import DIR/NAME.safetensors'; the manifest links the teacher as its parent), rep
 
 // distill runs a distillation through the repo's daemon when one runs, on the repo itself
 // otherwise, and without a repo installs nothing. It says where the student was installed.
-func (e *env) distill(ctx context.Context, req node.DistillRequest) (*node.DistillResult, error) {
+func (e *env) distill(ctx context.Context, req api.DistillRequest) (*api.DistillResult, error) {
 	res, err := makeExperts(e, req.Install,
-		func(ops node.StoreOps) (*node.DistillResult, error) { return ops.Distill(ctx, req) },
-		func() (*node.DistillResult, error) { return node.Distill(ctx, nil, e.catalog, req) })
+		func(ops api.StoreOps) (*api.DistillResult, error) { return ops.Distill(ctx, req) },
+		func() (*api.DistillResult, error) { return node.Distill(ctx, nil, e.catalog, req) })
 	if err == nil && res.Installed != nil {
 		e.installed(res.Installed)
 	}
@@ -106,7 +107,7 @@ func (e *env) distill(ctx context.Context, req node.DistillRequest) (*node.Disti
 // makeExperts runs a command that makes experts (distill, generate): through the store's
 // commands (the daemon's or the repo's) when there is a repo, alone when there is none, which
 // installs nothing and says so when the user asked for it.
-func makeExperts[R any](e *env, install bool, withRepo func(node.StoreOps) (*R, error), alone func() (*R, error)) (*R, error) {
+func makeExperts[R any](e *env, install bool, withRepo func(api.StoreOps) (*R, error), alone func() (*R, error)) (*R, error) {
 	ops, repo, err := e.storeOps()
 	if errors.Is(err, node.ErrNoRepo) {
 		res, err := alone()
@@ -123,7 +124,7 @@ func makeExperts[R any](e *env, install bool, withRepo func(node.StoreOps) (*R, 
 }
 
 // installed tells the user (not a script) where a student went.
-func (e *env) installed(x *node.ImportReport) {
+func (e *env) installed(x *api.ImportReport) {
 	if !e.json {
 		fmt.Fprintf(e.err, "installed %s in the repo as %s\n", x.Name, x.ID)
 	}
@@ -185,7 +186,7 @@ func printDistill(w io.Writer, r *kd.Report, output string) {
 }
 
 func generateCmd(e *env) *cobra.Command {
-	var req node.GenerateRequest
+	var req api.GenerateRequest
 	var domains string
 	c := &cobra.Command{
 		Use:   "generate",
@@ -210,7 +211,7 @@ report.json and summary.md; OUTPUT/report.json and OUTPUT/summary.md list them a
 			var progress func(kd.Progress)
 			finish := e.distillProgress(&progress, "")
 			if progress != nil {
-				req.Progress = func(p node.GenerateProgress) {
+				req.Progress = func(p api.GenerateProgress) {
 					p.Stage = p.Domain + ": " + p.Stage
 					progress(p.Progress)
 				}
@@ -238,10 +239,10 @@ report.json and summary.md; OUTPUT/report.json and OUTPUT/summary.md list them a
 
 // generate runs generate through the repo's daemon when one runs, on the repo itself
 // otherwise, and without a repo installs nothing. It says where the students were installed.
-func (e *env) generate(ctx context.Context, req node.GenerateRequest) (*node.GenerateResult, error) {
+func (e *env) generate(ctx context.Context, req api.GenerateRequest) (*api.GenerateResult, error) {
 	res, err := makeExperts(e, req.Install,
-		func(ops node.StoreOps) (*node.GenerateResult, error) { return ops.Generate(ctx, req) },
-		func() (*node.GenerateResult, error) { return node.Generate(ctx, nil, req) })
+		func(ops api.StoreOps) (*api.GenerateResult, error) { return ops.Generate(ctx, req) },
+		func() (*api.GenerateResult, error) { return node.Generate(ctx, nil, req) })
 	if err == nil {
 		for _, x := range res.Installed {
 			e.installed(x)

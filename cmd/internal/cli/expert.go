@@ -16,6 +16,7 @@ import (
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/mesh/advert"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 func expertCmd(e *env) *cobra.Command {
@@ -30,7 +31,7 @@ func expertCmd(e *env) *cobra.Command {
 }
 
 func trainCmd(e *env) *cobra.Command {
-	var req node.TrainRequest
+	var req api.TrainRequest
 	var hidden []int
 	var domains string
 	c := &cobra.Command{
@@ -96,7 +97,7 @@ Ctrl-C cancels), and it can be served at once.`,
 // storeOps opens what runs the store's commands: the daemon's API when the repo's daemon
 // answers (it holds the store; what it stores is servable at once), or the store opened in
 // this process. Both give the same reports. The caller closes the repo.
-func (e *env) storeOps() (node.StoreOps, *node.Repo, error) {
+func (e *env) storeOps() (api.StoreOps, *node.Repo, error) {
 	r, err := e.repo()
 	if err != nil {
 		return nil, nil, err
@@ -105,8 +106,8 @@ func (e *env) storeOps() (node.StoreOps, *node.Repo, error) {
 }
 
 // opsOf runs the store's commands through r's daemon when one runs, else on r itself.
-func (e *env) opsOf(r *node.Repo) node.StoreOps {
-	if c, err := node.DaemonClient(r.Path); err == nil {
+func (e *env) opsOf(r *node.Repo) api.StoreOps {
+	if c, err := api.DaemonClient(r.Path); err == nil {
 		return c
 	}
 	return node.LocalOps{Repo: r, Catalog: e.catalog}
@@ -114,7 +115,7 @@ func (e *env) opsOf(r *node.Repo) node.StoreOps {
 
 // trainProgress installs a per-epoch reporter: a bar on a terminal, plain lines otherwise
 // (never with --json, whose stdout is the result alone). It returns a function that ends it.
-func (e *env) trainProgress(req *node.TrainRequest) func() {
+func (e *env) trainProgress(req *api.TrainRequest) func() {
 	if e.json {
 		return func() {}
 	}
@@ -201,7 +202,7 @@ func (e *env) listRemote(ctx context.Context) error {
 		return err
 	}
 	var entries []advert.Entry
-	if err := c.Get(ctx, node.PathRemote, &entries); err != nil {
+	if err := c.Get(ctx, api.PathRemote, &entries); err != nil {
 		return err
 	}
 	if entries == nil {
@@ -343,7 +344,7 @@ tools; byte for byte the blob its manifest names) and its manifest beside it, so
 }
 
 func importCmd(e *env) *cobra.Command {
-	var o node.ImportOptions
+	var o api.ImportOptions
 	var domains, labels string
 	c := &cobra.Command{
 		Use:   "import FILE",

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 func initCmd(e *env) *cobra.Command {
@@ -87,9 +88,9 @@ func idCmd(e *env) *cobra.Command {
 		Example: `  meshnode id --json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var info node.IDInfo
+			var info api.IDInfo
 			if c, err := e.client(); err == nil {
-				if err := c.Get(cmd.Context(), node.PathID, &info); err != nil {
+				if err := c.Get(cmd.Context(), api.PathID, &info); err != nil {
 					return err
 				}
 			} else {
@@ -98,7 +99,7 @@ func idCmd(e *env) *cobra.Command {
 					return err
 				}
 				defer r.Close()
-				info = node.IDInfo{PeerID: r.Identity.ID(), Addrs: []string{}}
+				info = api.IDInfo{PeerID: r.Identity.ID(), Addrs: []string{}}
 			}
 			return e.emit(info, func(w io.Writer) {
 				fmt.Fprintln(w, info.PeerID)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/meshnode/meshnode/market/ledger"
 	"github.com/meshnode/meshnode/market/listing"
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 func marketCmd(e *env) *cobra.Command {
@@ -63,7 +63,7 @@ func marketGet[T any](e *env, cmd *cobra.Command, path string, human func(io.Wri
 }
 
 func marketPublishCmd(e *env) *cobra.Command {
-	var req node.PublishRequest
+	var req api.PublishRequest
 	var expires time.Duration
 	c := &cobra.Command{
 		Use:   "publish ID",
@@ -79,7 +79,7 @@ func marketPublishCmd(e *env) *cobra.Command {
 				return fmt.Errorf("market publish: --expires %s is negative", expires)
 			}
 			req.Ref, req.ExpiresMS = args[0], expires.Milliseconds()
-			return marketPost(e, cmd, node.PathMarketPublish, req, func(w io.Writer, v node.ListingView) {
+			return marketPost(e, cmd, api.PathMarketPublish, req, func(w io.Writer, v api.ListingView) {
 				fmt.Fprintf(w, "listed %s (%s) for %d credits until %s\nlisting %s\n", v.Name, v.Expert, v.Price,
 					time.UnixMilli(v.Expires).UTC().Format(time.RFC3339), v.ID)
 			})
@@ -112,7 +112,7 @@ func marketListCmd(e *env) *cobra.Command {
 			if minAcc >= 0 {
 				q.Set("min_accuracy", strconv.FormatFloat(minAcc, 'g', -1, 64))
 			}
-			return marketGet(e, cmd, node.PathMarketListings+"?"+q.Encode(), func(w io.Writer, ls []node.ListingView) {
+			return marketGet(e, cmd, api.PathMarketListings+"?"+q.Encode(), func(w io.Writer, ls []api.ListingView) {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "LISTING\tNAME\tDOMAINS\tPRICE\tACCURACY\tREVIEWS\tSELLER")
 				for _, l := range ls {
@@ -150,7 +150,7 @@ A listing received out of band (a file from 'market offer') is bought with --off
   meshnode market buy --offer offer.json --json`,
 		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var req node.BuyRequest
+			var req api.BuyRequest
 			req.TimeoutMS = timeoutMS
 			if len(args) == 1 {
 				req.Listing = args[0]
@@ -165,7 +165,7 @@ A listing received out of band (a file from 'market offer') is bought with --off
 			if req.Listing == "" && req.Offer == nil {
 				return fmt.Errorf("market buy: name a LISTING or give --offer FILE")
 			}
-			return marketPost(e, cmd, node.PathMarketBuy, req, func(w io.Writer, r node.BuyResult) {
+			return marketPost(e, cmd, api.PathMarketBuy, req, func(w io.Writer, r api.BuyResult) {
 				if r.Price == 0 {
 					fmt.Fprintf(w, "free listing: installed %s (%s)\n", r.Expert, r.Fetch.Name)
 					return
@@ -187,7 +187,7 @@ func marketBalanceCmd(e *env) *cobra.Command {
 		Example: `  meshnode market balance --json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return marketGet(e, cmd, node.PathMarketBalance, func(w io.Writer, b node.BalanceInfo) {
+			return marketGet(e, cmd, api.PathMarketBalance, func(w io.Writer, b api.BalanceInfo) {
 				fmt.Fprintf(w, "%d credits (peer %s; %d own entries, %d payments awaiting a receipt; %d entries in the book)\n",
 					b.Balance, b.PeerID, b.Chain, b.Pending, b.Entries)
 				if b.Refused {
@@ -205,7 +205,7 @@ func marketHistoryCmd(e *env) *cobra.Command {
 		Example: `  meshnode market history --json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return marketGet(e, cmd, node.PathMarketHistory, func(w io.Writer, h []node.HistoryItem) {
+			return marketGet(e, cmd, api.PathMarketHistory, func(w io.Writer, h []api.HistoryItem) {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "TIME\tDIRECTION\tKIND\tAUTHOR#SEQ\tAMOUNT\tCOUNTERPARTY\tLISTING\tENTRY")
 				for _, it := range h {
@@ -230,7 +230,7 @@ func short(s string) string {
 }
 
 func marketReviewCmd(e *env) *cobra.Command {
-	var req node.ReviewRequest
+	var req api.ReviewRequest
 	c := &cobra.Command{
 		Use:   "review LISTING",
 		Short: "Evaluate a bought expert on a data set and publish the signed result as a review",
@@ -242,7 +242,7 @@ func marketReviewCmd(e *env) *cobra.Command {
 				return fmt.Errorf("market review: --dataset is required (the review carries a measured evaluation)")
 			}
 			req.Listing = args[0]
-			return marketPost(e, cmd, node.PathMarketReview, req, func(w io.Writer, r listing.Review) {
+			return marketPost(e, cmd, api.PathMarketReview, req, func(w io.Writer, r listing.Review) {
 				fmt.Fprintf(w, "reviewed %s: accuracy %.4f on %d samples of %s\n", r.Listing, r.Accuracy, r.Samples, r.Dataset)
 			})
 		},
@@ -265,8 +265,8 @@ func marketOfferCmd(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var ls []node.ListingView
-			if err := c.Get(cmd.Context(), node.PathMarketListings, &ls); err != nil {
+			var ls []api.ListingView
+			if err := c.Get(cmd.Context(), api.PathMarketListings, &ls); err != nil {
 				return err
 			}
 			for _, l := range ls {
@@ -296,12 +296,12 @@ func marketImportCmd(e *env) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("market import %s: %w", args[0], err)
 			}
-			req := node.ImportRequest{Entries: entries}
-			if body, _ := json.Marshal(req); len(body) > node.MaxImportBytes { // entries and strings, cannot fail
+			req := api.ImportRequest{Entries: entries}
+			if body, _ := json.Marshal(req); len(body) > api.MaxImportBytes { // entries and strings, cannot fail
 				return fmt.Errorf("market import %s: %d bytes of entries, over the daemon's limit of %d MiB: split the file",
-					args[0], len(body), node.MaxImportBytes>>20)
+					args[0], len(body), api.MaxImportBytes>>20)
 			}
-			return marketPost(e, cmd, node.PathMarketImport, req, func(w io.Writer, r node.ImportResult) {
+			return marketPost(e, cmd, api.PathMarketImport, req, func(w io.Writer, r api.ImportResult) {
 				fmt.Fprintf(w, "added %d entries (%d already held)\n", r.Added, r.Known)
 			})
 		},
@@ -315,7 +315,7 @@ func marketRefusedCmd(e *env) *cobra.Command {
 		Example: `  meshnode market refused --json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return marketGet(e, cmd, node.PathMarketRefused, func(w io.Writer, rs []node.RefusedKey) {
+			return marketGet(e, cmd, api.PathMarketRefused, func(w io.Writer, rs []api.RefusedKey) {
 				if len(rs) == 0 {
 					fmt.Fprintln(w, "no double spending known")
 				}
@@ -328,7 +328,7 @@ func marketRefusedCmd(e *env) *cobra.Command {
 }
 
 func marketUnlistCmd(e *env) *cobra.Command {
-	var req node.UnlistRequest
+	var req api.UnlistRequest
 	c := &cobra.Command{
 		Use:   "unlist LISTING",
 		Short: "Withdraw one of this node's listings: no new sales; receipts already given stay valid",
@@ -340,7 +340,7 @@ it, only those who already bought the expert can fetch it from this node.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Listing = args[0]
-			return marketPost(e, cmd, node.PathMarketUnlist, req, func(w io.Writer, v node.ListingView) {
+			return marketPost(e, cmd, api.PathMarketUnlist, req, func(w io.Writer, v api.ListingView) {
 				then := "only its buyers can fetch the expert from this node"
 				if req.Free {
 					then = "anyone can fetch the expert from this node"
@@ -365,7 +365,7 @@ spending (its entries before it stand).`,
   meshnode market book --json | jq '.keys[] | select(.refused > 0)'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return marketGet(e, cmd, node.PathMarketBook, func(w io.Writer, v node.BookView) {
+			return marketGet(e, cmd, api.PathMarketBook, func(w io.Writer, v api.BookView) {
 				tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 				fmt.Fprintln(tw, "KEY\tBALANCE\tCHAIN\tUNFUNDED\tREFUSED FROM")
 				for _, k := range v.Keys {
@@ -397,7 +397,7 @@ func marketGrantCmd(e *env) *cobra.Command {
 			if err != nil || amount == 0 {
 				return fmt.Errorf("market grant: amount %q must be a positive integer", args[1])
 			}
-			return marketPost(e, cmd, node.PathMarketGrant, node.GrantRequest{To: args[0], Amount: amount}, func(w io.Writer, g ledger.Entry) {
+			return marketPost(e, cmd, api.PathMarketGrant, api.GrantRequest{To: args[0], Amount: amount}, func(w io.Writer, g ledger.Entry) {
 				fmt.Fprintf(w, "granted %d credits to %s (entry %s)\n", g.Amount, g.To, g.ID())
 			})
 		},

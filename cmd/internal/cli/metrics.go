@@ -18,6 +18,7 @@ import (
 
 	"github.com/meshnode/meshnode/distill/federated/fedjob"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 func metricsCmd(e *env) *cobra.Command {
@@ -87,8 +88,8 @@ redrawn in place; otherwise one block is printed per refresh. --count stops afte
 				if err != nil {
 					return err
 				}
-				var st node.StatusInfo
-				if err := c.Get(cmd.Context(), node.PathStatus, &st); err != nil {
+				var st api.StatusInfo
+				if err := c.Get(cmd.Context(), api.PathStatus, &st); err != nil {
 					return err
 				}
 				var routes []struct {
@@ -98,15 +99,15 @@ redrawn in place; otherwise one block is printed per refresh. --count stops afte
 					InFlight  int     `json:"in_flight"`
 					Open      bool    `json:"breaker_open"`
 				}
-				if err := c.Get(cmd.Context(), node.PathRoutes, &routes); err != nil {
+				if err := c.Get(cmd.Context(), api.PathRoutes, &routes); err != nil {
 					return err
 				}
-				var jobs []node.TrainJobInfo
-				if err := c.Get(cmd.Context(), node.PathTrainJobs, &jobs); err != nil {
+				var jobs []api.TrainJobInfo
+				if err := c.Get(cmd.Context(), api.PathTrainJobs, &jobs); err != nil {
 					return err
 				}
-				var bal node.BalanceInfo
-				if err := c.Get(cmd.Context(), node.PathMarketBalance, &bal); err != nil {
+				var bal api.BalanceInfo
+				if err := c.Get(cmd.Context(), api.PathMarketBalance, &bal); err != nil {
 					return err
 				}
 				now := time.Now()
@@ -168,7 +169,7 @@ redrawn in place; otherwise one block is printed per refresh. --count stops afte
 	return c
 }
 
-func fetchFamilies(ctx context.Context, c *node.Client) (map[string]*dto.MetricFamily, error) {
+func fetchFamilies(ctx context.Context, c *api.Client) (map[string]*dto.MetricFamily, error) {
 	prom, err := c.Metrics(ctx)
 	if err != nil {
 		return nil, err

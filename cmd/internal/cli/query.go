@@ -11,10 +11,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 func queryCmd(e *env) *cobra.Command {
-	var q node.QueryRequest
+	var q api.QueryRequest
 	var input, text, vector string
 	var invert bool
 	c := &cobra.Command{
@@ -90,7 +91,7 @@ func queryInput(input, text, vector string) (node.QueryInput, error) {
 	return in, nil
 }
 
-func (e *env) queryDaemon(ctx context.Context, c *node.Client, q node.QueryRequest, in node.QueryInput) error {
+func (e *env) queryDaemon(ctx context.Context, c *api.Client, q api.QueryRequest, in node.QueryInput) error {
 	switch {
 	case in.Vector != nil:
 		q.Vector = make([]float32, len(in.Vector))
@@ -106,15 +107,15 @@ func (e *env) queryDaemon(ctx context.Context, c *node.Client, q node.QueryReque
 	default:
 		q.Text = in.Text
 	}
-	var ans node.QueryAnswer
-	if err := c.Post(ctx, node.PathQuery, q, &ans); err != nil {
+	var ans api.QueryAnswer
+	if err := c.Post(ctx, api.PathQuery, q, &ans); err != nil {
 		return err
 	}
 	return e.emit(ans, func(w io.Writer) { printAnswer(w, &ans) })
 }
 
 // printAnswer shows an answer, from a daemon or from the store here, the same way.
-func printAnswer(w io.Writer, ans *node.QueryAnswer) {
+func printAnswer(w io.Writer, ans *api.QueryAnswer) {
 	switch {
 	case ans.Label != "":
 		fmt.Fprintf(w, "%s", ans.Label)

@@ -12,6 +12,7 @@ import (
 	"github.com/meshnode/meshnode/distill/federated/fedavg"
 	"github.com/meshnode/meshnode/distill/federated/fedjob"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 func trainGroupCmd(e *env) *cobra.Command {
@@ -31,7 +32,7 @@ asked) into a new version linked to the last.`,
 }
 
 func trainStartCmd(e *env) *cobra.Command {
-	var req node.TrainStartRequest
+	var req api.TrainStartRequest
 	var soft, hard time.Duration
 	c := &cobra.Command{
 		Use:   "start",
@@ -50,8 +51,8 @@ arrived; the coordinator aggregates them, measures the new version on the test p
 			if err != nil {
 				return err
 			}
-			var info node.TrainJobInfo
-			if err := cl.Post(cmd.Context(), node.PathTrainStart, req, &info); err != nil {
+			var info api.TrainJobInfo
+			if err := cl.Post(cmd.Context(), api.PathTrainStart, req, &info); err != nil {
 				return err
 			}
 			return e.emit(info, func(w io.Writer) {
@@ -101,8 +102,8 @@ coordinator. At the end it fetches the final version.`,
 			if err != nil {
 				return err
 			}
-			var info node.TrainJobInfo
-			if err := cl.Post(cmd.Context(), node.PathTrainJoin, node.TrainJoinRequest{Job: args[0], Dataset: dataset}, &info); err != nil {
+			var info api.TrainJobInfo
+			if err := cl.Post(cmd.Context(), api.PathTrainJoin, api.TrainJoinRequest{Job: args[0], Dataset: dataset}, &info); err != nil {
 				return err
 			}
 			return e.emit(info, func(w io.Writer) {
@@ -128,7 +129,7 @@ func trainLeaveCmd(e *env) *cobra.Command {
 				return err
 			}
 			var out map[string]string
-			if err := cl.Post(cmd.Context(), node.PathTrainLeave, node.TrainJoinRequest{Job: args[0]}, &out); err != nil {
+			if err := cl.Post(cmd.Context(), api.PathTrainLeave, api.TrainJoinRequest{Job: args[0]}, &out); err != nil {
 				return err
 			}
 			return e.emit(out, func(w io.Writer) { fmt.Fprintf(w, "left job %s\n", args[0]) })
@@ -154,8 +155,8 @@ accuracy and loss, bytes per participant, time); --plot writes the accuracy curv
 				return err
 			}
 			if len(args) == 0 {
-				var jobs []node.TrainJobInfo
-				if err := cl.Get(cmd.Context(), node.PathTrainJobs, &jobs); err != nil {
+				var jobs []api.TrainJobInfo
+				if err := cl.Get(cmd.Context(), api.PathTrainJobs, &jobs); err != nil {
 					return err
 				}
 				return e.emit(jobs, func(w io.Writer) { printJobs(w, jobs) })
@@ -178,21 +179,21 @@ accuracy and loss, bytes per participant, time); --plot writes the accuracy curv
 }
 
 // waitForJob returns the job's status, polling until it is no longer running when wait > 0.
-func waitForJob(ctx context.Context, cl *node.Client, id string, wait time.Duration) (node.TrainJobInfo, error) {
+func waitForJob(ctx context.Context, cl *api.Client, id string, wait time.Duration) (api.TrainJobInfo, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		var jobs []node.TrainJobInfo
-		if err := cl.Get(ctx, node.PathTrainJobs, &jobs); err != nil {
-			return node.TrainJobInfo{}, err
+		var jobs []api.TrainJobInfo
+		if err := cl.Get(ctx, api.PathTrainJobs, &jobs); err != nil {
+			return api.TrainJobInfo{}, err
 		}
-		var job *node.TrainJobInfo
+		var job *api.TrainJobInfo
 		for i := range jobs {
 			if jobs[i].ID == id {
 				job = &jobs[i]
 			}
 		}
 		if job == nil {
-			return node.TrainJobInfo{}, fmt.Errorf("train status: this node knows no job %s", id)
+			return api.TrainJobInfo{}, fmt.Errorf("train status: this node knows no job %s", id)
 		}
 		finished := job.State != fedjob.StateRound && (job.Participant == nil || job.Participant.Final != "" || job.State == fedjob.StateStopped)
 		if wait <= 0 || finished {
@@ -203,13 +204,13 @@ func waitForJob(ctx context.Context, cl *node.Client, id string, wait time.Durat
 		}
 		select {
 		case <-ctx.Done():
-			return node.TrainJobInfo{}, ctx.Err()
+			return api.TrainJobInfo{}, ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
 }
 
-func printJobs(w io.Writer, jobs []node.TrainJobInfo) {
+func printJobs(w io.Writer, jobs []api.TrainJobInfo) {
 	if len(jobs) == 0 {
 		fmt.Fprintln(w, "no training jobs known")
 		return
@@ -233,7 +234,7 @@ func printJobs(w io.Writer, jobs []node.TrainJobInfo) {
 	tw.Flush()
 }
 
-func printRounds(w io.Writer, j node.TrainJobInfo, plotPath string) {
+func printRounds(w io.Writer, j api.TrainJobInfo, plotPath string) {
 	fmt.Fprintf(w, "job %s  %s  round %d of %d  %s aggregation  coordinator %s\n", j.ID, j.State, j.Round,
 		j.Spec.Rounds, j.Spec.Aggregator, j.Spec.Coordinator)
 	fmt.Fprintf(w, "model %s\n", j.Model)

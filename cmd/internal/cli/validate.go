@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshnode/meshnode/distill/validate"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 func validateCmd(e *env) *cobra.Command {
@@ -83,9 +84,9 @@ func (e *env) validate(ctx context.Context, dir string, o validate.Options) (*va
 		return nil, err
 	}
 	defer r.Close()
-	req := node.ValidateRequest{Level: o.Level, Suites: o.Suites, Seed: o.Seed}
+	req := api.ValidateRequest{Level: o.Level, Suites: o.Suites, Seed: o.Seed}
 	if o.Progress != nil {
-		req.Progress = func(p node.ValidateProgress) { o.Progress(p.Done, p.Total, p.Expert) }
+		req.Progress = func(p api.ValidateProgress) { o.Progress(p.Done, p.Total, p.Expert) }
 	}
 	return e.opsOf(r).ValidateExperts(ctx, req)
 }

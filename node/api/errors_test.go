@@ -1,4 +1,4 @@
-package node
+package api
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ func TestREADMEListsTheAPIErrorTable(t *testing.T) {
 	if err := WriteErrorTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	readme, err := os.ReadFile("../README.md")
+	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

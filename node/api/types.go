@@ -1,4 +1,4 @@
-package node
+package api
 
 import (
 	"github.com/meshnode/meshnode/experts/store"
@@ -8,6 +8,10 @@ import (
 
 // APIFile in a repo folder holds the running daemon's API base URL, so commands can find it.
 const APIFile = "api"
+
+// TokenFile in a repo folder holds the API token every request carries
+// (Authorization: Bearer TOKEN).
+const TokenFile = "api.token"
 
 // API paths (version 1). Every request carries "Authorization: Bearer <token>" with the repo's
 // API token; anything else gets 401.
@@ -152,4 +156,10 @@ type FetchProgress struct {
 	Received int64   `json:"received_bytes"` // block bytes received from peers
 	Blocks   int     `json:"blocks"`
 	Seconds  float64 `json:"seconds"`
+}
+
+// ClassScore is one class's probability.
+type ClassScore struct {
+	Label string  `json:"label"`
+	Score float64 `json:"score"`
 }

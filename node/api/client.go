@@ -1,4 +1,4 @@
-package node
+package api
 
 import (
 	"bufio"
@@ -34,7 +34,7 @@ func DaemonClient(path string) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w for repo %s: start one with 'meshnode daemon --repo %s'", ErrNoDaemon, path, path)
 	}
-	tok, err := os.ReadFile(filepath.Join(path, tokenFile))
+	tok, err := os.ReadFile(filepath.Join(path, TokenFile))
 	if err != nil {
 		return nil, fmt.Errorf("read API token: %w", err)
 	}
@@ -190,6 +190,6 @@ func (c *Client) PostEvents(ctx context.Context, path string, body any, onLine f
 // TrainExpert trains an expert in the daemon (PathExpertTrain), handing each epoch to
 // req.Progress; cancelling ctx cancels the training.
 func (c *Client) TrainExpert(ctx context.Context, req TrainRequest) (*TrainReport, error) {
-	req.Dataset = absDataset(req.Dataset)
+	req.Dataset = AbsDataset(req.Dataset)
 	return RunJob[experts.EpochStats, TrainReport](ctx, c, PathExpertTrain, req, req.Progress)
 }
