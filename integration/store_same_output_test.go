@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // outcome is what a user sees of one command: its output streams and exit code.
@@ -168,5 +171,40 @@ func TestStoreCommandsSameWithAndWithoutDaemon(t *testing.T) {
 					name, got[0].code, got[0].stdout, got[0].stderr, got[1].code, got[1].stdout, got[1].stderr)
 			}
 		}
+	}
+
+	// A put that streams its progress (as the CLI asks on a terminal) stores the same blob, and
+	// its last progress line counts every byte, through the daemon and without one.
+	big := filepath.Join(base, "big.bin")
+	data := make([]byte, 3<<20+12345)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	if err := os.WriteFile(big, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	client, err := api.DaemonClient(remote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := node.Open(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer repo.Close()
+	var cids []string
+	for _, ops := range []api.StoreOps{node.LocalOps{Repo: repo}, client} {
+		var last api.BlobPutProgress
+		info, err := ops.PutBlob(t.Context(), api.BlobPutRequest{Path: big, Progress: func(p api.BlobPutProgress) { last = p }})
+		if err != nil {
+			t.Fatalf("%T: put with progress: %v", ops, err)
+		}
+		if last.Bytes != int64(len(data)) || last.Total != int64(len(data)) || info.Size != int64(len(data)) {
+			t.Fatalf("%T: last progress %+v, blob %+v; want %d bytes of %d", ops, last, info, len(data), len(data))
+		}
+		cids = append(cids, info.CID)
+	}
+	if cids[0] != cids[1] {
+		t.Fatalf("the same file put without and with a daemon: %s and %s", cids[0], cids[1])
 	}
 }

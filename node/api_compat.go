@@ -129,3 +129,4 @@ var ErrNoDaemon = api.ErrNoDaemon
 var ErrNotFound = api.ErrNotFound
 var ErrUnauthorized = api.ErrUnauthorized
 var ErrUnavailable = api.ErrUnavailable
+type BlobPutProgress = api.BlobPutProgress

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"sync"
@@ -39,16 +40,26 @@ func (k *BlobKeeper) Hold() (release func()) {
 	return k.gc.RUnlock
 }
 
-// Put imports the file at path, pins it and, unless private, marks it public.
-func (k *BlobKeeper) Put(ctx context.Context, path string, private bool) (api.BlobInfo, cid.Cid, error) {
+// Put imports the file at req.Path, pins it and, unless req.Private, marks it public, telling
+// req.Progress (when set) how far it has come at most every 200 ms.
+func (k *BlobKeeper) Put(ctx context.Context, req api.BlobPutRequest) (api.BlobInfo, cid.Cid, error) {
 	defer k.Hold()()
+	path, private := req.Path, req.Private
 	f, err := os.Open(path)
 	if err != nil {
 		return api.BlobInfo{}, cid.Undef, fmt.Errorf("blob put: %w", err)
 	}
 	defer f.Close()
+	var r io.Reader = f
+	if req.Progress != nil {
+		fi, err := f.Stat()
+		if err != nil {
+			return api.BlobInfo{}, cid.Undef, fmt.Errorf("blob put: %w", err)
+		}
+		r = &progressReader{r: f, total: fi.Size(), report: req.Progress}
+	}
 	t0 := time.Now()
-	c, n, err := k.st.PutBlob(ctx, f)
+	c, n, err := k.st.PutBlob(ctx, r)
 	if err != nil {
 		return api.BlobInfo{}, cid.Undef, fmt.Errorf("blob put %s: %w", path, err)
 	}
@@ -192,4 +203,23 @@ func (k *BlobKeeper) GC(ctx context.Context) (api.GCReport, error) {
 		rep.Bytes += int64(size)
 	}
 	return rep, nil
+}
+
+// progressReader tells report how many bytes were read, at most every 200 ms and at the end.
+type progressReader struct {
+	r      io.Reader
+	done   int64
+	total  int64
+	last   time.Time
+	report func(api.BlobPutProgress)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	if now := time.Now(); now.Sub(p.last) >= 200*time.Millisecond || err == io.EOF {
+		p.last = now
+		p.report(api.BlobPutProgress{Bytes: p.done, Total: p.total})
+	}
+	return n, err
 }

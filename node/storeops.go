@@ -63,16 +63,15 @@ func (l LocalOps) ValidateExperts(ctx context.Context, req api.ValidateRequest) 
 
 // PutBlob imports a file as a pinned blob, public unless private (BlobKeeper.Put). Without a
 // daemon nothing serves it yet; the daemon announces public blobs when it starts.
-func (l LocalOps) PutBlob(ctx context.Context, path string, private bool) (*api.BlobInfo, error) {
+func (l LocalOps) PutBlob(ctx context.Context, req api.BlobPutRequest) (*api.BlobInfo, error) {
 	k, err := l.Repo.Blobs()
 	if err != nil {
 		return nil, err
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("blob put %s: %w", path, err)
+	if req.Path, err = filepath.Abs(req.Path); err != nil {
+		return nil, fmt.Errorf("blob put: %w", err)
 	}
-	info, _, err := k.Put(ctx, abs, private)
+	info, _, err := k.Put(ctx, req)
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ type StoreOps interface {
 	ValidateExperts(ctx context.Context, req ValidateRequest) (*validate.Report, error)
 	Distill(ctx context.Context, req DistillRequest) (*DistillResult, error)
 	Generate(ctx context.Context, req GenerateRequest) (*GenerateResult, error)
-	PutBlob(ctx context.Context, path string, private bool) (*BlobInfo, error)
+	PutBlob(ctx context.Context, req BlobPutRequest) (*BlobInfo, error)
 	PinBlob(ctx context.Context, c string) error
 	UnpinBlob(ctx context.Context, c string) error
 	GCBlobs(ctx context.Context) (*GCReport, error)
@@ -170,14 +170,20 @@ func (c *Client) ValidateExperts(ctx context.Context, req ValidateRequest) (*val
 	return RunJob[ValidateProgress, validate.Report](ctx, c, PathValidate, req, req.Progress)
 }
 
-// PutBlob has the daemon import the file at path.
-func (c *Client) PutBlob(ctx context.Context, path string, private bool) (*BlobInfo, error) {
-	abs, err := filepath.Abs(path)
+// PutBlob has the daemon import the file at req.Path, handing its progress to req.Progress
+// (a streamed answer) when set.
+func (c *Client) PutBlob(ctx context.Context, req BlobPutRequest) (*BlobInfo, error) {
+	abs, err := filepath.Abs(req.Path)
 	if err != nil {
-		return nil, fmt.Errorf("blob put %s: %w", path, err)
+		return nil, fmt.Errorf("blob put %s: %w", req.Path, err)
+	}
+	req.Path = abs
+	if req.Progress != nil {
+		req.Stream = true
+		return RunJob[BlobPutProgress, BlobInfo](ctx, c, PathBlobPut, req, req.Progress)
 	}
 	var out BlobInfo
-	if err := c.Post(ctx, PathBlobPut, BlobPutRequest{Path: abs, Private: private}, &out); err != nil {
+	if err := c.Post(ctx, PathBlobPut, req, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -206,6 +212,15 @@ func (c *Client) GCBlobs(ctx context.Context) (*GCReport, error) {
 type BlobPutRequest struct {
 	Path    string `json:"path"`
 	Private bool   `json:"private,omitempty"`
+	// Stream asks for a job's answer: BlobPutProgress lines, then the BlobInfo (else one BlobInfo).
+	Stream   bool                  `json:"progress,omitempty"`
+	Progress func(BlobPutProgress) `json:"-"`
+}
+
+// BlobPutProgress is how much of the file a put has stored.
+type BlobPutProgress struct {
+	Bytes int64 `json:"bytes"`
+	Total int64 `json:"total"`
 }
 
 // CIDRequest is the body of PathBlobPin and PathBlobUnpin.

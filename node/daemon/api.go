@@ -231,16 +231,27 @@ func (d *Daemon) fetchHandler(fetch func(context.Context, cid.Cid) (node.BlobInf
 }
 
 func (d *Daemon) blobRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+node.PathBlobPut, d.handle(func(r *http.Request) (any, error) {
+	mux.HandleFunc("POST "+node.PathBlobPut, func(w http.ResponseWriter, r *http.Request) {
 		var req node.BlobPutRequest
-		if err := decodeStrict(r, &req); err != nil {
-			return nil, err
+		err := decodeStrict(r, &req)
+		if err == nil && !filepath.IsAbs(req.Path) {
+			err = node.ErrBadRequest.Errorf("blob put: path %q is not absolute", req.Path)
 		}
-		if !filepath.IsAbs(req.Path) {
-			return nil, node.ErrBadRequest.Errorf("blob put: path %q is not absolute", req.Path)
+		if err != nil || !req.Stream {
+			d.handle(func(r *http.Request) (any, error) {
+				if err != nil {
+					return nil, err
+				}
+				return d.blobs.Put(r.Context(), req)
+			})(w, r)
+			return
 		}
-		return d.blobs.Put(r.Context(), req.Path, req.Private)
-	}))
+		runJob(w, r, nil, func(ctx context.Context, progress func(node.BlobPutProgress)) (*node.BlobInfo, error) {
+			req.Progress = progress
+			info, err := d.blobs.Put(ctx, req)
+			return &info, err
+		})
+	})
 	cidHandler := func(f func(context.Context, cid.Cid) (any, error)) http.HandlerFunc {
 		return d.handle(func(r *http.Request) (any, error) {
 			body, err := readBody(r)

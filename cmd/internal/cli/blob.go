@@ -35,7 +35,13 @@ func blobCmd(e *env) *cobra.Command {
 				return err
 			}
 			defer r.Close()
-			b, err := ops.PutBlob(cmd.Context(), args[0], private)
+			req := api.BlobPutRequest{Path: args[0], Private: private}
+			update, finish := e.byteProgress("storing")
+			if update != nil {
+				req.Progress = func(p api.BlobPutProgress) { update(p.Bytes, p.Total) }
+			}
+			b, err := ops.PutBlob(cmd.Context(), req)
+			finish()
 			if err != nil {
 				return err
 			}
@@ -168,28 +174,41 @@ func (e *env) fetch(ctx context.Context, c *api.Client, path, id string, timeout
 		return info, err
 	}
 	req["progress"] = true
-	var bar *progressbar.ProgressBar
-	var barTotal int64
-	rep, err := api.RunJob[api.FetchProgress, api.BlobInfo](ctx, c, path, req, func(p api.FetchProgress) {
-		if p.Total == 0 {
-			return
-		}
-		if bar == nil || barTotal != p.Total { // an expert is two blobs: manifest, weights
-			if bar != nil {
-				_ = bar.Finish()
-			}
-			barTotal = p.Total
-			bar = progressbar.NewOptions64(barTotal, progressbar.OptionSetWriter(e.err), progressbar.OptionShowBytes(true),
-				progressbar.OptionSetWidth(30), progressbar.OptionSetDescription("fetching"), progressbar.OptionClearOnFinish(),
-				progressbar.OptionThrottle(100*time.Millisecond))
-		}
-		_ = bar.Set64(p.Bytes)
-	})
-	if bar != nil {
-		_ = bar.Finish()
-	}
+	update, finish := e.byteProgress("fetching")
+	rep, err := api.RunJob[api.FetchProgress, api.BlobInfo](ctx, c, path, req, func(p api.FetchProgress) { update(p.Bytes, p.Total) })
+	finish()
 	if err != nil {
 		return info, err
 	}
 	return *rep, nil
+}
+
+// byteProgress is a bar of bytes on a terminal (nil update and a no-op finish otherwise, or
+// with --json). A new total starts a new bar (an expert is two blobs: manifest, weights).
+func (e *env) byteProgress(desc string) (update func(done, total int64), finish func()) {
+	if e.json || !isTerminal(e.err) {
+		return nil, func() {}
+	}
+	var bar *progressbar.ProgressBar
+	var barTotal int64
+	update = func(done, total int64) {
+		if total == 0 {
+			return
+		}
+		if bar == nil || barTotal != total {
+			if bar != nil {
+				_ = bar.Finish()
+			}
+			barTotal = total
+			bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(e.err), progressbar.OptionShowBytes(true),
+				progressbar.OptionSetWidth(30), progressbar.OptionSetDescription(desc), progressbar.OptionClearOnFinish(),
+				progressbar.OptionThrottle(100*time.Millisecond))
+		}
+		_ = bar.Set64(done)
+	}
+	return update, func() {
+		if bar != nil {
+			_ = bar.Finish()
+		}
+	}
 }

@@ -168,13 +168,13 @@ func (b *Service) Keeper() *node.BlobKeeper { return b.keeper }
 
 // Put imports a file into the store and pins it; unless private, it exposes the blob to anyone
 // and queues its announcement (a node with no peers yet announces it when it has some).
-func (b *Service) Put(ctx context.Context, path string, private bool) (node.BlobInfo, error) {
-	info, c, err := b.keeper.Put(ctx, path, private)
+func (b *Service) Put(ctx context.Context, req node.BlobPutRequest) (node.BlobInfo, error) {
+	info, c, err := b.keeper.Put(ctx, req)
 	if err != nil {
 		return node.BlobInfo{}, err
 	}
 	b.metrics.put.Add(float64(info.Size))
-	if private {
+	if req.Private {
 		return info, nil
 	}
 	if err := b.exposure.Refresh(ctx); err != nil {
