@@ -129,4 +129,5 @@ var ErrNoDaemon = api.ErrNoDaemon
 var ErrNotFound = api.ErrNotFound
 var ErrUnauthorized = api.ErrUnauthorized
 var ErrUnavailable = api.ErrUnavailable
+
 type BlobPutProgress = api.BlobPutProgress
