@@ -17,6 +17,11 @@ import (
 	"github.com/meshnode/meshnode/experts"
 )
 
+// maxAnswerBytes bounds one answer of the daemon, or one line of a job's streamed answer (a
+// training's report with every epoch, a validation of many experts): far above what they
+// reach, and a bound on what a command holds in memory.
+const maxAnswerBytes = 64 << 20
+
 // ErrNoDaemon is returned when a repo has no running daemon.
 var ErrNoDaemon = errors.New("no daemon running")
 
@@ -142,7 +147,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, out a
 		return fmt.Errorf("daemon API %s: %w", path, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	if err != nil {
 		return fmt.Errorf("daemon API %s: %w", path, err)
 	}
@@ -175,7 +180,7 @@ func (c *Client) PostEvents(ctx context.Context, path string, body any, onLine f
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	sc.Buffer(make([]byte, 64<<10), maxAnswerBytes) // a job's last line carries its whole report
 	for sc.Scan() {
 		if err := onLine(sc.Bytes()); err != nil {
 			return err

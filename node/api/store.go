@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/ipfs/go-cid"
@@ -160,12 +161,11 @@ func (c *Client) InspectExpert(ctx context.Context, ref string) (*InspectReport,
 // ValidateExperts benchmarks the daemon's experts in the daemon, handing its progress to
 // req.Progress; cancelling ctx cancels it.
 func (c *Client) ValidateExperts(ctx context.Context, req ValidateRequest) (*validate.Report, error) {
-	for i, s := range req.Suites {
-		abs, err := filepath.Abs(s)
-		if err != nil {
-			return nil, fmt.Errorf("validate: suite %s: %w", s, err)
+	req.Suites = slices.Clone(req.Suites) // the caller's slice stays as it was
+	for i := range req.Suites {
+		if err := AbsPaths("validate", &req.Suites[i]); err != nil {
+			return nil, err
 		}
-		req.Suites[i] = abs
 	}
 	return RunJob[ValidateProgress, validate.Report](ctx, c, PathValidate, req, req.Progress)
 }
@@ -250,3 +250,4 @@ type ImportReport struct {
 	WithManifest bool   `json:"with_manifest"`
 	Params       int    `json:"params"`
 }
+
