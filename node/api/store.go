@@ -250,4 +250,3 @@ type ImportReport struct {
 	WithManifest bool   `json:"with_manifest"`
 	Params       int    `json:"params"`
 }
-

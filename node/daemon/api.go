@@ -70,7 +70,7 @@ func (d *Daemon) routes(token string) http.Handler {
 	}))
 	d.blobRoutes(mux)
 	d.marketRoutes(mux)
-	d.trainRoutes(mux)
+	d.train.Routes(mux, d.handle)
 	mux.Handle("GET "+node.PathMetrics, promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
 	return authenticate(token, mux, serveUI)
 }

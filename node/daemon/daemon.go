@@ -28,6 +28,7 @@ import (
 	"github.com/meshnode/meshnode/node"
 	"github.com/meshnode/meshnode/node/daemon/blobsvc"
 	"github.com/meshnode/meshnode/node/daemon/querysvc"
+	"github.com/meshnode/meshnode/node/daemon/trainsvc"
 	"github.com/meshnode/meshnode/routing"
 )
 
@@ -58,8 +59,14 @@ type Daemon struct {
 	exposure *exposureService
 	blobs    *blobsvc.Service
 	market   *market
-	train    *trainService
+	train    *trainsvc.Service
 }
+
+// The training service's gossip topic and update protocol (see package trainsvc).
+const (
+	TopicTrain    = trainsvc.Topic
+	TrainProtocol = trainsvc.Protocol
+)
 
 // Start opens the repo's database, joins the mesh, re-advertises the experts it served
 // before, and starts the API. Close stops it.
@@ -135,10 +142,24 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 		return fail(err)
 	}
 	undo = append(undo, func() { d.market.close() })
-	if d.train, err = newTrainService(d, o.TamperTrainingUpdates); err != nil {
+	if d.train, err = trainsvc.New(trainsvc.Deps{
+		Store:            st,
+		State:            st.Datastore("/train"),
+		Signer:           d.Repo.Identity,
+		Host:             d.Mesh.Host,
+		PubSub:           d.Mesh.PubSub,
+		Router:           d.Mesh.DHT,
+		Exposure:         trainExposure{d.exposure},
+		Fetcher:          d.blobs,
+		InvalidateHosted: d.queries.InvalidateHosted,
+		Join:             d.Repo.Config.Training.Join,
+		Tamper:           o.TamperTrainingUpdates,
+		Registerer:       d.registry,
+		Logger:           d.log,
+	}); err != nil {
 		return fail(err)
 	}
-	undo = append(undo, d.train.close)
+	undo = append(undo, d.train.Close)
 	if err := d.queries.LoadGate(ctx); err != nil {
 		d.log.Warn("gating expert starts without its feedback", "err", err)
 	}
@@ -305,7 +326,7 @@ func (d *Daemon) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	d.train.close()
+	d.train.Close()
 	d.exposure.close()
 	errs = append(errs, d.queries.Close(ctx)) // stops the spot checks, saves the gate's feedback, closes the client
 	errs = append(errs, d.market.close())

@@ -119,6 +119,11 @@ type queryExposure struct{ x *exposureService }
 
 func (e queryExposure) Answers(expert string) bool { return e.x.current().Answers(expert) }
 
+// trainExposure is the exposure service as the training service sees it (trainsvc.Exposure).
+type trainExposure struct{ x *exposureService }
+
+func (e trainExposure) Refresh(ctx context.Context) error { return e.x.refresh(ctx) }
+
 // refresh rebuilds the table from every service's grants. On failure it installs the empty
 // table: nothing is served until a rebuild succeeds.
 func (x *exposureService) refresh(ctx context.Context) error {
@@ -186,9 +191,9 @@ func (x *exposureService) grants(ctx context.Context) ([]exposure.Grant, error) 
 		}
 	}
 	if x.d.train != nil {
-		for _, j := range x.d.train.exposedModels() {
-			for _, m := range j.models {
-				if err := add(exposure.Grant{Kind: exposure.Job, Root: m, Peers: j.peers, Anyone: j.anyone}, true); err != nil {
+		for _, j := range x.d.train.ExposedModels() {
+			for _, m := range j.Models {
+				if err := add(exposure.Grant{Kind: exposure.Job, Root: m, Peers: j.Peers, Anyone: j.Anyone}, true); err != nil {
 					return nil, err
 				}
 			}

@@ -1,20 +1,20 @@
-package daemon
+package trainsvc
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// trainMetrics count federated training: updates received by outcome, rounds closed, updates
-// sent, and the last evaluated accuracy of each coordinated job.
-type trainMetrics struct {
+// metrics count federated training: updates received by outcome, rounds closed, updates sent,
+// and the last evaluated accuracy of each coordinated job.
+type metrics struct {
 	updates  *prometheus.CounterVec
 	rounds   prometheus.Counter
 	sent     prometheus.Counter
 	accuracy *prometheus.GaugeVec
 }
 
-func newTrainMetrics(reg prometheus.Registerer) *trainMetrics {
-	m := &trainMetrics{
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
 		updates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_train_updates_received_total",
 			Help: "Training updates received, by outcome (accepted, duplicate, late, full, shape, unknown_job, forged, malformed)."}, []string{"outcome"}),
 		rounds: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshnode_train_rounds_closed_total",

@@ -1,4 +1,4 @@
-package daemon
+package trainsvc
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"sort"
 	"sync"
 	"time"
 
@@ -38,7 +37,7 @@ type partRecord struct {
 // participant takes part in one job: for each round announced it fetches the round's model,
 // trains on local data and sends its signed update to the coordinator.
 type participant struct {
-	s       *trainService
+	s       *Service
 	data    experts.Samples
 	offers  chan *fedjob.Announcement // latest announcement wins
 	cancel  context.CancelFunc
@@ -48,29 +47,8 @@ type participant struct {
 	lastErr string
 }
 
-// heldOut is data a coordinator measures versions on.
-type heldOut struct {
-	samples      experts.Samples
-	name, digest string
-}
-
-// evalData loads the test part of a data set and checks it fits the expert.
-func (s *trainService) evalData(name string, m *experts.Manifest) (*heldOut, error) {
-	_, test, err := s.catalog.Load(name, 0)
-	if err != nil {
-		return nil, fmt.Errorf("evaluation data: %w", err)
-	}
-	if test.Dim != m.Input.Dim {
-		return nil, fmt.Errorf("evaluation data %s has %d features; the expert takes %d", name, test.Dim, m.Input.Dim)
-	}
-	if err := test.AlignClasses(m.Output.Labels); err != nil {
-		return nil, fmt.Errorf("evaluation data: %w", err)
-	}
-	return &heldOut{samples: experts.Samples{X: test.X, Dim: test.Dim, Labels: test.Y}, name: test.Name, digest: test.Digest()}, nil
-}
-
 // loadPart loads a participant's local data (the training part of a data set) for a job.
-func (s *trainService) loadPart(spec fedjob.Spec, name string) (experts.Samples, error) {
+func (s *Service) loadPart(spec fedjob.Spec, name string) (experts.Samples, error) {
 	train, _, err := s.catalog.Load(name, 0)
 	if err != nil {
 		return experts.Samples{}, fmt.Errorf("training data: %w", err)
@@ -91,7 +69,7 @@ func (s *trainService) loadPart(spec fedjob.Spec, name string) (experts.Samples,
 }
 
 // join takes part in a job this node has heard of, training on the named data set.
-func (s *trainService) join(ctx context.Context, job, datasetName string) (node.TrainJobInfo, error) {
+func (s *Service) join(ctx context.Context, job, datasetName string) (node.TrainJobInfo, error) {
 	s.mu.Lock()
 	j := s.seen[job]
 	s.mu.Unlock()
@@ -109,16 +87,14 @@ func (s *trainService) join(ctx context.Context, job, datasetName string) (node.
 		return node.TrainJobInfo{}, err
 	}
 	p.offer(j.Ann)
-	for _, info := range s.Jobs() {
-		if info.ID == job {
-			return info, nil
-		}
+	if info, ok := s.job(job); ok {
+		return info, nil
 	}
 	return node.TrainJobInfo{}, fmt.Errorf("train join: job %s vanished", job)
 }
 
 // leave stops taking part in a job (and, on its coordinator, stops the job).
-func (s *trainService) leave(ctx context.Context, job string) error {
+func (s *Service) leave(ctx context.Context, job string) error {
 	s.mu.Lock()
 	p, c := s.parts[job], s.coords[job]
 	delete(s.parts, job)
@@ -129,7 +105,7 @@ func (s *trainService) leave(ctx context.Context, job string) error {
 	if p != nil {
 		p.cancel()
 		<-p.done // its last save lands before the record goes
-		if err := s.store.Delete(ctx, ds.NewKey("/part/"+job)); err != nil {
+		if err := s.state.Delete(ctx, ds.NewKey("/part/"+job)); err != nil {
 			return fmt.Errorf("train leave %s: %w", job, err)
 		}
 	}
@@ -155,7 +131,7 @@ func (s *trainService) leave(ctx context.Context, job string) error {
 }
 
 // startParticipant takes part in a job with the record's data, unless this node already does.
-func (s *trainService) startParticipant(rec partRecord) (*participant, error) {
+func (s *Service) startParticipant(rec partRecord) (*participant, error) {
 	id := rec.Spec.ID()
 	s.mu.Lock()
 	if s.parts[id] != nil {
@@ -194,7 +170,7 @@ func (p *participant) save(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return p.s.store.Put(ctx, ds.NewKey("/part/"+p.rec.Spec.ID()), b)
+	return p.s.state.Put(ctx, ds.NewKey("/part/"+p.rec.Spec.ID()), b)
 }
 
 // offer hands the participant the latest announcement, replacing one it has not taken yet.
@@ -236,7 +212,7 @@ func (p *participant) run(ctx context.Context) {
 		done := p.rec.Final != "" || p.rec.Ended != ""
 		p.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
-			p.s.d.log.Warn("training round", "job", a.Spec.ID(), "round", a.Round, "err", err)
+			p.s.log.Warn("training round", "job", a.Spec.ID(), "round", a.Round, "err", err)
 		}
 		if done {
 			return
@@ -257,12 +233,12 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 	if a.State == fedjob.StateDone {
 		// The final version goes to the job's roster from the coordinator (it has no provider
 		// records), so connect to it first.
-		if coord, err := p.coordinator(a); err == nil && coord.ID != p.s.d.Mesh.Host.ID() {
+		if coord, err := p.coordinator(a); err == nil && coord.ID != p.s.host.ID() {
 			if err := p.s.ensureConnected(ctx, coord); err != nil {
-				p.s.d.log.Debug("connect to coordinator", "job", a.Spec.ID(), "err", err)
+				p.s.log.Debug("connect to coordinator", "job", a.Spec.ID(), "err", err)
 			}
 		}
-		if _, _, _, err := p.s.d.blobs.FetchExpertGuided(ctx, model, weights); err != nil {
+		if _, _, _, err := p.s.fetcher.FetchExpertGuided(ctx, model, weights); err != nil {
 			return fmt.Errorf("fetch final version: %w", err)
 		}
 		p.mu.Lock()
@@ -291,19 +267,19 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 		return err
 	}
 	// Connected to the coordinator, bitswap asks it for the model first.
-	if coord.ID != p.s.d.Mesh.Host.ID() {
+	if coord.ID != p.s.host.ID() {
 		if err := p.s.ensureConnected(rctx, coord); err != nil {
-			p.s.d.log.Debug("connect to coordinator", "job", a.Spec.ID(), "err", err)
+			p.s.log.Debug("connect to coordinator", "job", a.Spec.ID(), "err", err)
 		}
 	}
-	_, m, net, err := p.s.d.blobs.FetchExpertGuided(rctx, model, weights)
+	_, m, net, err := p.s.fetcher.FetchExpertGuided(rctx, model, weights)
 	if err != nil {
 		return fmt.Errorf("round %d: fetch model: %w", a.Round, err)
 	}
 	if m.Input.Dim != a.Spec.Input.Dim || m.Output.Dim != a.Spec.Output.Dim {
 		return fmt.Errorf("round %d: model %s does not match the job's input and output", a.Round, model)
 	}
-	me := p.s.d.Repo.Identity.ID()
+	me := p.s.signer.ID()
 	t0 := time.Now()
 	upd, err := fedavg.LocalUpdate(rctx, net, p.data, fedavg.LocalConfig{Epochs: a.Spec.LocalEpochs,
 		BatchSize: a.Spec.BatchSize, LearningRate: a.Spec.LR, ProxMu: a.Spec.ProxMu, Seed: roundSeed(a.Spec.Seed, me, a.Round)}, me)
@@ -317,7 +293,7 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 	u := &fedjob.Update{Job: a.Spec.ID(), Round: a.Round, Samples: upd.Samples, TrainLoss: upd.Loss, Seconds: secs,
 		FetchSeconds: t0.Sub(taken).Seconds(),
 		Delta:        fedjob.Float32s(upd.Delta)}
-	if err := u.Sign(p.s.d.Repo.Identity); err != nil {
+	if err := u.Sign(p.s.signer); err != nil {
 		return err
 	}
 	reply, err := p.send(rctx, a, u)
@@ -354,7 +330,7 @@ func (p *participant) end(ctx context.Context, why string) error {
 // transport failures until the round's deadline, and returns the coordinator's answer.
 func (p *participant) send(ctx context.Context, a *fedjob.Announcement, u *fedjob.Update) (fedjob.Reply, error) {
 	b := u.Encode()
-	if a.Spec.Coordinator == p.s.d.Repo.Identity.ID() {
+	if a.Spec.Coordinator == p.s.signer.ID() {
 		return p.s.accept(u, len(b)), nil
 	}
 	to, err := p.coordinator(a)
@@ -403,8 +379,8 @@ func (p *participant) coordinator(a *fedjob.Announcement) (peer.AddrInfo, error)
 
 // ensureConnected dials a peer at the addresses it announced and those already known, and
 // looks it up in the DHT when that fails.
-func (s *trainService) ensureConnected(ctx context.Context, to peer.AddrInfo) error {
-	h := s.d.Mesh.Host
+func (s *Service) ensureConnected(ctx context.Context, to peer.AddrInfo) error {
+	h := s.host
 	if len(h.Network().ConnsToPeer(to.ID)) > 0 {
 		return nil
 	}
@@ -414,7 +390,7 @@ func (s *trainService) ensureConnected(ctx context.Context, to peer.AddrInfo) er
 	if err == nil {
 		return nil
 	}
-	ai, err := s.d.Mesh.DHT.FindPeer(ctx, to.ID)
+	ai, err := s.router.FindPeer(ctx, to.ID)
 	if err != nil {
 		return fmt.Errorf("find coordinator %s: %w", to.ID, err)
 	}
@@ -426,13 +402,4 @@ func roundSeed(seed uint64, who string, round int) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(who))
 	return seed ^ h.Sum64() ^ uint64(round)*0x9e3779b97f4a7c15
-}
-
-func sortJobs(j []node.TrainJobInfo) {
-	sort.Slice(j, func(a, b int) bool {
-		if j[a].Spec.Created != j[b].Spec.Created {
-			return j[a].Spec.Created > j[b].Spec.Created
-		}
-		return j[a].ID < j[b].ID
-	})
 }

@@ -1,4 +1,4 @@
-package daemon
+package trainsvc
 
 import (
 	"context"
@@ -34,7 +34,7 @@ type coordState struct {
 // coordinator runs one job: it opens each round, collects updates, aggregates, evaluates and
 // publishes the next version.
 type coordinator struct {
-	s      *trainService
+	s      *Service
 	cancel context.CancelFunc
 	done   chan struct{} // closed when run returns
 
@@ -45,9 +45,9 @@ type coordinator struct {
 	eval    *heldOut          // the coordinator's held-out data
 }
 
-// Start coordinates a new job from a hosted expert.
-func (s *trainService) Start(ctx context.Context, req node.TrainStartRequest) (node.TrainJobInfo, error) {
-	_, base, m, err := s.d.Repo.Expert(ctx, req.Base)
+// startJob coordinates a new job from a hosted expert.
+func (s *Service) startJob(ctx context.Context, req node.TrainStartRequest) (node.TrainJobInfo, error) {
+	base, m, err := s.expert(ctx, req.Base)
 	if err != nil {
 		return node.TrainJobInfo{}, err
 	}
@@ -73,7 +73,7 @@ func (s *trainService) Start(ctx context.Context, req node.TrainStartRequest) (n
 		SoftDeadlineMS: req.SoftDeadlineMS, DeadlineMS: req.DeadlineMS, Aggregator: req.Aggregator,
 		MaxShare: req.MaxShare, Trim: req.Trim, ClipNorm: req.ClipNorm, NoiseStd: req.NoiseStd,
 		Seed: req.Seed, Created: time.Now().UnixMilli()}
-	if err := spec.Sign(s.d.Repo.Identity); err != nil {
+	if err := spec.Sign(s.signer); err != nil {
 		return node.TrainJobInfo{}, err
 	}
 	if err := spec.Check(node.VerifyPeerSignature); err != nil {
@@ -94,27 +94,25 @@ func (s *trainService) Start(ctx context.Context, req node.TrainStartRequest) (n
 			return node.TrainJobInfo{}, err
 		}
 	}
-	for _, j := range s.Jobs() {
-		if j.ID == spec.ID() {
-			return j, nil
-		}
+	if j, ok := s.job(spec.ID()); ok {
+		return j, nil
 	}
 	return node.TrainJobInfo{}, fmt.Errorf("train start: job %s vanished", spec.ID())
 }
 
-func (s *trainService) saveCoord(ctx context.Context, cs *coordState) error {
+func (s *Service) saveCoord(ctx context.Context, cs *coordState) error {
 	b, err := json.Marshal(cs)
 	if err != nil {
 		return err
 	}
-	if err := s.store.Put(ctx, ds.NewKey("/coord/"+cs.Spec.ID()), b); err != nil {
+	if err := s.state.Put(ctx, ds.NewKey("/coord/"+cs.Spec.ID()), b); err != nil {
 		return fmt.Errorf("save job %s: %w", cs.Spec.ID(), err)
 	}
 	return nil
 }
 
 // startCoordinator runs a job's rounds (a finished job only answers status).
-func (s *trainService) startCoordinator(cs *coordState) {
+func (s *Service) startCoordinator(cs *coordState) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	c := &coordinator{s: s, st: *cs, cancel: cancel, arrived: make(chan struct{}, 1), done: make(chan struct{})}
 	id := cs.Spec.ID()
@@ -134,7 +132,7 @@ func (s *trainService) startCoordinator(cs *coordState) {
 		defer s.wg.Done()
 		defer close(c.done)
 		if err := c.run(ctx); err != nil && ctx.Err() == nil {
-			s.d.log.Error("training job failed; stopping it", "job", id, "err", err)
+			s.log.Error("training job failed; stopping it", "job", id, "err", err)
 			c.fail(err)
 		}
 	}()
@@ -151,11 +149,11 @@ func (c *coordinator) fail(cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.s.saveCoord(ctx, &st); err != nil {
-		c.s.d.log.Error("save stopped job", "job", st.Spec.ID(), "err", err)
+		c.s.log.Error("save stopped job", "job", st.Spec.ID(), "err", err)
 	}
 	ann := fedjob.Announcement{Spec: st.Spec, State: fedjob.StateStopped, Round: st.Round - 1, Model: st.Model}
 	if err := c.s.publish(ctx, ann); err != nil {
-		c.s.d.log.Warn("announce stopped job", "job", st.Spec.ID(), "err", err)
+		c.s.log.Warn("announce stopped job", "job", st.Spec.ID(), "err", err)
 	}
 }
 
@@ -196,8 +194,8 @@ func (c *coordinator) run(ctx context.Context) error {
 		return err
 	}
 	// The base model goes out before the first announcement names it.
-	if err := c.s.d.exposure.refresh(ctx); err != nil {
-		c.s.d.log.Warn("exposure table at a job's start", "job", spec.ID(), "err", err)
+	if err := c.s.exposure.Refresh(ctx); err != nil {
+		c.s.log.Warn("exposure table at a job's start", "job", spec.ID(), "err", err)
 	}
 	for c.st.Round <= spec.Rounds {
 		sum, next, err := c.round(ctx, net)
@@ -221,8 +219,8 @@ func (c *coordinator) run(ctx context.Context) error {
 			return err
 		}
 		// The new version goes out before the announcement that names it.
-		if err := c.s.d.exposure.refresh(ctx); err != nil {
-			c.s.d.log.Warn("exposure table after a round", "job", spec.ID(), "err", err)
+		if err := c.s.exposure.Refresh(ctx); err != nil {
+			c.s.log.Warn("exposure table after a round", "job", spec.ID(), "err", err)
 		}
 		c.s.metrics.rounds.Inc()
 		c.s.metrics.accuracy.WithLabelValues(spec.ID()).Set(sum.Accuracy)
@@ -234,7 +232,7 @@ func (c *coordinator) run(ctx context.Context) error {
 	ann.Weights = c.weightsOf(ctx, ann.Model)
 	for range 30 {
 		if err := c.s.publish(ctx, ann); err != nil && ctx.Err() == nil {
-			c.s.d.log.Warn("announce", "err", err)
+			c.s.log.Warn("announce", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -248,7 +246,7 @@ func (c *coordinator) run(ctx context.Context) error {
 // weightsOf is the CID of a stored version's weights for an announcement's hint ("" if the
 // manifest cannot be read: participants then fetch it first and follow its link).
 func (c *coordinator) weightsOf(ctx context.Context, model string) string {
-	_, _, m, err := c.s.d.Repo.Expert(ctx, model)
+	_, m, err := c.s.expert(ctx, model)
 	if err != nil {
 		return ""
 	}
@@ -257,11 +255,11 @@ func (c *coordinator) weightsOf(ctx context.Context, model string) string {
 
 // prepare loads the held-out data and the model the next round starts from.
 func (c *coordinator) prepare(ctx context.Context) (*experts.Network, error) {
-	st, id, m, err := c.s.d.Repo.Expert(ctx, c.st.Model)
+	id, m, err := c.s.expert(ctx, c.st.Model)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: model %s: %w", c.st.Spec.ID(), c.st.Model, err)
 	}
-	net, err := st.LoadNetwork(ctx, m)
+	net, err := c.s.store.LoadNetwork(ctx, m)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: model %s: %w", c.st.Spec.ID(), id, err)
 	}
@@ -292,7 +290,7 @@ func (c *coordinator) round(ctx context.Context, net *experts.Network) (*fedjob.
 		now := time.Now()
 		if !now.Before(nextAnnounce) {
 			if err := c.s.publish(ctx, ann); err != nil && ctx.Err() == nil {
-				c.s.d.log.Warn("announce", "job", spec.ID(), "err", err)
+				c.s.log.Warn("announce", "job", spec.ID(), "err", err)
 			}
 			nextAnnounce = now.Add(announceEvery)
 		}
@@ -320,12 +318,12 @@ func (c *coordinator) round(ctx context.Context, net *experts.Network) (*fedjob.
 	c.st.Roster = col.Roster()
 	c.mu.Unlock()
 	if len(res.Updates) == 0 {
-		c.s.d.log.Info("round closed without updates; opening it again", "job", spec.ID(), "round", c.st.Round)
+		c.s.log.Info("round closed without updates; opening it again", "job", spec.ID(), "round", c.st.Round)
 		return nil, nil, nil
 	}
 	delta, err := fedavg.Aggregate(res.Updates, spec.AggregateConfig(c.st.Round))
 	if err != nil { // e.g. multi-krum with fewer updates than it needs, at the hard deadline
-		c.s.d.log.Warn("round could not aggregate; opening it again", "job", spec.ID(), "round", c.st.Round,
+		c.s.log.Warn("round could not aggregate; opening it again", "job", spec.ID(), "round", c.st.Round,
 			"updates", len(res.Updates), "err", err)
 		return nil, nil, nil
 	}
@@ -347,7 +345,7 @@ func (c *coordinator) round(ctx context.Context, net *experts.Network) (*fedjob.
 		TrainSeconds: res.TrainSeconds, MaxTrainSeconds: res.MaxTrain, CloseSeconds: time.Since(closing).Seconds(),
 		FetchSeconds: res.FetchSeconds,
 		Started:      started.UnixMilli()}
-	c.s.d.log.Info("round closed", "job", spec.ID(), "round", sum.Round, "updates", sum.Updates, "accuracy", sum.Accuracy)
+	c.s.log.Info("round closed", "job", spec.ID(), "round", sum.Round, "updates", sum.Updates, "accuracy", sum.Accuracy)
 	return sum, next, nil
 }
 
@@ -355,7 +353,7 @@ func (c *coordinator) round(ctx context.Context, net *experts.Network) (*fedjob.
 // evaluation) and announces its blocks to the mesh.
 func (c *coordinator) publishVersion(ctx context.Context, net *experts.Network, ev experts.Evaluation, participants int) (cid.Cid, int64, error) {
 	spec := &c.st.Spec
-	st, parentID, parent, err := c.s.d.Repo.Expert(ctx, c.st.Model)
+	parentID, parent, err := c.s.expert(ctx, c.st.Model)
 	if err != nil {
 		return cid.Undef, 0, err
 	}
@@ -365,11 +363,11 @@ func (c *coordinator) publishVersion(ctx context.Context, net *experts.Network, 
 			Metric: "accuracy", Value: ev.Accuracy}},
 		Meta: map[string]string{"job": spec.ID(), "round": strconv.Itoa(c.st.Round), "aggregator": spec.Aggregator,
 			"participants": strconv.Itoa(participants)}}
-	id, err := st.AddNetwork(ctx, m, net, c.s.d.Repo.Identity)
+	id, err := c.s.store.AddNetwork(ctx, m, net, c.s.signer)
 	if err != nil {
 		return cid.Undef, 0, fmt.Errorf("job %s round %d: store version: %w", spec.ID(), c.st.Round, err)
 	}
-	c.s.d.queries.InvalidateHosted()
+	c.s.invalidateHosted()
 	// Participants reach the coordinator at the addresses its announcements give, and bitswap
 	// asks connected peers first: a round's model needs no provider records (each would cost
 	// a DHT walk and a record stored on up to 20 peers, every round). Nor does the final
@@ -378,35 +376,57 @@ func (c *coordinator) publishVersion(ctx context.Context, net *experts.Network, 
 	return id, m.WeightsSize, nil
 }
 
-// jobModels is what a coordinated job exposes: its base and every version, to anyone while the
+// JobModels is what a coordinated job exposes: its base and every version, to anyone while the
 // job is open (anyone may join it), to its roster once it ends.
-type jobModels struct {
-	models []string
-	anyone bool
-	peers  map[string]bool
+type JobModels struct {
+	Models []string        // the base, the current version and every round's version (CIDs)
+	Anyone bool            // the job is open: anyone may fetch them
+	Peers  map[string]bool // the job's roster (peer IDs), who may fetch them once it ends
 }
 
-// exposedModels lists the models of the jobs this node coordinates, for the exposure table.
-func (s *trainService) exposedModels() []jobModels {
+// ExposedModels lists the models of the jobs this node coordinates, for the exposure table. The
+// caller owns what it returns.
+func (s *Service) ExposedModels() []JobModels {
 	s.mu.Lock()
 	coords := make([]*coordinator, 0, len(s.coords))
 	for _, c := range s.coords {
 		coords = append(coords, c)
 	}
 	s.mu.Unlock()
-	var out []jobModels
+	var out []JobModels
 	for _, c := range coords {
 		c.mu.Lock()
-		j := jobModels{models: []string{c.st.Spec.Base, c.st.Model}, anyone: c.st.State == fedjob.StateRound,
-			peers: map[string]bool{}}
+		j := JobModels{Models: []string{c.st.Spec.Base, c.st.Model}, Anyone: c.st.State == fedjob.StateRound,
+			Peers: map[string]bool{}}
 		for _, h := range c.st.History {
-			j.models = append(j.models, h.Model)
+			j.Models = append(j.Models, h.Model)
 		}
 		for _, p := range c.st.Roster {
-			j.peers[p] = true
+			j.Peers[p] = true
 		}
 		c.mu.Unlock()
 		out = append(out, j)
 	}
 	return out
+}
+
+// heldOut is data a coordinator measures versions on.
+type heldOut struct {
+	samples      experts.Samples
+	name, digest string
+}
+
+// evalData loads the test part of a data set and checks it fits the expert.
+func (s *Service) evalData(name string, m *experts.Manifest) (*heldOut, error) {
+	_, test, err := s.catalog.Load(name, 0)
+	if err != nil {
+		return nil, fmt.Errorf("evaluation data: %w", err)
+	}
+	if test.Dim != m.Input.Dim {
+		return nil, fmt.Errorf("evaluation data %s has %d features; the expert takes %d", name, test.Dim, m.Input.Dim)
+	}
+	if err := test.AlignClasses(m.Output.Labels); err != nil {
+		return nil, fmt.Errorf("evaluation data: %w", err)
+	}
+	return &heldOut{samples: experts.Samples{X: test.X, Dim: test.Dim, Labels: test.Y}, name: test.Name, digest: test.Digest()}, nil
 }

@@ -1,0 +1,57 @@
+package trainsvc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/meshnode/meshnode/node"
+)
+
+// Handle turns a function answering a request with a value or an error into the API's
+// handler: the value as JSON, or the error with the status and code of its kind (the
+// daemon's handle).
+type Handle func(func(*http.Request) (any, error)) http.HandlerFunc
+
+// Routes registers the training API on mux: start, join and leave a job, and list the jobs.
+func (s *Service) Routes(mux *http.ServeMux, handle Handle) {
+	mux.HandleFunc("POST "+node.PathTrainStart, handle(func(r *http.Request) (any, error) {
+		var req node.TrainStartRequest
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return s.startJob(r.Context(), req)
+	}))
+	mux.HandleFunc("POST "+node.PathTrainJoin, handle(func(r *http.Request) (any, error) {
+		var req node.TrainJoinRequest
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		if req.Job == "" || req.Dataset == "" {
+			return nil, node.ErrBadRequest.Wrap(errors.New("train join: job and dataset are required"))
+		}
+		return s.join(r.Context(), req.Job, req.Dataset)
+	}))
+	mux.HandleFunc("POST "+node.PathTrainLeave, handle(func(r *http.Request) (any, error) {
+		var req node.TrainJoinRequest
+		if err := decodeBody(r, &req); err != nil {
+			return nil, err
+		}
+		return map[string]string{"left": req.Job}, s.leave(r.Context(), req.Job)
+	}))
+	mux.HandleFunc("GET "+node.PathTrainJobs, handle(func(r *http.Request) (any, error) {
+		return s.jobs(), nil
+	}))
+}
+
+// decodeBody reads a JSON request body into v, refusing unknown fields.
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, node.MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return node.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
+	}
+	return nil
+}
