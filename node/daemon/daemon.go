@@ -160,6 +160,7 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 		return fail(err)
 	}
 	undo = append(undo, d.train.Close)
+	d.exposure.train.Store(d.train) // the table built below holds its resumed jobs' models
 	if err := d.queries.LoadGate(ctx); err != nil {
 		d.log.Warn("gating expert starts without its feedback", "err", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshnode/meshnode/experts/store"
+	"github.com/meshnode/meshnode/node/daemon/trainsvc"
 	"github.com/meshnode/meshnode/node/exposure"
 )
 
@@ -23,8 +24,11 @@ import (
 // training jobs), builds the table, and is the bitswap server's request filter. Until the first
 // table is built, and whenever one cannot be computed, it refuses every block (fail closed).
 type exposureService struct {
-	d       *Daemon
-	public  publicRoots // blobs exposed to anyone
+	d      *Daemon
+	public publicRoots // blobs exposed to anyone
+	// train is the training service once it has started (its restored jobs rebuild the table
+	// from their own goroutines while the daemon is still starting, so it is read atomically).
+	train   atomic.Pointer[trainsvc.Service]
 	table   atomic.Pointer[exposure.Table]
 	failing atomic.Pointer[string] // why the last rebuild failed; nil when it succeeded
 	denied  *prometheus.CounterVec
@@ -190,8 +194,8 @@ func (x *exposureService) grants(ctx context.Context) ([]exposure.Grant, error) 
 			}
 		}
 	}
-	if x.d.train != nil {
-		for _, j := range x.d.train.ExposedModels() {
+	if train := x.train.Load(); train != nil {
+		for _, j := range train.ExposedModels() {
 			for _, m := range j.Models {
 				if err := add(exposure.Grant{Kind: exposure.Job, Root: m, Peers: j.Peers, Anyone: j.Anyone}, true); err != nil {
 					return nil, err
