@@ -2,11 +2,12 @@ package blobsvc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+
+	depslib "github.com/meshnode/meshnode/node/daemon/internal/deps"
 
 	"github.com/ipfs/boxo/blockstore"
 	"github.com/ipfs/go-cid"
@@ -119,10 +120,7 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start blob service: %w", err)
 	}
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := depslib.Logger(deps.Logger)
 	invalidate := deps.InvalidateHosted
 	if invalidate == nil {
 		invalidate = func() {}
@@ -141,19 +139,14 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 
 // check says which required dependencies are missing.
 func (d Deps) check() error {
-	var missing []error
-	for _, dep := range []struct {
-		name  string
-		isNil bool
-	}{
-		{"Store", d.Store == nil}, {"Keeper", d.Keeper == nil}, {"Host", d.Host == nil},
-		{"Router", d.Router == nil}, {"Exposure", d.Exposure == nil}, {"Registerer", d.Registerer == nil},
-	} {
-		if dep.isNil {
-			missing = append(missing, fmt.Errorf("deps: %s is nil", dep.name))
-		}
-	}
-	return errors.Join(missing...)
+	return depslib.Missing(
+		depslib.Required{Name: "Store", IsNil: d.Store == nil},
+		depslib.Required{Name: "Keeper", IsNil: d.Keeper == nil},
+		depslib.Required{Name: "Host", IsNil: d.Host == nil},
+		depslib.Required{Name: "Router", IsNil: d.Router == nil},
+		depslib.Required{Name: "Exposure", IsNil: d.Exposure == nil},
+		depslib.Required{Name: "Registerer", IsNil: d.Registerer == nil},
+	)
 }
 
 // Close stops the announcer, the reprovider and the exchange.

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	depslib "github.com/meshnode/meshnode/node/daemon/internal/deps"
+
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -140,10 +142,7 @@ func New(deps Deps) (*Service, error) {
 	if err := deps.check(); err != nil {
 		return nil, fmt.Errorf("start query service: %w", err)
 	}
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := depslib.Logger(deps.Logger)
 	self := deps.Host.ID().String()
 	s := &Service{self: self, store: deps.Store, exposure: deps.Exposure, adverts: deps.Adverts, feedback: deps.Feedback,
 		cache: map[string]*loaded{}, capacity: 64, gate: routing.NewGate(), metrics: newMetrics(deps.Registerer),
@@ -164,20 +163,15 @@ func New(deps Deps) (*Service, error) {
 
 // check says which required dependencies are missing.
 func (d Deps) check() error {
-	var missing []error
-	for _, dep := range []struct {
-		name  string
-		isNil bool
-	}{
-		{"Store", d.Store == nil}, {"Host", d.Host == nil}, {"Exposure", d.Exposure == nil},
-		{"Adverts", d.Adverts == nil}, {"Fetcher", d.Fetcher == nil}, {"Feedback", d.Feedback == nil},
-		{"Registerer", d.Registerer == nil},
-	} {
-		if dep.isNil {
-			missing = append(missing, fmt.Errorf("deps: %s is nil", dep.name))
-		}
-	}
-	return errors.Join(missing...)
+	return depslib.Missing(
+		depslib.Required{Name: "Store", IsNil: d.Store == nil},
+		depslib.Required{Name: "Host", IsNil: d.Host == nil},
+		depslib.Required{Name: "Exposure", IsNil: d.Exposure == nil},
+		depslib.Required{Name: "Adverts", IsNil: d.Adverts == nil},
+		depslib.Required{Name: "Fetcher", IsNil: d.Fetcher == nil},
+		depslib.Required{Name: "Feedback", IsNil: d.Feedback == nil},
+		depslib.Required{Name: "Registerer", IsNil: d.Registerer == nil},
+	)
 }
 
 // Close stops the spot checks in progress and waits for them, saves the gating expert's

@@ -3,13 +3,14 @@ package trainsvc
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sort"
 	"sync"
 	"time"
+
+	depslib "github.com/meshnode/meshnode/node/daemon/internal/deps"
 
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
@@ -176,10 +177,7 @@ func New(deps Deps) (*Service, error) {
 	if err := deps.check(); err != nil {
 		return nil, fmt.Errorf("start training service: %w", err)
 	}
-	log := deps.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := depslib.Logger(deps.Logger)
 	invalidate := deps.InvalidateHosted
 	if invalidate == nil {
 		invalidate = func() {}
@@ -215,20 +213,17 @@ func New(deps Deps) (*Service, error) {
 
 // check says which required dependencies are missing.
 func (d Deps) check() error {
-	var missing []error
-	for _, dep := range []struct {
-		name  string
-		isNil bool
-	}{
-		{"Store", d.Store == nil}, {"State", d.State == nil}, {"Signer", d.Signer == nil}, {"Host", d.Host == nil},
-		{"PubSub", d.PubSub == nil}, {"Router", d.Router == nil}, {"Exposure", d.Exposure == nil},
-		{"Fetcher", d.Fetcher == nil}, {"Registerer", d.Registerer == nil},
-	} {
-		if dep.isNil {
-			missing = append(missing, fmt.Errorf("deps: %s is nil", dep.name))
-		}
-	}
-	return errors.Join(missing...)
+	return depslib.Missing(
+		depslib.Required{Name: "Store", IsNil: d.Store == nil},
+		depslib.Required{Name: "State", IsNil: d.State == nil},
+		depslib.Required{Name: "Signer", IsNil: d.Signer == nil},
+		depslib.Required{Name: "Host", IsNil: d.Host == nil},
+		depslib.Required{Name: "PubSub", IsNil: d.PubSub == nil},
+		depslib.Required{Name: "Router", IsNil: d.Router == nil},
+		depslib.Required{Name: "Exposure", IsNil: d.Exposure == nil},
+		depslib.Required{Name: "Fetcher", IsNil: d.Fetcher == nil},
+		depslib.Required{Name: "Registerer", IsNil: d.Registerer == nil},
+	)
 }
 
 // Close stops every job's goroutine and waits for them, leaves Topic and closes the update
