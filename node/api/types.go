@@ -81,7 +81,7 @@ type CallError struct {
 
 func (e *CallError) Error() string { return e.Message }
 
-// Is makes errors.Is(err, node.ErrNotFound) true for the daemon's refusal of that kind, as
+// Is makes errors.Is(err, api.ErrNotFound) true for the daemon's refusal of that kind, as
 // for the daemon's own error before it crossed the API.
 func (e *CallError) Is(target error) bool {
 	k, ok := target.(*ErrorKind)

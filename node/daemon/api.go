@@ -9,33 +9,34 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/ipfs/go-cid"
 	"io"
 	"net/http"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/ipfs/go-cid"
+
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/meshnode/meshnode/mesh/advert"
 	"github.com/meshnode/meshnode/mesh/blobs"
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/node/daemon/blobsvc"
 )
 
 func (d *Daemon) routes(token string) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+node.PathID, d.handle(func(r *http.Request) (any, error) {
-		return node.IDInfo{PeerID: d.Mesh.Host.ID().String(), Addrs: d.Mesh.Addrs()}, nil
+	mux.HandleFunc("GET "+api.PathID, d.handle(func(r *http.Request) (any, error) {
+		return api.IDInfo{PeerID: d.Mesh.Host.ID().String(), Addrs: d.Mesh.Addrs()}, nil
 	}))
-	mux.HandleFunc("GET "+node.PathStatus, d.handle(d.status))
-	mux.HandleFunc("GET "+node.PathPeers, d.handle(d.peers))
-	mux.HandleFunc("GET "+node.PathExperts, d.handle(d.hosted))
-	mux.HandleFunc("GET "+node.PathRemote, d.handle(func(r *http.Request) (any, error) {
+	mux.HandleFunc("GET "+api.PathStatus, d.handle(d.status))
+	mux.HandleFunc("GET "+api.PathPeers, d.handle(d.peers))
+	mux.HandleFunc("GET "+api.PathExperts, d.handle(d.hosted))
+	mux.HandleFunc("GET "+api.PathRemote, d.handle(func(r *http.Request) (any, error) {
 		return d.Mesh.Adverts.Table().List(time.Now()), nil
 	}))
-	mux.HandleFunc("POST "+node.PathServe, d.handle(func(r *http.Request) (any, error) {
+	mux.HandleFunc("POST "+api.PathServe, d.handle(func(r *http.Request) (any, error) {
 		req, err := decodeServe(r)
 		if err != nil {
 			return nil, err
@@ -49,29 +50,29 @@ func (d *Daemon) routes(token string) http.Handler {
 			Exposure string `json:"exposure"`
 		}{s, d.market.exposureOf(r.Context(), s.ID)}, nil
 	}))
-	mux.HandleFunc("POST "+node.PathUnserve, d.handle(func(r *http.Request) (any, error) {
+	mux.HandleFunc("POST "+api.PathUnserve, d.handle(func(r *http.Request) (any, error) {
 		req, err := decodeServe(r)
 		if err != nil {
 			return nil, err
 		}
 		return map[string]string{"unserved": req.Ref}, d.Unserve(r.Context(), req.Ref)
 	}))
-	mux.HandleFunc("POST "+node.PathQuery, d.handle(func(r *http.Request) (any, error) {
-		var q node.QueryRequest
+	mux.HandleFunc("POST "+api.PathQuery, d.handle(func(r *http.Request) (any, error) {
+		var q api.QueryRequest
 		dec := json.NewDecoder(io.LimitReader(r.Body, 16<<20))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&q); err != nil {
-			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("query body: %w", err))
+			return nil, api.ErrBadRequest.Wrap(fmt.Errorf("query body: %w", err))
 		}
 		return d.Query(r.Context(), q)
 	}))
-	mux.HandleFunc("GET "+node.PathRoutes, d.handle(func(r *http.Request) (any, error) {
+	mux.HandleFunc("GET "+api.PathRoutes, d.handle(func(r *http.Request) (any, error) {
 		return d.queries.Routes(time.Now()), nil
 	}))
 	d.blobRoutes(mux)
 	d.marketRoutes(mux)
 	d.train.Routes(mux, d.handle)
-	mux.Handle("GET "+node.PathMetrics, promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET "+api.PathMetrics, promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
 	return authenticate(token, mux, serveUI)
 }
 
@@ -84,7 +85,7 @@ func authenticate(token string, next http.Handler, ui http.HandlerFunc) http.Han
 		}
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
-			writeError(w, node.ErrUnauthorized.Wrap(errors.New("missing or wrong API token (Authorization: Bearer <repo api.token>)")))
+			writeError(w, api.ErrUnauthorized.Wrap(errors.New("missing or wrong API token (Authorization: Bearer <repo api.token>)")))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -92,7 +93,7 @@ func authenticate(token string, next http.Handler, ui http.HandlerFunc) http.Han
 }
 
 // handle answers f's value as JSON, or its error with the status and code of its kind
-// (node.KindOf: the API's error table).
+// (api.KindOf: the API's error table).
 func (d *Daemon) handle(f func(*http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v, err := f(r)
@@ -110,15 +111,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
 }
 
-func decodeServe(r *http.Request) (node.ServeRequest, error) {
-	var req node.ServeRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, node.MaxBodyBytes))
+func decodeServe(r *http.Request) (api.ServeRequest, error) {
+	var req api.ServeRequest
+	dec := json.NewDecoder(io.LimitReader(r.Body, api.MaxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return req, node.ErrBadRequest.Wrap(fmt.Errorf("request body: want {\"ref\": ID or name}: %w", err))
+		return req, api.ErrBadRequest.Wrap(fmt.Errorf("request body: want {\"ref\": ID or name}: %w", err))
 	}
 	if req.Ref == "" {
-		return req, node.ErrBadRequest.Wrap(errors.New("request body: ref is empty"))
+		return req, api.ErrBadRequest.Wrap(errors.New("request body: ref is empty"))
 	}
 	return req, nil
 }
@@ -132,7 +133,7 @@ func (d *Daemon) status(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return node.StatusInfo{
+	return api.StatusInfo{
 		PeerID: d.Mesh.Host.ID().String(), Addrs: d.Mesh.Addrs(),
 		Peers: len(d.Mesh.Host.Network().Peers()), Served: d.Mesh.Adverts.Served(), Hosted: len(hosted),
 		RemoteAdverts: len(d.Mesh.Adverts.Table().List(time.Now())), UptimeSeconds: time.Since(d.started).Seconds(),
@@ -140,10 +141,10 @@ func (d *Daemon) status(r *http.Request) (any, error) {
 }
 
 func (d *Daemon) peers(*http.Request) (any, error) {
-	out := []node.PeerInfo{}
+	out := []api.PeerInfo{}
 	h := d.Mesh.Host
 	for _, p := range h.Network().Peers() {
-		pi := node.PeerInfo{ID: p.String(), LatencyMS: float64(h.Peerstore().LatencyEWMA(p).Microseconds()) / 1000}
+		pi := api.PeerInfo{ID: p.String(), LatencyMS: float64(h.Peerstore().LatencyEWMA(p).Microseconds()) / 1000}
 		for _, c := range h.Network().ConnsToPeer(p) {
 			pi.Addrs = append(pi.Addrs, c.RemoteMultiaddr().String())
 		}
@@ -162,9 +163,9 @@ func (d *Daemon) hosted(r *http.Request) (any, error) {
 }
 
 func readBody(r *http.Request) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, node.MaxBodyBytes))
+	b, err := io.ReadAll(io.LimitReader(r.Body, api.MaxBodyBytes))
 	if err != nil {
-		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
+		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
 	}
 	return b, nil
 }
@@ -185,7 +186,7 @@ func withTimeout(r *http.Request, body []byte) (context.Context, context.CancelF
 // fetchHandler answers a fetch request ({"cid", "timeout_ms", "progress"}): with progress, as
 // newline-delimited node.FetchEvents (progress at most every 200 ms, then the result or the
 // error); without, as one BlobInfo.
-func (d *Daemon) fetchHandler(fetch func(context.Context, cid.Cid) (node.BlobInfo, error)) http.HandlerFunc {
+func (d *Daemon) fetchHandler(fetch func(context.Context, cid.Cid) (api.BlobInfo, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body, err := readBody(r)
 		var c cid.Cid
@@ -207,7 +208,7 @@ func (d *Daemon) fetchHandler(fetch func(context.Context, cid.Cid) (node.BlobInf
 			})(w, r)
 			return
 		}
-		runJob(w, r, nil, func(_ context.Context, progress func(node.FetchProgress)) (*node.BlobInfo, error) {
+		runJob(w, r, nil, func(_ context.Context, progress func(api.FetchProgress)) (*api.BlobInfo, error) {
 			var mu sync.Mutex
 			var sent time.Time
 			info, err := fetch(blobsvc.WithProgress(ctx, func(p blobs.Progress) {
@@ -217,7 +218,7 @@ func (d *Daemon) fetchHandler(fetch func(context.Context, cid.Cid) (node.BlobInf
 					return
 				}
 				sent = time.Now()
-				progress(node.FetchProgress{Bytes: p.Bytes, Total: p.Total, Received: p.Received,
+				progress(api.FetchProgress{Bytes: p.Bytes, Total: p.Total, Received: p.Received,
 					Blocks: p.Blocks, Seconds: p.Elapsed.Seconds()})
 			}), c)
 			mu.Lock() // no progress line after the result
@@ -231,11 +232,11 @@ func (d *Daemon) fetchHandler(fetch func(context.Context, cid.Cid) (node.BlobInf
 }
 
 func (d *Daemon) blobRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST "+node.PathBlobPut, func(w http.ResponseWriter, r *http.Request) {
-		var req node.BlobPutRequest
+	mux.HandleFunc("POST "+api.PathBlobPut, func(w http.ResponseWriter, r *http.Request) {
+		var req api.BlobPutRequest
 		err := decodeStrict(r, &req)
 		if err == nil && !filepath.IsAbs(req.Path) {
-			err = node.ErrBadRequest.Errorf("blob put: path %q is not absolute", req.Path)
+			err = api.ErrBadRequest.Errorf("blob put: path %q is not absolute", req.Path)
 		}
 		if err != nil || !req.Stream {
 			d.handle(func(r *http.Request) (any, error) {
@@ -246,7 +247,7 @@ func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 			})(w, r)
 			return
 		}
-		runJob(w, r, nil, func(ctx context.Context, progress func(node.BlobPutProgress)) (*node.BlobInfo, error) {
+		runJob(w, r, nil, func(ctx context.Context, progress func(api.BlobPutProgress)) (*api.BlobInfo, error) {
 			req.Progress = progress
 			info, err := d.blobs.Put(ctx, req)
 			return &info, err
@@ -267,21 +268,21 @@ func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 			return f(ctx, c)
 		})
 	}
-	mux.HandleFunc("POST "+node.PathBlobFetch, d.fetchHandler(d.blobs.Fetch))
-	mux.HandleFunc("POST "+node.PathExpertFetch, d.fetchHandler(d.blobs.FetchExpert))
-	mux.HandleFunc("POST "+node.PathExpertTrain, d.trainHandler())
+	mux.HandleFunc("POST "+api.PathBlobFetch, d.fetchHandler(d.blobs.Fetch))
+	mux.HandleFunc("POST "+api.PathExpertFetch, d.fetchHandler(d.blobs.FetchExpert))
+	mux.HandleFunc("POST "+api.PathExpertTrain, d.trainHandler())
 	d.expertOpsRoutes(mux)
-	mux.HandleFunc("POST "+node.PathBlobPin, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) {
+	mux.HandleFunc("POST "+api.PathBlobPin, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) {
 		return map[string]string{"pinned": c.String()}, d.blobs.Keeper().Pin(ctx, c)
 	}))
-	mux.HandleFunc("POST "+node.PathBlobUnpin, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) {
+	mux.HandleFunc("POST "+api.PathBlobUnpin, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) {
 		return map[string]string{"unpinned": c.String()}, d.blobs.Keeper().Unpin(ctx, c)
 	}))
-	mux.HandleFunc("POST "+node.PathBlobGC, d.handle(func(r *http.Request) (any, error) { return d.blobs.GC(r.Context()) }))
-	mux.HandleFunc("GET "+node.PathBlobCat, func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST "+api.PathBlobGC, d.handle(func(r *http.Request) (any, error) { return d.blobs.GC(r.Context()) }))
+	mux.HandleFunc("GET "+api.PathBlobCat, func(w http.ResponseWriter, r *http.Request) {
 		c, err := cid.Decode(r.URL.Query().Get("cid"))
 		if err != nil {
-			writeError(w, node.ErrBadRequest.Wrap(errors.New("cat: ?cid= is not a CID")))
+			writeError(w, api.ErrBadRequest.Wrap(errors.New("cat: ?cid= is not a CID")))
 			return
 		}
 		st, err := d.Repo.Store()
@@ -320,8 +321,8 @@ func ndjson(w http.ResponseWriter) func(v any) {
 
 // writeError answers a failure: its message, with the status and code of its kind.
 func writeError(w http.ResponseWriter, err error) {
-	kind := node.KindOf(err)
-	writeJSON(w, kind.Status, node.APIError{Error: err.Error(), Code: kind.Code})
+	kind := api.KindOf(err)
+	writeJSON(w, kind.Status, api.APIError{Error: err.Error(), Code: kind.Code})
 }
 
 // decodeCIDBody reads a request body of the form {"cid": ...}.
@@ -330,11 +331,11 @@ func decodeCIDBody(body []byte) (cid.Cid, error) {
 		CID string `json:"cid"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		return cid.Undef, node.ErrBadRequest.Wrap(fmt.Errorf("request body: want {\"cid\": ...}: %w", err))
+		return cid.Undef, api.ErrBadRequest.Wrap(fmt.Errorf("request body: want {\"cid\": ...}: %w", err))
 	}
 	c, err := cid.Decode(req.CID)
 	if err != nil {
-		return cid.Undef, node.ErrBadRequest.Wrap(fmt.Errorf("%q is not a CID: %w", req.CID, err))
+		return cid.Undef, api.ErrBadRequest.Wrap(fmt.Errorf("%q is not a CID: %w", req.CID, err))
 	}
 	return c, nil
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/meshnode/meshnode/mesh"
 	"github.com/meshnode/meshnode/mesh/advert"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/node/daemon/blobsvc"
 	"github.com/meshnode/meshnode/node/daemon/querysvc"
 	"github.com/meshnode/meshnode/node/daemon/trainsvc"
@@ -300,7 +301,7 @@ func (d *Daemon) startAPI(listen string) error {
 	d.stopAPI = stop
 	d.api = &http.Server{Handler: d.routes(tok), ReadHeaderTimeout: 5 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return base }}
-	if err := node.WriteFileAtomic(filepath.Join(d.Repo.Path, node.APIFile), []byte(d.apiURL+"\n"), 0o644); err != nil {
+	if err := node.WriteFileAtomic(filepath.Join(d.Repo.Path, api.APIFile), []byte(d.apiURL+"\n"), 0o644); err != nil {
 		ln.Close()
 		return fmt.Errorf("write API address: %w", err)
 	}
@@ -323,7 +324,7 @@ func (d *Daemon) Close() error {
 		if err := <-d.apiDone; !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
 		}
-		if err := os.Remove(filepath.Join(d.Repo.Path, node.APIFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(filepath.Join(d.Repo.Path, api.APIFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
@@ -338,7 +339,7 @@ func (d *Daemon) Close() error {
 }
 
 // Query routes one query of this node (see querysvc.Service.Query).
-func (d *Daemon) Query(ctx context.Context, q node.QueryRequest) (*node.QueryAnswer, error) {
+func (d *Daemon) Query(ctx context.Context, q api.QueryRequest) (*api.QueryAnswer, error) {
 	return d.queries.Query(ctx, q)
 }
 
@@ -348,7 +349,7 @@ func (d *Daemon) Query(ctx context.Context, q node.QueryRequest) (*node.QueryAns
 // which come through the API, after Start has set d.blobs.
 type laterBlobs struct{ d *Daemon }
 
-func (b laterBlobs) FetchVerified(ctx context.Context, id, weights cid.Cid) (node.BlobInfo, *experts.Manifest, error) {
+func (b laterBlobs) FetchVerified(ctx context.Context, id, weights cid.Cid) (api.BlobInfo, *experts.Manifest, error) {
 	return b.d.blobs.FetchVerified(ctx, id, weights)
 }
 

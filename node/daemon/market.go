@@ -18,6 +18,7 @@ import (
 	"github.com/meshnode/meshnode/market/listing"
 	"github.com/meshnode/meshnode/mesh/rpc"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // Market wire names.
@@ -271,7 +272,7 @@ func (m *market) receiptedLocked(payment string) bool {
 }
 
 // keepListingLocked stores a verified listing; it reports whether it was new. Another node's
-// listing is refused with node.ErrUnavailable when its seller holds maxSellerListings already (spam set:
+// listing is refused with api.ErrUnavailable when its seller holds maxSellerListings already (spam set:
 // the seller's own doing). When the whole table is full, expired listings no receipt names go
 // first (one scan a minute at most); then the seller holding the most listings loses its
 // soonest-expiring one that no receipt names, to a newcomer that would still hold fewer;
@@ -304,7 +305,7 @@ func (m *market) roomLocked(ctx context.Context, seller string, take bool) error
 		return nil
 	}
 	if n := m.sellers[seller]; n >= maxSellerListings {
-		return node.ErrUnavailable.Wrap(fmt.Errorf("seller %s already has %d listings here, the limit: %w", seller, n, errSpam))
+		return api.ErrUnavailable.Wrap(fmt.Errorf("seller %s already has %d listings here, the limit: %w", seller, n, errSpam))
 	}
 	if len(m.listings) < m.listingLimit {
 		return nil
@@ -323,7 +324,7 @@ func (m *market) roomLocked(ctx context.Context, seller string, take bool) error
 		}
 	}
 	if m.sellers[seller]+1 >= most {
-		return node.ErrUnavailable.Wrap(fmt.Errorf("the listing table is full (%d listings) and seller %s would hold %d, no fewer than the largest seller's %d; try again later",
+		return api.ErrUnavailable.Wrap(fmt.Errorf("the listing table is full (%d listings) and seller %s would hold %d, no fewer than the largest seller's %d; try again later",
 			len(m.listings), seller, m.sellers[seller]+1, most))
 	}
 	if !take {
@@ -340,7 +341,7 @@ func (m *market) roomLocked(ctx context.Context, seller string, take bool) error
 		}
 	}
 	if victim == nil {
-		return node.ErrUnavailable.Wrap(fmt.Errorf("the listing table is full (%d listings) and receipts name every listing of its largest seller; try again later", len(m.listings)))
+		return api.ErrUnavailable.Wrap(fmt.Errorf("the listing table is full (%d listings) and receipts name every listing of its largest seller; try again later", len(m.listings)))
 	}
 	return m.dropListingLocked(ctx, victim)
 }

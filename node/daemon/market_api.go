@@ -14,7 +14,7 @@ import (
 	"github.com/meshnode/meshnode/experts/dataset"
 	"github.com/meshnode/meshnode/market/ledger"
 	"github.com/meshnode/meshnode/market/listing"
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 func decodeStrict(r *http.Request, v any) error { return decodeStrictLimit(r, v, 1<<20) }
@@ -27,9 +27,9 @@ func decodeStrictLimit(r *http.Request, v any, limit int64) error {
 	if err := dec.Decode(v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return node.ErrBadRequest.Wrap(fmt.Errorf("request body is over the limit of %d MiB", limit>>20))
+			return api.ErrBadRequest.Wrap(fmt.Errorf("request body is over the limit of %d MiB", limit>>20))
 		}
-		return node.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
+		return api.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
 	}
 	return nil
 }
@@ -38,21 +38,21 @@ func (d *Daemon) marketRoutes(mux *http.ServeMux) {
 	m := d.market
 	post := func(path string, f func(*http.Request) (any, error)) { mux.HandleFunc("POST "+path, d.handle(f)) }
 	get := func(path string, f func(*http.Request) (any, error)) { mux.HandleFunc("GET "+path, d.handle(f)) }
-	post(node.PathMarketPublish, func(r *http.Request) (any, error) {
-		var req node.PublishRequest
+	post(api.PathMarketPublish, func(r *http.Request) (any, error) {
+		var req api.PublishRequest
 		if err := decodeStrict(r, &req); err != nil {
 			return nil, err
 		}
 		return m.Publish(r.Context(), req)
 	})
-	get(node.PathMarketListings, m.list)
-	post(node.PathMarketBuy, func(r *http.Request) (any, error) {
-		var req node.BuyRequest
+	get(api.PathMarketListings, m.list)
+	post(api.PathMarketBuy, func(r *http.Request) (any, error) {
+		var req api.BuyRequest
 		if err := decodeStrict(r, &req); err != nil {
 			return nil, err
 		}
 		if req.Listing == "" && len(req.Offer) == 0 {
-			return nil, node.ErrBadRequest.Wrap(errors.New("buy: name a listing ID or give a signed offer"))
+			return nil, api.ErrBadRequest.Wrap(errors.New("buy: name a listing ID or give a signed offer"))
 		}
 		timeout := 60 * time.Second
 		if req.TimeoutMS > 0 {
@@ -62,33 +62,33 @@ func (d *Daemon) marketRoutes(mux *http.ServeMux) {
 		defer cancel()
 		return m.Buy(ctx, req)
 	})
-	get(node.PathMarketBalance, func(*http.Request) (any, error) { return m.balance(), nil })
-	get(node.PathMarketHistory, func(*http.Request) (any, error) { return m.history(), nil })
-	get(node.PathMarketRefused, func(*http.Request) (any, error) { return m.refused(), nil })
-	get(node.PathMarketBook, func(*http.Request) (any, error) { return m.bookView(), nil })
-	post(node.PathMarketReview, func(r *http.Request) (any, error) {
-		var req node.ReviewRequest
+	get(api.PathMarketBalance, func(*http.Request) (any, error) { return m.balance(), nil })
+	get(api.PathMarketHistory, func(*http.Request) (any, error) { return m.history(), nil })
+	get(api.PathMarketRefused, func(*http.Request) (any, error) { return m.refused(), nil })
+	get(api.PathMarketBook, func(*http.Request) (any, error) { return m.bookView(), nil })
+	post(api.PathMarketReview, func(r *http.Request) (any, error) {
+		var req api.ReviewRequest
 		if err := decodeStrict(r, &req); err != nil {
 			return nil, err
 		}
 		return m.Review(r.Context(), req)
 	})
-	post(node.PathMarketImport, func(r *http.Request) (any, error) {
-		var req node.ImportRequest
-		if err := decodeStrictLimit(r, &req, node.MaxImportBytes); err != nil {
+	post(api.PathMarketImport, func(r *http.Request) (any, error) {
+		var req api.ImportRequest
+		if err := decodeStrictLimit(r, &req, api.MaxImportBytes); err != nil {
 			return nil, err
 		}
 		return m.Import(r.Context(), req.Entries)
 	})
-	post(node.PathMarketUnlist, func(r *http.Request) (any, error) {
-		var req node.UnlistRequest
+	post(api.PathMarketUnlist, func(r *http.Request) (any, error) {
+		var req api.UnlistRequest
 		if err := decodeStrict(r, &req); err != nil {
 			return nil, err
 		}
 		return m.Unlist(r.Context(), req)
 	})
-	post(node.PathMarketGrant, func(r *http.Request) (any, error) {
-		var req node.GrantRequest
+	post(api.PathMarketGrant, func(r *http.Request) (any, error) {
+		var req api.GrantRequest
 		if err := decodeStrict(r, &req); err != nil {
 			return nil, err
 		}
@@ -97,13 +97,13 @@ func (d *Daemon) marketRoutes(mux *http.ServeMux) {
 }
 
 // viewLocked renders a listing with what this node knows about it.
-func (m *market) viewLocked(l *listing.Listing, now time.Time, sales map[string]int) node.ListingView {
+func (m *market) viewLocked(l *listing.Listing, now time.Time, sales map[string]int) api.ListingView {
 	id := l.ID()
-	v := node.ListingView{ID: id, Listing: *l, Mine: m.mine[id], Reviews: []node.ReviewView{},
+	v := api.ListingView{ID: id, Listing: *l, Mine: m.mine[id], Reviews: []api.ReviewView{},
 		ExpiresInSec: time.UnixMilli(l.Expires).Sub(now).Seconds()}
 	if set := m.reviews[id]; set != nil {
 		for _, r := range set.All() {
-			v.Reviews = append(v.Reviews, node.ReviewView{ID: r.ID(), Review: *r, Verified: m.reviewVerifiedLocked(r)})
+			v.Reviews = append(v.Reviews, api.ReviewView{ID: r.ID(), Review: *r, Verified: m.reviewVerifiedLocked(r)})
 		}
 		// Only verified purchases count: reviews from free keys cannot move min_accuracy.
 		v.ReviewMean, _ = set.Mean(m.reviewVerifiedLocked)
@@ -132,21 +132,21 @@ func (m *market) list(r *http.Request) (any, error) {
 	if s := q.Get("max_price"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("max_price %q: %w", s, err))
+			return nil, api.ErrBadRequest.Wrap(fmt.Errorf("max_price %q: %w", s, err))
 		}
 		maxPrice = v
 	}
 	if s := q.Get("min_accuracy"); s != "" {
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("min_accuracy %q: %w", s, err))
+			return nil, api.ErrBadRequest.Wrap(fmt.Errorf("min_accuracy %q: %w", s, err))
 		}
 		minAcc = v
 	}
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := []node.ListingView{}
+	out := []api.ListingView{}
 	sales := m.salesLocked()
 	for _, l := range m.listings {
 		if !now.Before(time.UnixMilli(l.Expires)) || l.Price > maxPrice || m.book.Refuses(l.Seller) || m.withdrawn[l.ID()] != nil {
@@ -183,18 +183,18 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (m *market) balance() node.BalanceInfo {
+func (m *market) balance() api.BalanceInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return node.BalanceInfo{PeerID: m.self, Balance: m.book.Balance(m.self), Genesis: m.d.Repo.Config.Market.Genesis,
+	return api.BalanceInfo{PeerID: m.self, Balance: m.book.Balance(m.self), Genesis: m.d.Repo.Config.Market.Genesis,
 		Entries: m.book.Len(), Chain: len(m.book.Chain(m.self)), Pending: len(m.book.Pending(m.self)), Refused: m.book.Refuses(m.self)}
 }
 
 // history lists both sides of every entry involving this node.
-func (m *market) history() []node.HistoryItem {
+func (m *market) history() []api.HistoryItem {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := []node.HistoryItem{}
+	out := []api.HistoryItem{}
 	for _, e := range m.book.History(m.self) {
 		dir := "in"
 		switch {
@@ -208,7 +208,7 @@ func (m *market) history() []node.HistoryItem {
 			dir = "receipt-in"
 		}
 		id := m.book.IDOf(e)
-		out = append(out, node.HistoryItem{ID: id, Entry: *e, Direction: dir, Status: m.book.Status(id).String()})
+		out = append(out, api.HistoryItem{ID: id, Entry: *e, Direction: dir, Status: m.book.Status(id).String()})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
 	return out
@@ -216,12 +216,12 @@ func (m *market) history() []node.HistoryItem {
 
 // bookView lists every key's balance as this node's book computes it: nodes whose books hold
 // the same entries show the same view.
-func (m *market) bookView() node.BookView {
+func (m *market) bookView() api.BookView {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	v := node.BookView{Entries: m.book.Len(), Waiting: m.book.Waiting(), Keys: []node.BookKey{}}
+	v := api.BookView{Entries: m.book.Len(), Waiting: m.book.Waiting(), Keys: []api.BookKey{}}
 	for _, h := range m.book.Heads("", math.MaxInt) {
-		k := node.BookKey{Key: h.Author, Balance: m.book.Balance(h.Author), Chain: int(h.Seq), Refused: h.Fork}
+		k := api.BookKey{Key: h.Author, Balance: m.book.Balance(h.Author), Chain: int(h.Seq), Refused: h.Fork}
 		for _, e := range m.book.Chain(h.Author) {
 			if m.book.Status(m.book.IDOf(e)) == ledger.StatusUnfunded {
 				k.Unfunded++
@@ -232,21 +232,21 @@ func (m *market) bookView() node.BookView {
 	return v
 }
 
-func (m *market) refused() []node.RefusedKey {
+func (m *market) refused() []api.RefusedKey {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := []node.RefusedKey{}
+	out := []api.RefusedKey{}
 	for _, d := range m.book.Refused() {
-		out = append(out, node.RefusedKey{Author: d.Author, Seq: d.Seq, A: d.AID, B: d.BID})
+		out = append(out, api.RefusedKey{Author: d.Author, Seq: d.Seq, A: d.AID, B: d.BID})
 	}
 	return out
 }
 
 // Import adds signed entries (in chain order) to the book and spreads the new ones. Entries
 // the book refuses are an error naming the first; the valid ones before it are kept.
-func (m *market) Import(ctx context.Context, entries []*ledger.Entry) (node.ImportResult, error) {
+func (m *market) Import(ctx context.Context, entries []*ledger.Entry) (api.ImportResult, error) {
 	if len(entries) == 0 {
-		return node.ImportResult{}, node.ErrBadRequest.Wrap(errors.New("import: no entries"))
+		return api.ImportResult{}, api.ErrBadRequest.Wrap(errors.New("import: no entries"))
 	}
 	m.mu.Lock()
 	added, proofs, _, err := m.ingestLocked(ctx, entries)
@@ -259,12 +259,12 @@ func (m *market) Import(ctx context.Context, entries []*ledger.Entry) (node.Impo
 	}
 	m.mu.Unlock()
 	m.afterLedgerChange(ctx, added, proofs)
-	res := node.ImportResult{Added: len(added), Known: len(entries) - len(added)}
+	res := api.ImportResult{Added: len(added), Known: len(entries) - len(added)}
 	if errors.Is(err, ledger.ErrInvalid) {
-		return res, node.ErrBadRequest.Wrap(fmt.Errorf("import: %w", err))
+		return res, api.ErrBadRequest.Wrap(fmt.Errorf("import: %w", err))
 	}
 	if errors.Is(err, ledger.ErrFull) {
-		return res, node.ErrUnavailable.Wrap(fmt.Errorf("import: %w", err))
+		return res, api.ErrUnavailable.Wrap(fmt.Errorf("import: %w", err))
 	}
 	if err != nil { // the journal could not be written: this node's fault, not the request's
 		return res, fmt.Errorf("import: %w", err)
@@ -273,11 +273,11 @@ func (m *market) Import(ctx context.Context, entries []*ledger.Entry) (node.Impo
 }
 
 // Grant creates credits: only a key listed in market.issuers may.
-func (m *market) Grant(ctx context.Context, req node.GrantRequest) (*ledger.Entry, error) {
+func (m *market) Grant(ctx context.Context, req api.GrantRequest) (*ledger.Entry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.book.Rules().Issuers[m.self] {
-		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("grant: this node (%s) is not an issuer (market.issuers); only issuers grant credits", m.self))
+		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("grant: this node (%s) is not an issuer (market.issuers); only issuers grant credits", m.self))
 	}
 	e := m.book.Next(m.self, ledger.KindGrant)
 	e.To, e.Amount, e.Time = req.To, req.Amount, time.Now().UnixMilli()
@@ -285,7 +285,7 @@ func (m *market) Grant(ctx context.Context, req node.GrantRequest) (*ledger.Entr
 		return nil, err
 	}
 	if _, err := m.book.Add(e); err != nil {
-		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("grant: %w", err))
+		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("grant: %w", err))
 	}
 	if err := m.journal.Commit(ctx, m.book, e); err != nil {
 		return nil, fmt.Errorf("grant: %w", err)
@@ -296,7 +296,7 @@ func (m *market) Grant(ctx context.Context, req node.GrantRequest) (*ledger.Entr
 
 // Review evaluates a bought expert on a data set of the catalog and publishes the signed
 // result. Only a buyer reviews a paid listing: the review names its receipted payment.
-func (m *market) Review(ctx context.Context, req node.ReviewRequest) (*listing.Review, error) {
+func (m *market) Review(ctx context.Context, req api.ReviewRequest) (*listing.Review, error) {
 	m.mu.Lock()
 	l := m.listings[req.Listing]
 	var payment string
@@ -307,14 +307,14 @@ func (m *market) Review(ctx context.Context, req node.ReviewRequest) (*listing.R
 	}
 	m.mu.Unlock()
 	if l == nil {
-		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("%w %s", ErrUnknownListing, req.Listing))
+		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("%w %s", ErrUnknownListing, req.Listing))
 	}
 	if l.Price > 0 && payment == "" {
-		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("review %s: this node has no receipted payment for it; only buyers review", req.Listing))
+		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("review %s: this node has no receipted payment for it; only buyers review", req.Listing))
 	}
 	ev, err := m.d.Repo.EvalExpert(ctx, dataset.DefaultCatalog(), l.Expert, req.Dataset, req.Limit)
 	if err != nil {
-		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("review %s: %w", req.Listing, err))
+		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("review %s: %w", req.Listing, err))
 	}
 	r := &listing.Review{V: listing.Version, Listing: req.Listing, Expert: l.Expert, Payment: payment, Dataset: ev.Dataset,
 		Digest: ev.Digest, Samples: ev.Evaluation.Samples, Accuracy: ev.Evaluation.Accuracy, Rating: req.Rating, Text: req.Text,
@@ -323,7 +323,7 @@ func (m *market) Review(ctx context.Context, req node.ReviewRequest) (*listing.R
 		return nil, err
 	}
 	if err := r.Verify(m.verify, time.Now()); err != nil {
-		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("review: %w", err))
+		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("review: %w", err))
 	}
 	m.mu.Lock()
 	_, err = m.keepReviewLocked(ctx, r)

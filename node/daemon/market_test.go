@@ -22,6 +22,7 @@ import (
 	"github.com/meshnode/meshnode/market/ledger"
 	"github.com/meshnode/meshnode/market/listing"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 type testKey struct {
@@ -116,13 +117,13 @@ func TestMarketLedgerWriteFailureKeepsJournalLoadable(t *testing.T) {
 	p2 := entry(t, m, alice, ledger.KindPayment, func(e *ledger.Entry) { e.To, e.Amount, e.Listing = bob.id, 5, "L2" })
 	fail.Store(true)
 	_, err = m.Import(ctx, []*ledger.Entry{p2})
-	if err == nil || errors.Is(err, node.ErrBadRequest) {
+	if err == nil || errors.Is(err, api.ErrBadRequest) {
 		t.Fatalf("import on a failing disk: %v, want a server error", err)
 	}
 	fail.Store(false)
 	bad := *p2
 	bad.Amount = 6 // the signature no longer matches
-	if _, err = m.Import(ctx, []*ledger.Entry{&bad}); !errors.Is(err, node.ErrBadRequest) {
+	if _, err = m.Import(ctx, []*ledger.Entry{&bad}); !errors.Is(err, api.ErrBadRequest) {
 		t.Fatalf("import of a forged entry: %v, want a bad request", err)
 	}
 }
@@ -157,8 +158,8 @@ func TestMarketListingTableBounds(t *testing.T) {
 		}
 	}
 	_, err := m.keepListingLocked(ctx, signedListing(t, spam, 1, now.Add(time.Second), time.Hour))
-	if !errors.Is(err, node.ErrUnavailable) || !errors.Is(err, errSpam) {
-		t.Fatalf("listing %d of one seller: %v, want node.ErrUnavailable caused by the seller's own spam (the validator penalises it)", maxSellerListings+1, err)
+	if !errors.Is(err, api.ErrUnavailable) || !errors.Is(err, errSpam) {
+		t.Fatalf("listing %d of one seller: %v, want api.ErrUnavailable caused by the seller's own spam (the validator penalises it)", maxSellerListings+1, err)
 	}
 	rec := httptest.NewRecorder()
 	(&Daemon{log: m.d.log}).handle(func(*http.Request) (any, error) { return nil, err })(rec, httptest.NewRequest("GET", "/", nil))
@@ -222,8 +223,8 @@ func TestMarketFullListingTableEvictsTheLargestSeller(t *testing.T) {
 		t.Fatalf("after b got in: spam's soonest-expiring listing held %v, spam holds %d, %d listings",
 			m.listings[first.ID()] != nil, m.sellers[spam.id], len(m.listings))
 	}
-	if _, err := m.keepListingLocked(ctx, signedListing(t, spam, 1, now.Add(time.Second), time.Hour)); !errors.Is(err, node.ErrUnavailable) {
-		t.Fatalf("the largest seller's new listing in a full table: %v, want node.ErrUnavailable", err)
+	if _, err := m.keepListingLocked(ctx, signedListing(t, spam, 1, now.Add(time.Second), time.Hour)); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("the largest seller's new listing in a full table: %v, want api.ErrUnavailable", err)
 	}
 	// Two sellers of one listing each: neither may push out the other.
 	m2, _, _, _ := testMarket(t)
@@ -233,8 +234,8 @@ func TestMarketFullListingTableEvictsTheLargestSeller(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := m2.keepListingLocked(ctx, signedListing(t, spam, 1, now, time.Hour)); !errors.Is(err, node.ErrUnavailable) {
-		t.Fatalf("a third seller in a table of two single listings: %v, want node.ErrUnavailable", err)
+	if _, err := m2.keepListingLocked(ctx, signedListing(t, spam, 1, now, time.Hour)); !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("a third seller in a table of two single listings: %v, want api.ErrUnavailable", err)
 	}
 }
 

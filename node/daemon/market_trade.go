@@ -13,7 +13,7 @@ import (
 
 	"github.com/meshnode/meshnode/market/ledger"
 	"github.com/meshnode/meshnode/market/listing"
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // Errors a buyer gets before anything is written.
@@ -30,10 +30,10 @@ const maxBundle = 1500
 
 // Publish signs a listing for a stored expert, keeps it, protects the expert's blocks when it
 // has a price, and publishes it.
-func (m *market) Publish(ctx context.Context, req node.PublishRequest) (node.ListingView, error) {
+func (m *market) Publish(ctx context.Context, req api.PublishRequest) (api.ListingView, error) {
 	_, id, man, err := m.d.Repo.Expert(ctx, req.Ref)
 	if err != nil {
-		return node.ListingView{}, err
+		return api.ListingView{}, err
 	}
 	if man.Publisher != m.self {
 		// Only an expert's publisher sells it: a listing by anyone else would not gate its blocks
@@ -42,7 +42,7 @@ func (m *market) Publish(ctx context.Context, req node.PublishRequest) (node.Lis
 		if who == "" {
 			who = "no one (the manifest is unsigned)"
 		}
-		return node.ListingView{}, node.ErrBadRequest.Wrap(fmt.Errorf("publish %s: this node did not publish expert %s (its publisher is %s); only the publisher lists an expert",
+		return api.ListingView{}, api.ErrBadRequest.Wrap(fmt.Errorf("publish %s: this node did not publish expert %s (its publisher is %s); only the publisher lists an expert",
 			req.Ref, id, who))
 	}
 	life := m.d.Repo.Config.Market.DefaultExpiry
@@ -56,10 +56,10 @@ func (m *market) Publish(ctx context.Context, req node.PublishRequest) (node.Lis
 		l.Evals = append(l.Evals, listing.Eval{Dataset: e.Dataset, Metric: e.Metric, Value: e.Value, Samples: e.Samples})
 	}
 	if err := l.Sign(m.d.Repo.Identity); err != nil {
-		return node.ListingView{}, err
+		return api.ListingView{}, err
 	}
 	if err := l.Verify(m.verify, now); err != nil {
-		return node.ListingView{}, node.ErrBadRequest.Wrap(fmt.Errorf("publish %s: %w", req.Ref, err))
+		return api.ListingView{}, api.ErrBadRequest.Wrap(fmt.Errorf("publish %s: %w", req.Ref, err))
 	}
 	m.mu.Lock()
 	_, err = m.keepListingLocked(ctx, l)
@@ -72,10 +72,10 @@ func (m *market) Publish(ctx context.Context, req node.PublishRequest) (node.Lis
 	}
 	m.mu.Unlock()
 	if err != nil {
-		return node.ListingView{}, err
+		return api.ListingView{}, err
 	}
 	if err := m.refreshAccess(ctx); err != nil {
-		return node.ListingView{}, err
+		return api.ListingView{}, err
 	}
 	m.d.blobs.Announce(id)
 	m.d.blobs.Announce(man.Weights)
@@ -91,22 +91,22 @@ func (m *market) Publish(ctx context.Context, req node.PublishRequest) (node.Lis
 // expired listing still resolves when this node has already journaled a payment for it (a
 // resend of a payment whose answer was lost, or a fetch again after a receipt): the payment
 // counts against this node's balance whether or not the listing has expired since.
-func (m *market) resolve(ctx context.Context, req node.BuyRequest) (*listing.Listing, error) {
+func (m *market) resolve(ctx context.Context, req api.BuyRequest) (*listing.Listing, error) {
 	var l *listing.Listing
 	if len(req.Offer) > 0 {
 		var err error
 		if l, err = listing.DecodeListing(req.Offer); err != nil {
-			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("offer: %w", err))
+			return nil, api.ErrBadRequest.Wrap(fmt.Errorf("offer: %w", err))
 		}
 		if req.Listing != "" && l.ID() != req.Listing {
-			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("offer has ID %s, not %s", l.ID(), req.Listing))
+			return nil, api.ErrBadRequest.Wrap(fmt.Errorf("offer has ID %s, not %s", l.ID(), req.Listing))
 		}
 	} else {
 		m.mu.Lock()
 		l = m.listings[req.Listing]
 		m.mu.Unlock()
 		if l == nil {
-			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("%w %s: 'market list' shows the listings this node knows", ErrUnknownListing, req.Listing))
+			return nil, api.ErrBadRequest.Wrap(fmt.Errorf("%w %s: 'market list' shows the listings this node knows", ErrUnknownListing, req.Listing))
 		}
 	}
 	err := l.Verify(m.verify, time.Now())
@@ -114,15 +114,15 @@ func (m *market) resolve(ctx context.Context, req node.BuyRequest) (*listing.Lis
 		err = nil
 	}
 	if err != nil {
-		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("listing %s: %w", l.ID(), err))
+		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("listing %s: %w", l.ID(), err))
 	}
 	if l.Seller == m.self {
-		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("listing %s is this node's own", l.ID()))
+		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("listing %s is this node's own", l.ID()))
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.withdrawn[l.ID()] != nil && !m.paidForLocked(l) {
-		return nil, node.ErrBadRequest.Wrap(fmt.Errorf("listing %s: %w by its seller", l.ID(), ErrWithdrawn))
+		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("listing %s: %w by its seller", l.ID(), ErrWithdrawn))
 	}
 	if _, err := m.keepListingLocked(ctx, l); err != nil {
 		return nil, fmt.Errorf("buy %s: %w", l.ID(), err)
@@ -132,14 +132,14 @@ func (m *market) resolve(ctx context.Context, req node.BuyRequest) (*listing.Lis
 
 // Buy pays for a listing (for a price: a signed payment, journaled before it leaves, answered
 // by the seller's receipt), then fetches the expert by bitswap, verifies and installs it.
-func (m *market) Buy(ctx context.Context, req node.BuyRequest) (node.BuyResult, error) {
+func (m *market) Buy(ctx context.Context, req api.BuyRequest) (api.BuyResult, error) {
 	l, err := m.resolve(ctx, req)
 	if err != nil {
 		m.metrics.purchases.WithLabelValues("rejected").Inc()
-		return node.BuyResult{}, err
+		return api.BuyResult{}, err
 	}
 	id := l.ID()
-	res := node.BuyResult{Listing: id, Expert: l.Expert, Seller: l.Seller, Price: l.Price}
+	res := api.BuyResult{Listing: id, Expert: l.Expert, Seller: l.Seller, Price: l.Price}
 	expert, err := cid.Decode(l.Expert)
 	if err != nil {
 		return res, fmt.Errorf("listing %s: expert: %w", id, err)
@@ -225,7 +225,7 @@ func (m *market) preparePayment(ctx context.Context, l *listing.Listing, id stri
 		return nil, nil, fmt.Errorf("%w: this node's key %s", ErrRefusedKey, m.self)
 	}
 	if m.book.Refuses(l.Seller) {
-		return nil, nil, node.ErrBadRequest.Wrap(fmt.Errorf("%w: the seller %s", ErrRefusedKey, l.Seller))
+		return nil, nil, api.ErrBadRequest.Wrap(fmt.Errorf("%w: the seller %s", ErrRefusedKey, l.Seller))
 	}
 	for _, e := range m.book.Chain(m.self) {
 		if e.Kind == ledger.KindPayment && e.Listing == id && e.To == l.Seller && e.Amount == l.Price {
@@ -233,7 +233,7 @@ func (m *market) preparePayment(ctx context.Context, l *listing.Listing, id stri
 		}
 	}
 	if bal := m.book.Balance(m.self); bal < l.Price {
-		return nil, nil, node.ErrBadRequest.Wrap(fmt.Errorf("%w: %d credits, the listing costs %d", ErrInsufficient, bal, l.Price))
+		return nil, nil, api.ErrBadRequest.Wrap(fmt.Errorf("%w: %d credits, the listing costs %d", ErrInsufficient, bal, l.Price))
 	}
 	pay := m.book.Next(m.self, ledger.KindPayment)
 	pay.To, pay.Amount, pay.Listing, pay.Time = l.Seller, l.Price, id, time.Now().UnixMilli()

@@ -8,7 +8,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 
 	"github.com/meshnode/meshnode/market/listing"
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // mkWithdrawn holds the withdrawals of listings this node keeps: listing ID -> the seller's
@@ -18,29 +18,29 @@ var mkWithdrawn = ds.NewKey("/withdrawn")
 // Unlist withdraws one of this node's listings: it is off sale everywhere the withdrawal
 // reaches, receipts already given stay valid, and with Free its expert's blocks go to anyone
 // from now on (otherwise only to those who bought it).
-func (m *market) Unlist(ctx context.Context, req node.UnlistRequest) (node.ListingView, error) {
+func (m *market) Unlist(ctx context.Context, req api.UnlistRequest) (api.ListingView, error) {
 	m.mu.Lock()
 	l := m.listings[req.Listing]
 	mine := m.mine[req.Listing]
 	m.mu.Unlock()
 	switch {
 	case l == nil:
-		return node.ListingView{}, node.ErrBadRequest.Wrap(fmt.Errorf("unlist: %w %s", ErrUnknownListing, req.Listing))
+		return api.ListingView{}, api.ErrBadRequest.Wrap(fmt.Errorf("unlist: %w %s", ErrUnknownListing, req.Listing))
 	case !mine:
-		return node.ListingView{}, node.ErrBadRequest.Wrap(fmt.Errorf("unlist %s: the listing is %s's; only its seller withdraws it", req.Listing, l.Seller))
+		return api.ListingView{}, api.ErrBadRequest.Wrap(fmt.Errorf("unlist %s: the listing is %s's; only its seller withdraws it", req.Listing, l.Seller))
 	}
 	w := &listing.Withdrawal{V: listing.Version, Listing: req.Listing, Free: req.Free, Time: time.Now().UnixMilli()}
 	if err := w.Sign(m.d.Repo.Identity); err != nil {
-		return node.ListingView{}, err
+		return api.ListingView{}, err
 	}
 	m.mu.Lock()
 	_, err := m.keepWithdrawalLocked(ctx, w)
 	m.mu.Unlock()
 	if err != nil {
-		return node.ListingView{}, err
+		return api.ListingView{}, err
 	}
 	if err := m.refreshAccess(ctx); err != nil {
-		return node.ListingView{}, err
+		return api.ListingView{}, err
 	}
 	if err := m.publish(ctx, &listing.Message{Kind: listing.KindUnlist, Unlist: w}); err != nil {
 		m.d.log.Warn("publish withdrawal now; the next republish round retries", "err", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/meshnode/meshnode/experts/dataset"
 	"github.com/meshnode/meshnode/experts/store"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // maxTrainJobs bounds the trainings the API runs at once (each takes a core or more), and
@@ -30,7 +31,7 @@ const (
 func (d *Daemon) trainHandler() http.HandlerFunc {
 	slots := newJobSlots(maxTrainJobs)
 	return func(w http.ResponseWriter, r *http.Request) {
-		var req node.TrainRequest
+		var req api.TrainRequest
 		err := decodeStrict(r, &req)
 		if err == nil {
 			err = needAbsoluteDataset("train", req.Dataset)
@@ -39,7 +40,7 @@ func (d *Daemon) trainHandler() http.HandlerFunc {
 			writeError(w, err)
 			return
 		}
-		runJob(w, r, slots, func(ctx context.Context, progress func(experts.EpochStats)) (*node.TrainReport, error) {
+		runJob(w, r, slots, func(ctx context.Context, progress func(experts.EpochStats)) (*api.TrainReport, error) {
 			req.Progress = progress
 			rep, err := d.Repo.TrainExpert(ctx, dataset.DefaultCatalog(), req)
 			if err != nil {
@@ -56,7 +57,7 @@ func (d *Daemon) trainHandler() http.HandlerFunc {
 // folder is not the command's.
 func needAbsoluteDataset(what, ds string) error {
 	if path, ok := strings.CutPrefix(ds, "csv:"); ok && !filepath.IsAbs(path) {
-		return node.ErrBadRequest.Errorf("%s: dataset %q: the daemon needs an absolute path", what, ds)
+		return api.ErrBadRequest.Errorf("%s: dataset %q: the daemon needs an absolute path", what, ds)
 	}
 	return nil
 }
@@ -66,8 +67,8 @@ func needAbsoluteDataset(what, ds string) error {
 // the command's.
 func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
 	local := node.LocalOps{Repo: d.Repo, Catalog: dataset.DefaultCatalog()}
-	mux.HandleFunc("POST "+node.PathExpertEval, d.handle(func(r *http.Request) (any, error) {
-		var req node.EvalRequest
+	mux.HandleFunc("POST "+api.PathExpertEval, d.handle(func(r *http.Request) (any, error) {
+		var req api.EvalRequest
 		if err := decodeStrict(r, &req); err != nil {
 			return nil, err
 		}
@@ -77,62 +78,62 @@ func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
 		rep, err := local.EvalExpert(r.Context(), req.Ref, req.Dataset, req.Limit)
 		return rep, asBadRequest(err)
 	}))
-	mux.HandleFunc("POST "+node.PathExpertExport, d.handle(func(r *http.Request) (any, error) {
-		var req node.ExportRequest
+	mux.HandleFunc("POST "+api.PathExpertExport, d.handle(func(r *http.Request) (any, error) {
+		var req api.ExportRequest
 		if err := decodeStrict(r, &req); err != nil {
 			return nil, err
 		}
 		if !filepath.IsAbs(req.Path) {
-			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("export: path %q is not absolute", req.Path))
+			return nil, api.ErrBadRequest.Wrap(fmt.Errorf("export: path %q is not absolute", req.Path))
 		}
 		rep, err := local.ExportExpert(r.Context(), req.Ref, req.Path)
 		return rep, asBadRequest(err)
 	}))
-	mux.HandleFunc("GET "+node.PathExpertInspect, d.handle(func(r *http.Request) (any, error) {
+	mux.HandleFunc("GET "+api.PathExpertInspect, d.handle(func(r *http.Request) (any, error) {
 		ref := r.URL.Query().Get("ref")
 		if ref == "" {
-			return nil, node.ErrBadRequest.Errorf("inspect: ?ref= (an expert's ID or name) is missing")
+			return nil, api.ErrBadRequest.Errorf("inspect: ?ref= (an expert's ID or name) is missing")
 		}
 		return local.InspectExpert(r.Context(), ref)
 	}))
 	validateSlots := newJobSlots(maxValidateJobs)
-	mux.HandleFunc("POST "+node.PathValidate, func(w http.ResponseWriter, r *http.Request) {
-		var req node.ValidateRequest
+	mux.HandleFunc("POST "+api.PathValidate, func(w http.ResponseWriter, r *http.Request) {
+		var req api.ValidateRequest
 		err := decodeStrict(r, &req)
 		for _, s := range req.Suites {
 			if err == nil && !filepath.IsAbs(s) {
-				err = node.ErrBadRequest.Errorf("validate: suite %q: the daemon needs an absolute path", s)
+				err = api.ErrBadRequest.Errorf("validate: suite %q: the daemon needs an absolute path", s)
 			}
 		}
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		runJob(w, r, validateSlots, func(ctx context.Context, progress func(node.ValidateProgress)) (*validate.Report, error) {
+		runJob(w, r, validateSlots, func(ctx context.Context, progress func(api.ValidateProgress)) (*validate.Report, error) {
 			req.Progress = progress
 			return local.ValidateExperts(ctx, req)
 		})
 	})
 	distillSlots := newJobSlots(maxTrainJobs)
-	mux.HandleFunc("POST "+node.PathDistill, func(w http.ResponseWriter, r *http.Request) {
-		var req node.DistillRequest
+	mux.HandleFunc("POST "+api.PathDistill, func(w http.ResponseWriter, r *http.Request) {
+		var req api.DistillRequest
 		err := decodeStrict(r, &req)
 		if err == nil {
 			err = needAbsoluteDataset("distill", req.Dataset)
 		}
 		for _, p := range []string{req.Output, req.Calibration, req.Prompts} {
 			if err == nil && p != "" && !filepath.IsAbs(p) {
-				err = node.ErrBadRequest.Errorf("distill: path %q: the daemon needs an absolute path", p)
+				err = api.ErrBadRequest.Errorf("distill: path %q: the daemon needs an absolute path", p)
 			}
 		}
 		if err == nil && req.Output == "" {
-			err = node.ErrBadRequest.Errorf("distill: output is missing")
+			err = api.ErrBadRequest.Errorf("distill: output is missing")
 		}
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		runJob(w, r, distillSlots, func(ctx context.Context, progress func(kd.Progress)) (*node.DistillResult, error) {
+		runJob(w, r, distillSlots, func(ctx context.Context, progress func(kd.Progress)) (*api.DistillResult, error) {
 			req.Progress = progress
 			res, err := local.Distill(ctx, req)
 			if err == nil {
@@ -141,30 +142,30 @@ func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
 			return res, err
 		})
 	})
-	mux.HandleFunc("POST "+node.PathGenerate, func(w http.ResponseWriter, r *http.Request) {
-		var req node.GenerateRequest
+	mux.HandleFunc("POST "+api.PathGenerate, func(w http.ResponseWriter, r *http.Request) {
+		var req api.GenerateRequest
 		err := decodeStrict(r, &req)
 		for _, p := range []string{req.AnalysisDir, req.ModelPath, req.Calibration, req.Output} {
 			if err == nil && p != "" && !filepath.IsAbs(p) {
-				err = node.ErrBadRequest.Errorf("generate: path %q: the daemon needs an absolute path", p)
+				err = api.ErrBadRequest.Errorf("generate: path %q: the daemon needs an absolute path", p)
 			}
 		}
 		if err != nil {
 			writeError(w, err)
 			return
 		}
-		runJob(w, r, distillSlots, func(ctx context.Context, progress func(node.GenerateProgress)) (*node.GenerateResult, error) {
+		runJob(w, r, distillSlots, func(ctx context.Context, progress func(api.GenerateProgress)) (*api.GenerateResult, error) {
 			req.Progress = progress
 			return local.Generate(ctx, req)
 		})
 	})
-	mux.HandleFunc("POST "+node.PathExpertImport, d.handle(func(r *http.Request) (any, error) {
-		var req node.ExpertImportRequest
+	mux.HandleFunc("POST "+api.PathExpertImport, d.handle(func(r *http.Request) (any, error) {
+		var req api.ExpertImportRequest
 		if err := decodeStrict(r, &req); err != nil {
 			return nil, err
 		}
 		if !filepath.IsAbs(req.Path) {
-			return nil, node.ErrBadRequest.Wrap(fmt.Errorf("import: path %q is not absolute", req.Path))
+			return nil, api.ErrBadRequest.Wrap(fmt.Errorf("import: path %q is not absolute", req.Path))
 		}
 		rep, err := local.ImportExpert(r.Context(), req.Path, req.ImportOptions)
 		return rep, asBadRequest(err)
@@ -177,5 +178,5 @@ func asBadRequest(err error) error {
 	if err == nil || errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	return node.ErrBadRequest.Wrap(err)
+	return api.ErrBadRequest.Wrap(err)
 }

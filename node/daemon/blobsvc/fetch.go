@@ -12,17 +12,18 @@ import (
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/mesh/blobs"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // Fetch pulls a blob from the mesh into the store (if not already held), exposes it to anyone
 // (it was public where it came from, as in IPFS) and queues its announcement.
-func (b *Service) Fetch(ctx context.Context, c cid.Cid) (node.BlobInfo, error) {
+func (b *Service) Fetch(ctx context.Context, c cid.Cid) (api.BlobInfo, error) {
 	info, err := b.fetch(ctx, c, cid.Undef, nil)
 	if err != nil {
 		return info, err
 	}
 	if err := b.expose(ctx, c); err != nil {
-		return node.BlobInfo{}, fmt.Errorf("blob get %s: %w", c, err)
+		return api.BlobInfo{}, fmt.Errorf("blob get %s: %w", c, err)
 	}
 	b.Announce(c)
 	return info, nil
@@ -30,7 +31,7 @@ func (b *Service) Fetch(ctx context.Context, c cid.Cid) (node.BlobInfo, error) {
 
 // fetch is Fetch, guided by a guess of the blob c links to when linked is not nil (see
 // blobs.Exchange.FetchGuided); the report counts both.
-func (b *Service) fetch(ctx context.Context, c, guess cid.Cid, linked func(blocks.Block) (cid.Cid, error)) (node.BlobInfo, error) {
+func (b *Service) fetch(ctx context.Context, c, guess cid.Cid, linked func(blocks.Block) (cid.Cid, error)) (api.BlobInfo, error) {
 	defer b.keeper.Hold()()
 	t0 := time.Now()
 	var last blobs.Progress
@@ -47,13 +48,13 @@ func (b *Service) fetch(ctx context.Context, c, guess cid.Cid, linked func(block
 	b.metrics.fetches.WithLabelValues(outcome).Observe(time.Since(t0).Seconds())
 	if err != nil {
 		if outcome == "unavailable" {
-			return node.BlobInfo{}, fmt.Errorf("blob %s is unavailable: no provider delivered it within %s (%d of its bytes arrived): %w",
+			return api.BlobInfo{}, fmt.Errorf("blob %s is unavailable: no provider delivered it within %s (%d of its bytes arrived): %w",
 				c, time.Since(t0).Round(time.Millisecond), last.Received, err)
 		}
-		return node.BlobInfo{}, err
+		return api.BlobInfo{}, err
 	}
 	el := time.Since(t0).Seconds()
-	info := node.BlobInfo{CID: c.String(), Size: last.Total, Received: last.Received, Seconds: el}
+	info := api.BlobInfo{CID: c.String(), Size: last.Total, Received: last.Received, Seconds: el}
 	if el > 0 {
 		info.MiBPerSecond = float64(last.Received) / (1 << 20) / el
 	}
@@ -62,7 +63,7 @@ func (b *Service) fetch(ctx context.Context, c, guess cid.Cid, linked func(block
 
 // FetchExpert pulls an expert's manifest and weights from the mesh, checks both against their
 // CIDs and installs the expert.
-func (b *Service) FetchExpert(ctx context.Context, id cid.Cid) (node.BlobInfo, error) {
+func (b *Service) FetchExpert(ctx context.Context, id cid.Cid) (api.BlobInfo, error) {
 	info, _, _, err := b.FetchExpertGuided(ctx, id, b.AdvertisedWeights(id))
 	return info, err
 }
@@ -97,16 +98,16 @@ func (b *Service) AdvertisedWeights(id cid.Cid) cid.Cid {
 // saves a round trip (boxo holds a second message to a peer for 20 ms after the first). The
 // manifest decides: a wrong guess is dropped and the weights it names are fetched. The info
 // describes the weights (size) and the whole transfer (bytes received, time).
-func (b *Service) FetchExpertGuided(ctx context.Context, id, weights cid.Cid) (node.BlobInfo, *experts.Manifest, *experts.Network, error) {
+func (b *Service) FetchExpertGuided(ctx context.Context, id, weights cid.Cid) (api.BlobInfo, *experts.Manifest, *experts.Network, error) {
 	info, _, err := b.FetchVerified(ctx, id, weights)
 	if err != nil {
-		return node.BlobInfo{}, nil, nil, err
+		return api.BlobInfo{}, nil, nil, err
 	}
 	// Nothing is announced: a fetched expert is exposed when it is served (and a bought one
 	// only to its seller's buyers).
 	m, net, err := b.store.Install(ctx, id)
 	if err != nil {
-		return node.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: %w", id, err)
+		return api.BlobInfo{}, nil, nil, fmt.Errorf("fetch expert %s: %w", id, err)
 	}
 	b.invalidateHosted()
 	info.CID, info.Name = id.String(), m.Name
@@ -116,7 +117,7 @@ func (b *Service) FetchExpertGuided(ctx context.Context, id, weights cid.Cid) (n
 // FetchVerified brings an expert's manifest and weights into the blockstore, each block checked
 // against its CID, and checks the manifest's signature; it does not install the expert (gc
 // removes the blocks unless something keeps them). weights is a guess as in FetchExpertGuided.
-func (b *Service) FetchVerified(ctx context.Context, id, weights cid.Cid) (node.BlobInfo, *experts.Manifest, error) {
+func (b *Service) FetchVerified(ctx context.Context, id, weights cid.Cid) (api.BlobInfo, *experts.Manifest, error) {
 	linked := func(blk blocks.Block) (cid.Cid, error) {
 		m, err := experts.DecodeManifestWithCID(id, blk.RawData())
 		if err != nil {
@@ -126,20 +127,20 @@ func (b *Service) FetchVerified(ctx context.Context, id, weights cid.Cid) (node.
 	}
 	info, err := b.fetch(ctx, id, weights, linked)
 	if err != nil {
-		return node.BlobInfo{}, nil, err
+		return api.BlobInfo{}, nil, err
 	}
 	raw, err := b.store.GetManifestBytes(ctx, id)
 	if err != nil {
-		return node.BlobInfo{}, nil, err
+		return api.BlobInfo{}, nil, err
 	}
 	m, err := experts.DecodeManifestWithCID(id, raw)
 	if err != nil {
-		return node.BlobInfo{}, nil, fmt.Errorf("fetch expert %s: %w", id, err)
+		return api.BlobInfo{}, nil, fmt.Errorf("fetch expert %s: %w", id, err)
 	}
 	// An expert from the mesh is used only with its publisher's valid signature: the publisher
 	// is who listings, evaluations and licences are checked against.
 	if err := m.Verify(node.VerifyPeerSignature); err != nil {
-		return node.BlobInfo{}, nil, fmt.Errorf("fetch expert %s: refused: %w", id, err)
+		return api.BlobInfo{}, nil, fmt.Errorf("fetch expert %s: refused: %w", id, err)
 	}
 	info.Size = m.WeightsSize
 	return info, m, nil

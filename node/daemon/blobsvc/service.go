@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshnode/meshnode/node/api"
 	depslib "github.com/meshnode/meshnode/node/daemon/internal/deps"
 
 	"github.com/ipfs/boxo/blockstore"
@@ -161,17 +162,17 @@ func (b *Service) Keeper() *node.BlobKeeper { return b.keeper }
 
 // Put imports a file into the store and pins it; unless private, it exposes the blob to anyone
 // and queues its announcement (a node with no peers yet announces it when it has some).
-func (b *Service) Put(ctx context.Context, req node.BlobPutRequest) (node.BlobInfo, error) {
+func (b *Service) Put(ctx context.Context, req api.BlobPutRequest) (api.BlobInfo, error) {
 	info, c, err := b.keeper.Put(ctx, req)
 	if err != nil {
-		return node.BlobInfo{}, err
+		return api.BlobInfo{}, err
 	}
 	b.metrics.put.Add(float64(info.Size))
 	if req.Private {
 		return info, nil
 	}
 	if err := b.exposure.Refresh(ctx); err != nil {
-		return node.BlobInfo{}, fmt.Errorf("blob put %s: %w", c, err)
+		return api.BlobInfo{}, fmt.Errorf("blob put %s: %w", c, err)
 	}
 	b.Announce(c)
 	return info, nil
@@ -186,7 +187,7 @@ func (b *Service) expose(ctx context.Context, c cid.Cid) error {
 }
 
 // GC deletes every block that is neither part of a pinned blob nor of a hosted expert.
-func (b *Service) GC(ctx context.Context) (node.GCReport, error) {
+func (b *Service) GC(ctx context.Context) (api.GCReport, error) {
 	rep, err := b.keeper.GC(ctx)
 	b.metrics.gcBlocks.Add(float64(rep.Removed))
 	return rep, err

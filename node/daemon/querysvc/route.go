@@ -10,14 +10,14 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/routing"
 )
 
 // Query routes one query of this node: to the named expert or the best of a domain, failing
 // over and hedging across candidates; with K > 1, to the K best distinct experts with the same
 // interface, mixing their outputs by gate weights.
-func (s *Service) Query(ctx context.Context, q node.QueryRequest) (*node.QueryAnswer, error) {
+func (s *Service) Query(ctx context.Context, q api.QueryRequest) (*api.QueryAnswer, error) {
 	t0 := time.Now()
 	a, err := s.query(ctx, q)
 	outcome, answerer := "ok", "none"
@@ -41,7 +41,7 @@ func (s *Service) Query(ctx context.Context, q node.QueryRequest) (*node.QueryAn
 	return a, err
 }
 
-func (s *Service) query(ctx context.Context, q node.QueryRequest) (*node.QueryAnswer, error) {
+func (s *Service) query(ctx context.Context, q api.QueryRequest) (*api.QueryAnswer, error) {
 	if q.Expert != "" && q.Domain != "" {
 		return nil, errors.New("query: name an expert or a domain, not both")
 	}
@@ -96,13 +96,13 @@ func (s *Service) query(ctx context.Context, q node.QueryRequest) (*node.QueryAn
 			return nil, err
 		}
 		s.checker.maybeCheck(req, ans)
-		return &node.QueryAnswer{Answer: ans, Domain: q.Domain, Gate: gated, Micros: time.Since(t0).Microseconds()}, nil
+		return &api.QueryAnswer{Answer: ans, Domain: q.Domain, Gate: gated, Micros: time.Since(t0).Microseconds()}, nil
 	}
 	mix, err := s.router.Mix(ctx, ranked, q.K, call)
 	if err != nil {
 		return nil, err
 	}
-	return &node.QueryAnswer{Answer: mix.Answer, Mixture: mix.Parts, Domain: q.Domain, Gate: gated, Micros: time.Since(t0).Microseconds()}, nil
+	return &api.QueryAnswer{Answer: mix.Answer, Mixture: mix.Parts, Domain: q.Domain, Gate: gated, Micros: time.Since(t0).Microseconds()}, nil
 }
 
 // candidates lists who could answer: the hosted expert (or hosted experts of the domain) and

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshnode/meshnode/node/api"
 	depslib "github.com/meshnode/meshnode/node/daemon/internal/deps"
 
 	"github.com/ipfs/go-cid"
@@ -58,7 +59,7 @@ type Fetcher interface {
 	// FetchVerified brings an expert's manifest and weights into the blockstore, checked
 	// against their CIDs and the publisher's signature, without installing the expert.
 	// weights, when defined, is a guess of the manifest's weights CID.
-	FetchVerified(ctx context.Context, id, weights cid.Cid) (node.BlobInfo, *experts.Manifest, error)
+	FetchVerified(ctx context.Context, id, weights cid.Cid) (api.BlobInfo, *experts.Manifest, error)
 	// AdvertisedWeights is the weights CID the live adverts of an expert agree on (cid.Undef
 	// when there is none).
 	AdvertisedWeights(id cid.Cid) cid.Cid

@@ -18,7 +18,7 @@ import (
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/store"
 	"github.com/meshnode/meshnode/mesh/advert"
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/routing"
 )
 
@@ -49,8 +49,8 @@ func (noAdverts) List(time.Time) []advert.Entry { return nil }
 // noFetcher fetches nothing.
 type noFetcher struct{}
 
-func (noFetcher) FetchVerified(context.Context, cid.Cid, cid.Cid) (node.BlobInfo, *experts.Manifest, error) {
-	return node.BlobInfo{}, nil, errors.New("no fetch in tests")
+func (noFetcher) FetchVerified(context.Context, cid.Cid, cid.Cid) (api.BlobInfo, *experts.Manifest, error) {
+	return api.BlobInfo{}, nil, errors.New("no fetch in tests")
 }
 func (noFetcher) AdvertisedWeights(cid.Cid) cid.Cid { return cid.Undef }
 
@@ -94,7 +94,7 @@ func TestGateFeedbackSurvivesRestart(t *testing.T) {
 		t.Fatalf("load with nothing stored: %v", err)
 	}
 	// No expert answers the domain, but the caller's choice is observed first.
-	if _, err := first.Query(ctx, node.QueryRequest{Domain: "weather", Text: "will it rain"}); err == nil {
+	if _, err := first.Query(ctx, api.QueryRequest{Domain: "weather", Text: "will it rain"}); err == nil {
 		t.Fatal("query with no candidate: no error")
 	}
 	if err := first.Close(ctx); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/meshnode/meshnode/distill/federated/fedjob"
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // coordState is a coordinated job's persistent state: enough to resume after a restart from
@@ -46,22 +47,22 @@ type coordinator struct {
 }
 
 // startJob coordinates a new job from a hosted expert.
-func (s *Service) startJob(ctx context.Context, req node.TrainStartRequest) (node.TrainJobInfo, error) {
+func (s *Service) startJob(ctx context.Context, req api.TrainStartRequest) (api.TrainJobInfo, error) {
 	base, m, err := s.expert(ctx, req.Base)
 	if err != nil {
-		return node.TrainJobInfo{}, err
+		return api.TrainJobInfo{}, err
 	}
 	if m.Output.Kind != experts.OutputClasses {
-		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(fmt.Errorf("train start: expert %s is not a classifier", base))
+		return api.TrainJobInfo{}, api.ErrBadRequest.Wrap(fmt.Errorf("train start: expert %s is not a classifier", base))
 	}
 	if m.Params > maxUpdateValues {
-		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(fmt.Errorf("train start: expert %s has %d parameters; updates carry at most %d", base, m.Params, maxUpdateValues))
+		return api.TrainJobInfo{}, api.ErrBadRequest.Wrap(fmt.Errorf("train start: expert %s has %d parameters; updates carry at most %d", base, m.Params, maxUpdateValues))
 	}
 	if req.EvalDataset == "" {
-		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(errors.New("train start: an evaluation data set is required (the coordinator measures every version on it)"))
+		return api.TrainJobInfo{}, api.ErrBadRequest.Wrap(errors.New("train start: an evaluation data set is required (the coordinator measures every version on it)"))
 	}
 	if _, err := s.evalData(req.EvalDataset, m); err != nil {
-		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(err)
+		return api.TrainJobInfo{}, api.ErrBadRequest.Wrap(err)
 	}
 	domain := req.Domain
 	if domain == "" && len(m.Domains) > 0 {
@@ -74,30 +75,30 @@ func (s *Service) startJob(ctx context.Context, req node.TrainStartRequest) (nod
 		MaxShare: req.MaxShare, Trim: req.Trim, ClipNorm: req.ClipNorm, NoiseStd: req.NoiseStd,
 		Seed: req.Seed, Created: time.Now().UnixMilli()}
 	if err := spec.Sign(s.signer); err != nil {
-		return node.TrainJobInfo{}, err
+		return api.TrainJobInfo{}, err
 	}
 	if err := spec.Check(node.VerifyPeerSignature); err != nil {
-		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(err)
+		return api.TrainJobInfo{}, api.ErrBadRequest.Wrap(err)
 	}
 	if req.Dataset != "" { // the coordinator's own data must fit before anything starts
 		if _, err := s.loadPart(spec, req.Dataset); err != nil {
-			return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(err)
+			return api.TrainJobInfo{}, api.ErrBadRequest.Wrap(err)
 		}
 	}
 	cs := &coordState{Spec: spec, EvalDataset: req.EvalDataset, Round: 1, Model: base.String(), State: fedjob.StateRound}
 	if err := s.saveCoord(ctx, cs); err != nil {
-		return node.TrainJobInfo{}, err
+		return api.TrainJobInfo{}, err
 	}
 	s.startCoordinator(cs)
 	if req.Dataset != "" {
 		if _, err := s.join(ctx, spec.ID(), req.Dataset); err != nil {
-			return node.TrainJobInfo{}, err
+			return api.TrainJobInfo{}, err
 		}
 	}
 	if j, ok := s.job(spec.ID()); ok {
 		return j, nil
 	}
-	return node.TrainJobInfo{}, fmt.Errorf("train start: job %s vanished", spec.ID())
+	return api.TrainJobInfo{}, fmt.Errorf("train start: job %s vanished", spec.ID())
 }
 
 func (s *Service) saveCoord(ctx context.Context, cs *coordState) error {
@@ -173,7 +174,7 @@ func (c *coordinator) add(u *fedjob.Update, size int) error {
 	return nil
 }
 
-func (c *coordinator) describe(info *node.TrainJobInfo) {
+func (c *coordinator) describe(info *api.TrainJobInfo) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	info.Coordinator = true

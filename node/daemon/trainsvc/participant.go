@@ -18,7 +18,7 @@ import (
 	"github.com/meshnode/meshnode/distill/federated/fedjob"
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/mesh/rpc"
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // partRecord is this node's persistent part in a job.
@@ -69,28 +69,28 @@ func (s *Service) loadPart(spec fedjob.Spec, name string) (experts.Samples, erro
 }
 
 // join takes part in a job this node has heard of, training on the named data set.
-func (s *Service) join(ctx context.Context, job, datasetName string) (node.TrainJobInfo, error) {
+func (s *Service) join(ctx context.Context, job, datasetName string) (api.TrainJobInfo, error) {
 	s.mu.Lock()
 	j := s.seen[job]
 	s.mu.Unlock()
 	if j == nil {
-		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(fmt.Errorf("train join: no job %s has been announced on the mesh (yet)", job))
+		return api.TrainJobInfo{}, api.ErrBadRequest.Wrap(fmt.Errorf("train join: no job %s has been announced on the mesh (yet)", job))
 	}
 	if j.Ann.State != fedjob.StateRound {
-		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(fmt.Errorf("train join: job %s is %s", job, j.Ann.State))
+		return api.TrainJobInfo{}, api.ErrBadRequest.Wrap(fmt.Errorf("train join: job %s is %s", job, j.Ann.State))
 	}
 	p, err := s.startParticipant(partRecord{Spec: j.Ann.Spec, Dataset: datasetName})
 	if err != nil {
-		return node.TrainJobInfo{}, node.ErrBadRequest.Wrap(err)
+		return api.TrainJobInfo{}, api.ErrBadRequest.Wrap(err)
 	}
 	if err := p.save(ctx); err != nil {
-		return node.TrainJobInfo{}, err
+		return api.TrainJobInfo{}, err
 	}
 	p.offer(j.Ann)
 	if info, ok := s.job(job); ok {
 		return info, nil
 	}
-	return node.TrainJobInfo{}, fmt.Errorf("train join: job %s vanished", job)
+	return api.TrainJobInfo{}, fmt.Errorf("train join: job %s vanished", job)
 }
 
 // leave stops taking part in a job (and, on its coordinator, stops the job).
@@ -100,7 +100,7 @@ func (s *Service) leave(ctx context.Context, job string) error {
 	delete(s.parts, job)
 	s.mu.Unlock()
 	if p == nil && c == nil {
-		return node.ErrBadRequest.Wrap(fmt.Errorf("train leave: this node takes no part in job %s", job))
+		return api.ErrBadRequest.Wrap(fmt.Errorf("train leave: this node takes no part in job %s", job))
 	}
 	if p != nil {
 		p.cancel()
@@ -188,10 +188,10 @@ func (p *participant) offer(a *fedjob.Announcement) {
 	}
 }
 
-func (p *participant) describe() *node.TrainParticipation {
+func (p *participant) describe() *api.TrainParticipation {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return &node.TrainParticipation{Dataset: p.rec.Dataset, Samples: p.data.Len(), LastRound: p.rec.LastRound,
+	return &api.TrainParticipation{Dataset: p.rec.Dataset, Samples: p.data.Len(), LastRound: p.rec.LastRound,
 		Final: p.rec.Final, Ended: p.rec.Ended, LastError: p.lastErr}
 }
 

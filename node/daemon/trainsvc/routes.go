@@ -7,7 +7,7 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // Handle turns a function answering a request with a value or an error into the API's
@@ -17,41 +17,41 @@ type Handle func(func(*http.Request) (any, error)) http.HandlerFunc
 
 // Routes registers the training API on mux: start, join and leave a job, and list the jobs.
 func (s *Service) Routes(mux *http.ServeMux, handle Handle) {
-	mux.HandleFunc("POST "+node.PathTrainStart, handle(func(r *http.Request) (any, error) {
-		var req node.TrainStartRequest
+	mux.HandleFunc("POST "+api.PathTrainStart, handle(func(r *http.Request) (any, error) {
+		var req api.TrainStartRequest
 		if err := decodeBody(r, &req); err != nil {
 			return nil, err
 		}
 		return s.startJob(r.Context(), req)
 	}))
-	mux.HandleFunc("POST "+node.PathTrainJoin, handle(func(r *http.Request) (any, error) {
-		var req node.TrainJoinRequest
+	mux.HandleFunc("POST "+api.PathTrainJoin, handle(func(r *http.Request) (any, error) {
+		var req api.TrainJoinRequest
 		if err := decodeBody(r, &req); err != nil {
 			return nil, err
 		}
 		if req.Job == "" || req.Dataset == "" {
-			return nil, node.ErrBadRequest.Wrap(errors.New("train join: job and dataset are required"))
+			return nil, api.ErrBadRequest.Wrap(errors.New("train join: job and dataset are required"))
 		}
 		return s.join(r.Context(), req.Job, req.Dataset)
 	}))
-	mux.HandleFunc("POST "+node.PathTrainLeave, handle(func(r *http.Request) (any, error) {
-		var req node.TrainJoinRequest
+	mux.HandleFunc("POST "+api.PathTrainLeave, handle(func(r *http.Request) (any, error) {
+		var req api.TrainJoinRequest
 		if err := decodeBody(r, &req); err != nil {
 			return nil, err
 		}
 		return map[string]string{"left": req.Job}, s.leave(r.Context(), req.Job)
 	}))
-	mux.HandleFunc("GET "+node.PathTrainJobs, handle(func(r *http.Request) (any, error) {
+	mux.HandleFunc("GET "+api.PathTrainJobs, handle(func(r *http.Request) (any, error) {
 		return s.jobs(), nil
 	}))
 }
 
 // decodeBody reads a JSON request body into v, refusing unknown fields.
 func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, node.MaxBodyBytes))
+	dec := json.NewDecoder(io.LimitReader(r.Body, api.MaxBodyBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return node.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
+		return api.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshnode/meshnode/node/api"
 	depslib "github.com/meshnode/meshnode/node/daemon/internal/deps"
 
 	"github.com/ipfs/go-cid"
@@ -89,7 +90,7 @@ type Exposure interface {
 type Fetcher interface {
 	// FetchExpertGuided fetches, verifies and installs an expert; weights, when defined, is a
 	// guess of its manifest's weights CID.
-	FetchExpertGuided(ctx context.Context, id, weights cid.Cid) (node.BlobInfo, *experts.Manifest, *experts.Network, error)
+	FetchExpertGuided(ctx context.Context, id, weights cid.Cid) (api.BlobInfo, *experts.Manifest, *experts.Network, error)
 }
 
 // Deps is what New needs. Every interface and value in it is shared with the caller, who
@@ -293,12 +294,12 @@ func (s *Service) restore() error {
 }
 
 // jobs lists what this node knows of every job.
-func (s *Service) jobs() []node.TrainJobInfo {
+func (s *Service) jobs() []api.TrainJobInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := []node.TrainJobInfo{}
+	out := []api.TrainJobInfo{}
 	for id, j := range s.seen {
-		info := node.TrainJobInfo{ID: id, Spec: j.Ann.Spec, State: j.Ann.State, Round: j.Ann.Round, Model: j.Ann.Model,
+		info := api.TrainJobInfo{ID: id, Spec: j.Ann.Spec, State: j.Ann.State, Round: j.Ann.Round, Model: j.Ann.Model,
 			Deadline: j.Ann.Deadline, History: j.History}
 		if c := s.coords[id]; c != nil {
 			c.describe(&info)
@@ -313,17 +314,17 @@ func (s *Service) jobs() []node.TrainJobInfo {
 }
 
 // job is what this node knows of one job, or false.
-func (s *Service) job(id string) (node.TrainJobInfo, bool) {
+func (s *Service) job(id string) (api.TrainJobInfo, bool) {
 	for _, j := range s.jobs() {
 		if j.ID == id {
 			return j, true
 		}
 	}
-	return node.TrainJobInfo{}, false
+	return api.TrainJobInfo{}, false
 }
 
 // sortJobs orders jobs newest first (then by ID).
-func sortJobs(j []node.TrainJobInfo) {
+func sortJobs(j []api.TrainJobInfo) {
 	sort.Slice(j, func(a, b int) bool {
 		if j[a].Spec.Created != j[b].Spec.Created {
 			return j[a].Spec.Created > j[b].Spec.Created

@@ -27,7 +27,7 @@ import (
 	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/experts/store"
 	"github.com/meshnode/meshnode/mesh/rpc"
-	"github.com/meshnode/meshnode/node"
+	"github.com/meshnode/meshnode/node/api"
 )
 
 // emptyStore hosts no expert.
@@ -70,8 +70,8 @@ func (c *countRefresh) Refresh(context.Context) error { c.n++; return nil }
 // noFetcher fetches nothing.
 type noFetcher struct{}
 
-func (noFetcher) FetchExpertGuided(context.Context, cid.Cid, cid.Cid) (node.BlobInfo, *experts.Manifest, *experts.Network, error) {
-	return node.BlobInfo{}, nil, nil, errors.New("no fetch in tests")
+func (noFetcher) FetchExpertGuided(context.Context, cid.Cid, cid.Cid) (api.BlobInfo, *experts.Manifest, *experts.Network, error) {
+	return api.BlobInfo{}, nil, nil, errors.New("no fetch in tests")
 }
 
 // newHost starts a libp2p host on the loopback.
@@ -111,7 +111,7 @@ func handle(f func(*http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v, err := f(r)
 		if err != nil {
-			http.Error(w, err.Error(), node.KindOf(err).Status)
+			http.Error(w, err.Error(), api.KindOf(err).Status)
 			return
 		}
 		_ = json.NewEncoder(w).Encode(v)
@@ -155,11 +155,11 @@ func TestRestoredJobsAreListedAndExposed(t *testing.T) {
 	mux := http.NewServeMux()
 	s.Routes(mux, handle)
 	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, node.PathTrainJobs, nil))
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, api.PathTrainJobs, nil))
 	if rec.Code != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", node.PathTrainJobs, rec.Code, rec.Body)
+		t.Fatalf("GET %s: %d %s", api.PathTrainJobs, rec.Code, rec.Body)
 	}
-	var jobs []node.TrainJobInfo
+	var jobs []api.TrainJobInfo
 	if err := json.Unmarshal(rec.Body.Bytes(), &jobs); err != nil {
 		t.Fatal(err)
 	}
@@ -187,10 +187,10 @@ func TestJoinAndLeaveUnknownJob(t *testing.T) {
 	mux := http.NewServeMux()
 	s.Routes(mux, handle)
 	for _, c := range []struct{ path, body, want string }{
-		{node.PathTrainJoin, `{"job":"nope","dataset":"iris"}`, "no job nope has been announced"},
-		{node.PathTrainJoin, `{"job":"nope"}`, "job and dataset are required"},
-		{node.PathTrainJoin, `{"job":"nope","dataset":"iris","extra":1}`, "request body"},
-		{node.PathTrainLeave, `{"job":"nope"}`, "takes no part in job nope"},
+		{api.PathTrainJoin, `{"job":"nope","dataset":"iris"}`, "no job nope has been announced"},
+		{api.PathTrainJoin, `{"job":"nope"}`, "job and dataset are required"},
+		{api.PathTrainJoin, `{"job":"nope","dataset":"iris","extra":1}`, "request body"},
+		{api.PathTrainLeave, `{"job":"nope"}`, "takes no part in job nope"},
 	} {
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, c.path, strings.NewReader(c.body)))
