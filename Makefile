@@ -5,7 +5,7 @@ PKGS     := ./...
 GOTEST   ?= $(GO) test
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: all setup build test lint fuzz bench bench-ledger security demo clean
+.PHONY: bench-scale all setup build test lint fuzz bench bench-ledger security demo clean
 
 all: build
 
@@ -59,6 +59,11 @@ bench: setup
 # The ledger's benchmarks (add, closure, sync of a 20,000-entry book).
 bench-ledger:
 	bash bench/ledger.sh
+
+# Discovery at scale: N = 100, 300 and 1,000 mesh nodes in one process (SIZES to choose), with
+# churn and queries; writes bench/results/scale.md and scale.png.
+bench-scale:
+	bash bench/scale.sh
 
 # The adversary suite against a daemon process; one row per attack.
 security: setup

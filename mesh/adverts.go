@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	"github.com/ipfs/go-datastore/namespace"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -23,6 +25,8 @@ type Adverts struct {
 	sub   *pubsub.Subscription
 	table *advert.Table
 	store ds.Datastore // nil: the table is not persisted
+	disc  *discovery
+	ctx   context.Context // ends when the node closes: background lookups stop
 
 	mu      sync.Mutex
 	served  map[string]advert.Service
@@ -46,17 +50,26 @@ func newAdverts(ctx context.Context, n *Node, d ds.Batching) (*Adverts, error) {
 	if err := n.PubSub.RegisterTopicValidator(TopicAdverts, a.validate); err != nil {
 		return nil, fmt.Errorf("register advert validator: %w", err)
 	}
+	ctx, a.cancel = context.WithCancel(ctx)
+	a.ctx = ctx
+	a.disc = newDiscovery(a)
+	a.wg.Add(2)
+	go func() { defer a.wg.Done(); a.disc.run(ctx) }()
+	go a.refresh(ctx)
+	if n.cfg.DHTOnly {
+		return a, nil
+	}
 	var err error
 	if a.topic, err = n.PubSub.Join(TopicAdverts); err != nil {
+		a.cancel()
 		return nil, fmt.Errorf("join %s: %w", TopicAdverts, err)
 	}
 	if a.sub, err = a.topic.Subscribe(); err != nil {
+		a.cancel()
 		return nil, fmt.Errorf("subscribe %s: %w", TopicAdverts, err)
 	}
-	ctx, a.cancel = context.WithCancel(ctx)
-	a.wg.Add(2)
+	a.wg.Add(1)
 	go a.receive(ctx)
-	go a.refresh(ctx)
 	return a, nil
 }
 
@@ -98,14 +111,19 @@ func (a *Adverts) receive(ctx context.Context) {
 		if !ok || msg.GetFrom() == a.n.Host.ID() {
 			continue
 		}
-		a.n.Metrics.AdvertsReceived.Inc()
-		changed, err := a.table.Apply(adv, time.Now())
-		if err != nil {
-			a.n.Metrics.AdvertsRejected.WithLabelValues(advert.Reason(err)).Inc()
-		}
-		if changed {
-			a.n.Metrics.TableSize.Set(float64(a.table.Len()))
-		}
+		a.apply(adv)
+	}
+}
+
+// apply records a validated advert from a peer, heard by gossip or pulled.
+func (a *Adverts) apply(adv *advert.Advert) {
+	a.n.Metrics.AdvertsReceived.Inc()
+	changed, err := a.table.Apply(adv, time.Now())
+	if err != nil {
+		a.n.Metrics.AdvertsRejected.WithLabelValues(advert.Reason(err)).Inc()
+	}
+	if changed {
+		a.n.Metrics.TableSize.Set(float64(a.table.Len()))
 	}
 }
 
@@ -122,6 +140,9 @@ func (a *Adverts) refresh(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-republish.C:
+			if a.topic == nil {
+				continue // DHT only: pulls get fresh adverts
+			}
 			for _, s := range a.Served() {
 				if err := a.publish(ctx, s, false); err != nil && ctx.Err() == nil {
 					a.n.log.Warn("republish advert", "id", s.ID, "err", err)
@@ -147,7 +168,9 @@ func (a *Adverts) nextSeq() uint64 {
 	return a.lastSeq
 }
 
-func (a *Adverts) publish(ctx context.Context, s advert.Service, withdraw bool) error {
+// encode renders this node's advert (or withdrawal) of s, fresh: its time is now and its
+// sequence number the next.
+func (a *Adverts) encode(s advert.Service, withdraw bool) ([]byte, error) {
 	a.mu.Lock()
 	load := a.load
 	a.mu.Unlock()
@@ -159,10 +182,20 @@ func (a *Adverts) publish(ctx context.Context, s advert.Service, withdraw bool) 
 	}
 	data, err := adv.Encode()
 	if err != nil {
-		return fmt.Errorf("advert for %s: %w", s.ID, err)
+		return nil, fmt.Errorf("advert for %s: %w", s.ID, err)
 	}
 	if len(data) > a.n.cfg.AdvertMaxBytes {
-		return fmt.Errorf("advert for %s: %d bytes is over the %d-byte limit", s.ID, len(data), a.n.cfg.AdvertMaxBytes)
+		return nil, fmt.Errorf("advert for %s: %d bytes is over the %d-byte limit", s.ID, len(data), a.n.cfg.AdvertMaxBytes)
+	}
+	return data, nil
+}
+
+// publish gossips this node's advert (or withdrawal) of s; without gossip (DHT only) it only
+// checks that the advert can be encoded.
+func (a *Adverts) publish(ctx context.Context, s advert.Service, withdraw bool) error {
+	data, err := a.encode(s, withdraw)
+	if err != nil || a.topic == nil {
+		return err
 	}
 	if err := a.topic.Publish(ctx, data); err != nil {
 		return fmt.Errorf("publish advert for %s: %w", s.ID, err)
@@ -171,7 +204,8 @@ func (a *Adverts) publish(ctx context.Context, s advert.Service, withdraw bool) 
 	return nil
 }
 
-// Serve starts advertising a service and publishes its advert at once.
+// Serve starts advertising a service: its advert is gossiped at once, and the DHT keys of its
+// domains and ID are provided in the background (retried until they are).
 func (a *Adverts) Serve(ctx context.Context, s advert.Service) error {
 	a.mu.Lock()
 	a.served[s.ID] = s
@@ -182,6 +216,7 @@ func (a *Adverts) Serve(ctx context.Context, s advert.Service) error {
 		a.mu.Unlock()
 		return err
 	}
+	a.disc.provide(s)
 	return nil
 }
 
@@ -194,7 +229,33 @@ func (a *Adverts) Unserve(ctx context.Context, id string) error {
 	if !ok {
 		return fmt.Errorf("unserve %s: this node does not serve it", id)
 	}
-	return a.publish(ctx, s, true)
+	err := a.publish(ctx, s, true)
+	a.disc.pushWithdrawals(ctx, []advert.Service{s})
+	return err
+}
+
+// LookupDomain makes the table hold what the mesh serves in domain: unless it was looked up
+// within the advert refresh interval, providers of the domain are found in the DHT and their
+// adverts pulled. It waits for the lookup (at most 3 s, or ctx) only when wait is set and the
+// table holds no advert of the domain yet; otherwise the lookup runs in the background.
+func (a *Adverts) LookupDomain(ctx context.Context, domain string, wait bool) {
+	wait = wait && !a.holds(func(e advert.Entry) bool { return slices.Contains(e.Domains, domain) })
+	a.disc.lookup(ctx, DomainKey(domain), domain, "", wait)
+}
+
+// LookupExpert is LookupDomain for one expert, found under its ID.
+func (a *Adverts) LookupExpert(ctx context.Context, id string, wait bool) {
+	key, err := cid.Decode(id)
+	if err != nil {
+		return // not a CID: nobody provides it
+	}
+	wait = wait && !a.holds(func(e advert.Entry) bool { return e.ID == id })
+	a.disc.lookup(ctx, key, "", id, wait)
+}
+
+// holds says whether the table has a live advert for which match is true.
+func (a *Adverts) holds(match func(advert.Entry) bool) bool {
+	return slices.ContainsFunc(a.table.List(time.Now()), match)
 }
 
 // Served lists the services this node advertises, sorted by ID.
@@ -216,6 +277,9 @@ func (a *Adverts) SetLoad(f func() float64) {
 	a.load = f
 }
 
+// List returns the table's live adverts at now.
+func (a *Adverts) List(now time.Time) []advert.Entry { return a.table.List(now) }
+
 // Table is the remote advert table.
 func (a *Adverts) Table() *advert.Table { return a.table }
 
@@ -226,7 +290,7 @@ func (a *Adverts) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	served := a.Served()
-	if len(served) > 0 {
+	if len(served) > 0 && a.topic != nil {
 		// gossipsub has no flush, and a message can be lost in the moment a stream opens: send
 		// each withdrawal twice, half the grace period apart, and give the second time to leave.
 		for round := 0; round < 2; round++ {
@@ -242,10 +306,18 @@ func (a *Adverts) close() error {
 			}
 		}
 	}
+	if len(served) > 0 {
+		a.disc.pushWithdrawals(ctx, served)
+	}
 	a.cancel()
-	a.sub.Cancel()
+	if a.sub != nil {
+		a.sub.Cancel()
+	}
 	a.wg.Wait()
-	errs = append(errs, a.topic.Close())
+	a.disc.client.Close()
+	if a.topic != nil {
+		errs = append(errs, a.topic.Close())
+	}
 	if a.store != nil {
 		errs = append(errs, a.table.Flush(ctx, a.store))
 	}

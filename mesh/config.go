@@ -29,11 +29,17 @@ type Config struct {
 	// ConnLow and ConnHigh are the connection manager's watermarks (default 32 and 96):
 	// above High, connections are trimmed down to Low, oldest and least useful first.
 	ConnLow, ConnHigh int
-	// AdvertTTL is how long an advert lives without a refresh (default 30 s).
+	// AdvertTTL is how long an advert lives without a refresh (default 30 s; 10 min with
+	// DHTOnly).
 	AdvertTTL time.Duration
 	// AdvertRefresh is how often served adverts are republished (default TTL/3, so two refreshes
-	// can be lost before an advert expires).
+	// can be lost before an advert expires), and how long a DHT lookup of a domain or expert
+	// stands before a query repeats it.
 	AdvertRefresh time.Duration
+	// DHTOnly turns advert gossip off: adverts are found only by DHT lookups (LookupDomain,
+	// LookupExpert) and pulled from their providers, and withdrawals are pushed to the peers
+	// that pulled. Each node then pays for what it serves and looks up, not for the mesh.
+	DHTOnly bool
 	// AdvertMaxBytes bounds an advert message (default 4096).
 	AdvertMaxBytes int
 	// StreamLimits cap the inbound streams of a protocol, in total and per peer, in the
@@ -71,6 +77,11 @@ func (c *Config) defaults() {
 	}
 	if c.AdvertTTL <= 0 {
 		c.AdvertTTL = 30 * time.Second
+		if c.DHTOnly {
+			// Without gossip nothing is refreshed but what is looked up, and withdrawals are
+			// pushed: adverts can live longer.
+			c.AdvertTTL = 10 * time.Minute
+		}
 	}
 	if c.AdvertRefresh <= 0 {
 		c.AdvertRefresh = c.AdvertTTL / 3

@@ -22,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	routedhost "github.com/libp2p/go-libp2p/p2p/host/routed"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -51,6 +52,7 @@ type Node struct {
 	Metrics *Metrics
 
 	cfg    Config
+	bw     *metrics.BandwidthCounter
 	log    *slog.Logger
 	mdns   mdns.Service
 	cancel context.CancelFunc
@@ -82,7 +84,7 @@ func New(ctx context.Context, key crypto.PrivKey, cfg Config, o Options) (*Node,
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	n := &Node{Host: h, cfg: cfg, log: o.Logger, cancel: cancel, Metrics: m, scores: newScoreBoard()}
+	n := &Node{Host: h, cfg: cfg, bw: bw, log: o.Logger, cancel: cancel, Metrics: m, scores: newScoreBoard()}
 	fail := func(err error) (*Node, error) {
 		n.Close()
 		return nil, err
@@ -101,6 +103,9 @@ func New(ctx context.Context, key crypto.PrivKey, cfg Config, o Options) (*Node,
 	if n.DHT, err = dht.New(h, dopts...); err != nil {
 		return fail(fmt.Errorf("start DHT: %w", err))
 	}
+	// From here on, a stream to a peer whose addresses this node does not know (an advert's
+	// provider heard by gossip, a seller, a coordinator) finds them in the DHT first.
+	n.Host = routedhost.Wrap(h, n.DHT)
 	if n.PubSub, err = newPubSub(ctx, h, cfg, o.Logger, n.scores); err != nil {
 		return fail(err)
 	}
@@ -242,6 +247,15 @@ func (n *Node) Addrs() []string {
 		out = append(out, a.String()+"/p2p/"+n.Host.ID().String())
 	}
 	return out
+}
+
+// Config is the node's configuration, with its defaults filled in.
+func (n *Node) Config() Config { return n.cfg }
+
+// TrafficByProtocol is what this node's streams carried since it started, by protocol (stream
+// payload only: transport, security and muxer framing are not counted).
+func (n *Node) TrafficByProtocol() map[protocol.ID]metrics.Stats {
+	return n.bw.GetBandwidthByProtocol()
 }
 
 // Score is the gossip score this node gives a peer (0 when unknown).

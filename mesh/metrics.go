@@ -17,6 +17,10 @@ type Metrics struct {
 	AdvertsRejected *prometheus.CounterVec
 	TableSize       prometheus.Gauge
 	SpamPenalties   prometheus.Counter
+	// Provides counts DHT provides of discovery keys by result (ok, failed); Lookups counts
+	// advert lookups by result (found, empty).
+	Provides *prometheus.CounterVec
+	Lookups  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, bw *metrics.BandwidthCounter) (*Metrics, error) {
@@ -33,6 +37,10 @@ func newMetrics(reg prometheus.Registerer, bw *metrics.BandwidthCounter) (*Metri
 			Help: "Live entries (expert, provider) in the remote advert table."}),
 		SpamPenalties: prometheus.NewCounter(prometheus.CounterOpts{Name: "meshnode_gossip_spam_penalties_total",
 			Help: "Gossip messages whose authors went over their own limits (adverts, listings), each lowering the author's gossip score."}),
+		Provides: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_discovery_provides_total",
+			Help: "DHT provides of the keys this node's experts are found under (domains, IDs), by result."}, []string{"result"}),
+		Lookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_discovery_lookups_total",
+			Help: "DHT lookups of a domain or expert with pulls of the providers' adverts, by result (found: adverts pulled)."}, []string{"result"}),
 	}
 	gossipSent := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "meshnode_gossip_sent_bytes_total",
 		Help: "Bytes this node sent on gossipsub streams (adverts, forwarding and control)."}, func() float64 {
@@ -46,7 +54,7 @@ func newMetrics(reg prometheus.Registerer, bw *metrics.BandwidthCounter) (*Metri
 	})
 	sent := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "meshnode_libp2p_sent_bytes_total",
 		Help: "Bytes this node sent on all libp2p streams."}, func() float64 { return float64(bw.GetBandwidthTotals().TotalOut) })
-	for _, c := range []prometheus.Collector{m.Peers, m.AdvertsSent, m.AdvertsReceived, m.AdvertsRejected, m.TableSize, m.SpamPenalties, gossipSent, sent} {
+	for _, c := range []prometheus.Collector{m.Peers, m.AdvertsSent, m.AdvertsReceived, m.AdvertsRejected, m.TableSize, m.SpamPenalties, m.Provides, m.Lookups, gossipSent, sent} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

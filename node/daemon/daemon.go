@@ -112,7 +112,7 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 		Store:      st,
 		Host:       d.Mesh.Host,
 		Exposure:   queryExposure{d.exposure},
-		Adverts:    d.Mesh.Adverts.Table(),
+		Adverts:    d.Mesh.Adverts,
 		Fetcher:    laterBlobs{d},
 		Feedback:   st.Datastore("/"),
 		Config:     d.Repo.Config.Query,

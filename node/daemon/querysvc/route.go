@@ -106,7 +106,7 @@ func (s *Service) query(ctx context.Context, q api.QueryRequest) (*api.QueryAnsw
 }
 
 // candidates lists who could answer: the hosted expert (or hosted experts of the domain) and
-// the remote table's providers of it (or of the domain).
+// the remote providers of it (or of the domain) that discovery finds.
 func (s *Service) candidates(ctx context.Context, expert, domain string) ([]routing.Candidate, error) {
 	hosted, err := s.hostedCandidates(ctx)
 	if err != nil {
@@ -120,6 +120,12 @@ func (s *Service) candidates(ctx context.Context, expert, domain string) ([]rout
 		}
 		h.Load = load
 		out = append(out, h)
+	}
+	// Discovery is waited for only when no hosted expert can answer.
+	if wait := len(out) == 0; expert != "" {
+		s.adverts.LookupExpert(ctx, expert, wait)
+	} else {
+		s.adverts.LookupDomain(ctx, domain, wait)
 	}
 	for _, a := range s.adverts.List(time.Now()) {
 		if (expert != "" && a.ID != expert) || (expert == "" && !slices.Contains(a.Domains, domain)) {

@@ -47,10 +47,15 @@ type Exposure interface {
 	Answers(expert string) bool
 }
 
-// Adverts is the mesh's table of live adverts (an *advert.Table); read concurrently.
+// Adverts is the mesh's discovery of remote experts (a *mesh.Adverts); used concurrently.
 type Adverts interface {
 	// List returns the live adverts at now.
 	List(now time.Time) []advert.Entry
+	// LookupDomain and LookupExpert make the list hold what the mesh serves in a domain, or
+	// the providers of one expert, looking them up in the DHT when they were not lately. With
+	// wait they wait a bounded time when nothing is held yet; otherwise never.
+	LookupDomain(ctx context.Context, domain string, wait bool)
+	LookupExpert(ctx context.Context, id string, wait bool)
 }
 
 // Fetcher brings experts for spot checks (a *blobsvc.Service); called from the checks'

@@ -44,7 +44,9 @@ func (a answers) Answers(expert string) bool { return slices.Contains(a, expert)
 // noAdverts is an empty advert table.
 type noAdverts struct{}
 
-func (noAdverts) List(time.Time) []advert.Entry { return nil }
+func (noAdverts) List(time.Time) []advert.Entry              { return nil }
+func (noAdverts) LookupDomain(context.Context, string, bool) {}
+func (noAdverts) LookupExpert(context.Context, string, bool) {}
 
 // noFetcher fetches nothing.
 type noFetcher struct{}
