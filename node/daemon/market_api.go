@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -15,24 +14,8 @@ import (
 	"github.com/meshnode/meshnode/market/ledger"
 	"github.com/meshnode/meshnode/market/listing"
 	"github.com/meshnode/meshnode/node/api"
+	"github.com/meshnode/meshnode/node/daemon/internal/httpx"
 )
-
-func decodeStrict(r *http.Request, v any) error { return decodeStrictLimit(r, v, 1<<20) }
-
-// decodeStrictLimit decodes a JSON body of at most limit bytes, no unknown fields.
-func decodeStrictLimit(r *http.Request, v any, limit int64) error {
-	body := http.MaxBytesReader(nil, r.Body, limit)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return api.ErrBadRequest.Wrap(fmt.Errorf("request body is over the limit of %d MiB", limit>>20))
-		}
-		return api.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
-	}
-	return nil
-}
 
 func (d *Daemon) marketRoutes(mux *http.ServeMux) {
 	m := d.market
@@ -75,7 +58,7 @@ func (d *Daemon) marketRoutes(mux *http.ServeMux) {
 	})
 	post(api.PathMarketImport, func(r *http.Request) (any, error) {
 		var req api.ImportRequest
-		if err := decodeStrictLimit(r, &req, api.MaxImportBytes); err != nil {
+		if err := httpx.DecodeBody(r, &req, api.MaxImportBytes); err != nil {
 			return nil, err
 		}
 		return m.Import(r.Context(), req.Entries)
