@@ -49,7 +49,7 @@ func (d *Daemon) routes(token string) http.Handler {
 		return struct {
 			advert.Service
 			Exposure string `json:"exposure"`
-		}{s, d.market.exposureOf(r.Context(), s.ID)}, nil
+		}{s, d.market.ExposureOf(r.Context(), s.ID)}, nil
 	}))
 	mux.HandleFunc("POST "+api.PathUnserve, d.handle(func(r *http.Request) (any, error) {
 		req, err := decodeServe(r)
@@ -71,7 +71,7 @@ func (d *Daemon) routes(token string) http.Handler {
 		return d.queries.Routes(time.Now()), nil
 	}))
 	d.blobRoutes(mux)
-	d.marketRoutes(mux)
+	d.market.Routes(mux, d.handle)
 	d.train.Routes(mux, d.handle)
 	mux.Handle("GET "+api.PathMetrics, promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
 	return authenticate(token, mux, serveUI)
