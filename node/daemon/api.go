@@ -23,6 +23,7 @@ import (
 	"github.com/meshnode/meshnode/mesh/blobs"
 	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/node/daemon/blobsvc"
+	"github.com/meshnode/meshnode/node/daemon/internal/httpx"
 )
 
 func (d *Daemon) routes(token string) http.Handler {
@@ -48,7 +49,7 @@ func (d *Daemon) routes(token string) http.Handler {
 		return struct {
 			advert.Service
 			Exposure string `json:"exposure"`
-		}{s, d.market.exposureOf(r.Context(), s.ID)}, nil
+		}{s, d.market.ExposureOf(r.Context(), s.ID)}, nil
 	}))
 	mux.HandleFunc("POST "+api.PathUnserve, d.handle(func(r *http.Request) (any, error) {
 		req, err := decodeServe(r)
@@ -70,7 +71,7 @@ func (d *Daemon) routes(token string) http.Handler {
 		return d.queries.Routes(time.Now()), nil
 	}))
 	d.blobRoutes(mux)
-	d.marketRoutes(mux)
+	d.market.Routes(mux, d.handle)
 	d.train.Routes(mux, d.handle)
 	mux.Handle("GET "+api.PathMetrics, promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
 	return authenticate(token, mux, serveUI)
@@ -110,6 +111,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
 }
+
+// decodeStrict reads a JSON request body of at most 1 MiB into v, refusing unknown fields.
+func decodeStrict(r *http.Request, v any) error { return httpx.DecodeBody(r, v, 1<<20) }
 
 func decodeServe(r *http.Request) (api.ServeRequest, error) {
 	var req api.ServeRequest

@@ -28,6 +28,7 @@ import (
 	"github.com/meshnode/meshnode/node"
 	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/node/daemon/blobsvc"
+	"github.com/meshnode/meshnode/node/daemon/marketsvc"
 	"github.com/meshnode/meshnode/node/daemon/querysvc"
 	"github.com/meshnode/meshnode/node/daemon/trainsvc"
 	"github.com/meshnode/meshnode/routing"
@@ -59,7 +60,7 @@ type Daemon struct {
 	queries  *querysvc.Service
 	exposure *exposureService
 	blobs    *blobsvc.Service
-	market   *market
+	market   *marketsvc.Service
 	train    *trainsvc.Service
 }
 
@@ -67,6 +68,12 @@ type Daemon struct {
 const (
 	TopicTrain    = trainsvc.Topic
 	TrainProtocol = trainsvc.Protocol
+)
+
+// The market's gossip topic and purchase protocol (see package marketsvc).
+const (
+	TopicMarket    = marketsvc.Topic
+	MarketProtocol = marketsvc.Protocol
 )
 
 // Start opens the repo's database, joins the mesh, re-advertises the experts it served
@@ -139,10 +146,25 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 		return fail(err)
 	}
 	undo = append(undo, func() { d.blobs.Close() })
-	if d.market, err = newMarket(ctx, d); err != nil {
+	if d.market, err = marketsvc.New(ctx, marketsvc.Deps{
+		Store:      st,
+		Evaluator:  d.Repo,
+		Records:    st.Datastore("/market"),
+		Journal:    st.Datastore("/ledger"),
+		Signer:     d.Repo.Identity,
+		Host:       d.Mesh.Host,
+		PubSub:     d.Mesh.PubSub,
+		Router:     d.Mesh.DHT,
+		Penaliser:  d.Mesh,
+		Exposure:   marketExposure{d.exposure},
+		Blobs:      d.blobs,
+		Config:     d.Repo.Config.Market,
+		Registerer: d.registry,
+		Logger:     d.log,
+	}); err != nil {
 		return fail(err)
 	}
-	undo = append(undo, func() { d.market.close() })
+	undo = append(undo, func() { d.market.Close() })
 	if d.train, err = trainsvc.New(trainsvc.Deps{
 		Store:            st,
 		State:            st.Datastore("/train"),
@@ -331,7 +353,7 @@ func (d *Daemon) Close() error {
 	d.train.Close()
 	d.exposure.close()
 	errs = append(errs, d.queries.Close(ctx)) // stops the spot checks, saves the gate's feedback, closes the client
-	errs = append(errs, d.market.close())
+	errs = append(errs, d.market.Close())
 	errs = append(errs, d.blobs.Close())
 	errs = append(errs, d.Mesh.Close())
 	errs = append(errs, d.Repo.Close())

@@ -103,7 +103,7 @@ func (x *exposureService) allow(p peer.ID, c cid.Cid) bool {
 	case exposure.DeniedPaid:
 		x.denied.WithLabelValues("paid").Inc()
 		if x.d.market != nil {
-			x.d.market.metrics.denied.Inc()
+			x.d.market.CountDeniedPaid()
 		}
 	default:
 		x.denied.WithLabelValues("unexposed").Inc()
@@ -127,6 +127,11 @@ func (e queryExposure) Answers(expert string) bool { return e.x.current().Answer
 type trainExposure struct{ x *exposureService }
 
 func (e trainExposure) Refresh(ctx context.Context) error { return e.x.refresh(ctx) }
+
+// marketExposure is the exposure service as the market sees it (marketsvc.Exposure).
+type marketExposure struct{ x *exposureService }
+
+func (e marketExposure) Refresh(ctx context.Context) error { return e.x.refresh(ctx) }
 
 // refresh rebuilds the table from every service's grants. On failure it installs the empty
 // table: nothing is served until a rebuild succeeds.
@@ -180,14 +185,14 @@ func (x *exposureService) grants(ctx context.Context) ([]exposure.Grant, error) 
 		}
 	}
 	if x.d.market != nil {
-		rs, err := x.d.market.restrictions(ctx)
+		rs, err := x.d.market.Restrictions(ctx)
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range rs {
-			g := exposure.Grant{Kind: exposure.Restricted, Root: r.expert, Peers: r.holders, Announce: r.mine}
-			if r.open {
-				g = exposure.Grant{Kind: exposure.Public, Root: r.expert, Announce: true}
+			g := exposure.Grant{Kind: exposure.Restricted, Root: r.Expert, Peers: r.Holders, Announce: r.Mine}
+			if r.Open {
+				g = exposure.Grant{Kind: exposure.Public, Root: r.Expert, Announce: true}
 			}
 			if err := add(g, true); err != nil {
 				return nil, err

@@ -1,13 +1,11 @@
 package trainsvc
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/meshnode/meshnode/node/api"
+	"github.com/meshnode/meshnode/node/daemon/internal/httpx"
 )
 
 // Handle turns a function answering a request with a value or an error into the API's
@@ -46,12 +44,6 @@ func (s *Service) Routes(mux *http.ServeMux, handle Handle) {
 	}))
 }
 
-// decodeBody reads a JSON request body into v, refusing unknown fields.
-func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, api.MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return api.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
-	}
-	return nil
-}
+// decodeBody reads a JSON request body of at most api.MaxBodyBytes into v, refusing unknown
+// fields.
+func decodeBody(r *http.Request, v any) error { return httpx.DecodeBody(r, v, api.MaxBodyBytes) }

@@ -1,51 +1,177 @@
-package daemon
+package marketsvc
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	dsq "github.com/ipfs/go-datastore/query"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/core/routing"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/meshnode/meshnode/experts"
+	"github.com/meshnode/meshnode/experts/dataset"
 	"github.com/meshnode/meshnode/market/ledger"
 	"github.com/meshnode/meshnode/market/listing"
 	"github.com/meshnode/meshnode/mesh/rpc"
 	"github.com/meshnode/meshnode/node"
 	"github.com/meshnode/meshnode/node/api"
+	depslib "github.com/meshnode/meshnode/node/daemon/internal/deps"
 )
 
 // Market wire names.
 const (
-	// TopicMarket carries listings, reviews, ledger entries and double-spend proofs.
-	TopicMarket = "/meshnode/market/1"
-	// MarketProtocol is the purchase stream: a payment (with the entries that justify it) in,
+	// Topic carries listings, reviews, ledger entries and double-spend proofs.
+	Topic = "/meshnode/market/1"
+	// Protocol is the purchase stream: a payment (with the entries that justify it) in,
 	// the seller's countersigned receipt out.
-	MarketProtocol = protocol.ID("/meshnode/market/1.0.0")
+	Protocol = protocol.ID("/meshnode/market/1.0.0")
 )
 
-// market is the daemon's side of the expert market: the ledger book (journaled in badger),
+// Store is the part of the expert store the market uses (an *store.Store): the experts this
+// node lists, and the publishers of the paid experts it holds. Its methods are called
+// concurrently (from the API and the exposure's rebuilds), so they must be safe for that.
+type Store interface {
+	// Resolve turns the ID or name of a hosted expert into its ID.
+	Resolve(ctx context.Context, ref string) (cid.Cid, error)
+	// GetExpert reads a hosted expert's manifest.
+	GetExpert(ctx context.Context, id cid.Cid) (*experts.Manifest, error)
+}
+
+// Evaluator measures a hosted expert for a review (a *node.Repo); called from the API.
+type Evaluator interface {
+	// EvalExpert evaluates the expert ref (an ID or a name) on the test part of the catalog's
+	// data set ds, truncated to limit samples when limit > 0.
+	EvalExpert(ctx context.Context, cat dataset.Catalog, ref, ds string, limit int) (*api.EvalReport, error)
+}
+
+// RecordStore keeps the market's records across restarts: the listings, reviews and
+// withdrawals heard, which of them are this node's, and the experts it bought (a go-datastore
+// Datastore of its own namespace). Used concurrently (under the service's lock and outside
+// it), so it must be safe for that.
+type RecordStore interface {
+	Get(ctx context.Context, key ds.Key) ([]byte, error)
+	Put(ctx context.Context, key ds.Key, value []byte) error
+	Delete(ctx context.Context, key ds.Key) error
+	Query(ctx context.Context, q dsq.Query) (dsq.Results, error)
+}
+
+// Signer is this node's identity (a *node.Identity): it signs listings, reviews, withdrawals
+// and this node's ledger entries (grants, payments, receipts). Safe for concurrent use.
+type Signer interface {
+	// ID is this node's peer ID, as a string.
+	ID() string
+	// Sign signs msg with this node's key.
+	Sign(msg []byte) ([]byte, error)
+}
+
+// PubSub is the mesh's gossip (a *pubsub.PubSub), on which the service joins Topic.
+type PubSub interface {
+	RegisterTopicValidator(topic string, val any, opts ...pubsub.ValidatorOpt) error
+	Join(topic string, opts ...pubsub.TopicOpt) (*pubsub.Topic, error)
+}
+
+// Penaliser lowers a peer's gossip score for spam that is not invalid (a *mesh.Node): here, a
+// listing from a seller over its own limit of the listing table. Called from Topic's
+// validator, concurrently.
+type Penaliser interface {
+	// Penalise lowers p's gossip score for one message beyond its author's limit.
+	Penalise(p peer.ID)
+}
+
+// Exposure is what this node shows to peers, as the market needs it. Refresh is called from
+// the API, the receive loop, the ledger sync and Protocol's handlers, never with the service's
+// lock held; the rebuild it starts calls Restrictions.
+type Exposure interface {
+	// Refresh rebuilds what is exposed (a listing, a receipt or a purchase changed who may
+	// fetch a paid expert).
+	Refresh(ctx context.Context) error
+}
+
+// Blobs moves experts for the market (a *blobsvc.Service); called from the API.
+type Blobs interface {
+	// Announce queues a root's announcement in the DHT (a listed expert and its weights, so
+	// buyers find the seller). It never blocks.
+	Announce(c cid.Cid)
+	// FetchExpert pulls a bought expert's manifest and weights from the mesh, checks both
+	// against their CIDs and installs the expert.
+	FetchExpert(ctx context.Context, id cid.Cid) (api.BlobInfo, error)
+}
+
+// Deps is what New needs. Every interface and value in it is shared with the caller, who
+// keeps ownership: the service closes none of them, and the caller closes them after Close.
+type Deps struct {
+	// Store holds the experts this node lists and the paid ones it holds. Required.
+	Store Store
+	// Evaluator evaluates a bought expert for a review. Required.
+	Evaluator Evaluator
+	// Records keeps the market's records (the store's "/market" namespace). Required.
+	Records RecordStore
+	// Journal holds the ledger's journal (the store's "/ledger" namespace): New loads the book
+	// from it, and every entry the book takes is written to it. Required.
+	Journal ds.Batching
+	// Signer is this node's identity. Required.
+	Signer Signer
+	// Host is this node's libp2p host: its ID is this node's key in the ledger; the service
+	// handles Protocol and LedgerSyncProtocol on it (from New until Close), calls sellers and
+	// syncs with peers over it. Required.
+	Host host.Host
+	// PubSub is the gossip the service joins Topic on (and validates it), in New. Required.
+	PubSub PubSub
+	// Router finds a seller this node is not connected to (the DHT). Required.
+	Router routing.PeerRouting
+	// Penaliser lowers the gossip score of sellers over their own limit. Required.
+	Penaliser Penaliser
+	// Exposure is rebuilt when who may fetch a paid expert changes. Required.
+	Exposure Exposure
+	// Blobs announces listed experts and fetches bought ones. Required.
+	Blobs Blobs
+	// Config is the repo's market settings: the ledger's policy (genesis, issuers, limits),
+	// the republish and sync intervals, a listing's default lifetime. New copies it.
+	Config node.MarketConfig
+	// Registerer takes the service's metrics once, in New. Required.
+	Registerer prometheus.Registerer
+	// Logger receives the market's lines (nil: discarded).
+	Logger *slog.Logger
+}
+
+// Service is the daemon's side of the expert market: the ledger book (journaled in badger),
 // the listings and reviews heard on the market topic (persisted), the purchase protocol, and
-// the paid experts it hands to the exposure table (restrictions).
+// the paid experts it hands to the exposure table (Restrictions). Its methods are safe for
+// concurrent use until Close.
 //
-// Lock order: the exposure table's refreshMu before mu; nothing is taken under mu (publishing
-// happens after mu is released).
-type market struct {
-	d       *Daemon
-	self    string
-	verify  func(string, []byte, []byte) error
-	topic   *pubsub.Topic
-	sub     *pubsub.Subscription
-	client  *rpc.Client
-	sync    *ledgerSync
-	store   ds.Datastore // listings, mine, reviews
-	metrics *marketMetrics
+// Lock order: the exposure's rebuild lock (held while it calls Restrictions) before mu;
+// nothing is taken under mu (publishing and Exposure.Refresh happen after mu is released).
+type Service struct {
+	self        string // this node's peer ID: its key in the ledger
+	verify      func(string, []byte, []byte) error
+	expertStore Store
+	evaluator   Evaluator
+	signer      Signer
+	host        host.Host
+	router      routing.PeerRouting
+	penaliser   Penaliser
+	exposure    Exposure
+	blobs       Blobs
+	cfg         node.MarketConfig // read only
+	log         *slog.Logger
+	topic       *pubsub.Topic
+	sub         *pubsub.Subscription
+	client      *rpc.Client
+	sync        *ledgerSync
+	store       RecordStore // listings, mine, reviews
+	metrics     *metrics
 
 	mu       sync.Mutex
 	book     *ledger.Book
@@ -67,21 +193,27 @@ type market struct {
 	closed   bool
 }
 
-func newMarket(ctx context.Context, d *Daemon) (*market, error) {
-	st, err := d.Repo.Store()
-	if err != nil {
-		return nil, err
+// New loads the ledger book from its journal and the market's records, joins Topic
+// (validating what arrives), serves Protocol and LedgerSyncProtocol on the host, and starts
+// the receive loop, the republisher and the ledger sync. Close stops them.
+func New(ctx context.Context, deps Deps) (*Service, error) {
+	if err := deps.check(); err != nil {
+		return nil, fmt.Errorf("start market service: %w", err)
 	}
-	cfg := d.Repo.Config.Market
+	cfg := deps.Config
+	cfg.Issuers = slices.Clone(cfg.Issuers)
+	log := depslib.Logger(deps.Logger)
 	issuers := map[string]bool{}
 	for _, k := range cfg.Issuers {
 		issuers[k] = true
 	}
-	self := d.Mesh.Host.ID().String()
+	self := deps.Host.ID().String()
 	lim := ledger.Limits{Entries: cfg.Ledger.Entries, PerKey: cfg.Ledger.PerKey, Waiting: cfg.Ledger.Waiting, WaitingPerKey: cfg.Ledger.WaitingPerKey, Own: self}
-	m := &market{d: d, self: self, verify: node.VerifyPeerSignature, store: st.Datastore("/market"),
+	m := &Service{self: self, verify: node.VerifyPeerSignature, expertStore: deps.Store, evaluator: deps.Evaluator,
+		signer: deps.Signer, host: deps.Host, router: deps.Router, penaliser: deps.Penaliser, exposure: deps.Exposure,
+		blobs: deps.Blobs, cfg: cfg, log: log, store: deps.Records,
 		book:     ledger.NewBook(ledger.Policy{Issuers: issuers, Genesis: cfg.Genesis, Key: canonicalPeer, Limits: lim}, node.VerifyPeerSignature),
-		journal:  ledger.OpenJournal(st.Datastore("/ledger")),
+		journal:  ledger.OpenJournal(deps.Journal),
 		listings: map[string]*listing.Listing{}, mine: map[string]bool{}, sellers: map[string]int{}, listingLimit: maxListings,
 		reviews: map[string]*listing.Reviews{}, myRevs: map[string]bool{}, withdrawn: map[string]*listing.Withdrawal{}}
 	n, err := m.journal.Load(ctx, m.book)
@@ -89,7 +221,7 @@ func newMarket(ctx context.Context, d *Daemon) (*market, error) {
 		return nil, fmt.Errorf("load ledger: %w", err)
 	}
 	if old := m.book.Rules(); !old.Equal(ledger.Rules{Issuers: issuers, Genesis: cfg.Genesis}) {
-		d.log.Warn("market.genesis or market.issuers changed: entries journaled from now on are judged by the new rules, earlier ones keep theirs",
+		log.Warn("market.genesis or market.issuers changed: entries journaled from now on are judged by the new rules, earlier ones keep theirs",
 			"genesis_was", old.Genesis, "genesis", cfg.Genesis, "issuers_were", len(old.Issuers), "issuers", len(issuers))
 	}
 	if err := m.journal.UseRules(ctx, m.book, ledger.Rules{Issuers: issuers, Genesis: cfg.Genesis}); err != nil {
@@ -101,25 +233,25 @@ func newMarket(ctx context.Context, d *Daemon) (*market, error) {
 	if err := m.loadWithdrawals(ctx); err != nil {
 		return nil, err
 	}
-	d.log.Info("market loaded", "ledger_entries", n, "listings", len(m.listings))
-	m.metrics = newMarketMetrics(d.registry, m)
-	if err := d.Mesh.PubSub.RegisterTopicValidator(TopicMarket, m.validate); err != nil {
+	log.Info("market loaded", "ledger_entries", n, "listings", len(m.listings))
+	m.metrics = newMetrics(deps.Registerer, m)
+	if err := deps.PubSub.RegisterTopicValidator(Topic, m.validate); err != nil {
 		return nil, fmt.Errorf("register market validator: %w", err)
 	}
-	if m.topic, err = d.Mesh.PubSub.Join(TopicMarket); err != nil {
-		return nil, fmt.Errorf("join %s: %w", TopicMarket, err)
+	if m.topic, err = deps.PubSub.Join(Topic); err != nil {
+		return nil, fmt.Errorf("join %s: %w", Topic, err)
 	}
 	if m.sub, err = m.topic.Subscribe(); err != nil {
 		m.topic.Close()
-		return nil, fmt.Errorf("subscribe %s: %w", TopicMarket, err)
+		return nil, fmt.Errorf("subscribe %s: %w", Topic, err)
 	}
 	if m.sync, err = newLedgerSync(m); err != nil {
 		m.sub.Cancel()
 		m.topic.Close()
 		return nil, err
 	}
-	m.client = rpc.NewClient(d.Mesh.Host, MarketProtocol, 1<<20, 4)
-	rpc.Serve(d.Mesh.Host, MarketProtocol, m.serveBuy, rpc.ServerOptions{MaxRequest: 1 << 20, PeerRate: 50, PeerBurst: 100, PeerBusy: 0.5, Logger: d.log})
+	m.client = rpc.NewClient(m.host, Protocol, 1<<20, 4)
+	rpc.Serve(m.host, Protocol, m.serveBuy, rpc.ServerOptions{MaxRequest: 1 << 20, PeerRate: 50, PeerBurst: 100, PeerBusy: 0.5, Logger: log})
 	ctx, m.cancel = context.WithCancel(context.Background())
 	m.wg.Add(3)
 	go m.receive(ctx)
@@ -131,11 +263,32 @@ func newMarket(ctx context.Context, d *Daemon) (*market, error) {
 	return m, nil
 }
 
-func (m *market) close() error {
+// check says which required dependencies are missing.
+func (d Deps) check() error {
+	return depslib.Missing(
+		depslib.Required{Name: "Store", IsNil: d.Store == nil},
+		depslib.Required{Name: "Evaluator", IsNil: d.Evaluator == nil},
+		depslib.Required{Name: "Records", IsNil: d.Records == nil},
+		depslib.Required{Name: "Journal", IsNil: d.Journal == nil},
+		depslib.Required{Name: "Signer", IsNil: d.Signer == nil},
+		depslib.Required{Name: "Host", IsNil: d.Host == nil},
+		depslib.Required{Name: "PubSub", IsNil: d.PubSub == nil},
+		depslib.Required{Name: "Router", IsNil: d.Router == nil},
+		depslib.Required{Name: "Penaliser", IsNil: d.Penaliser == nil},
+		depslib.Required{Name: "Exposure", IsNil: d.Exposure == nil},
+		depslib.Required{Name: "Blobs", IsNil: d.Blobs == nil},
+		depslib.Required{Name: "Registerer", IsNil: d.Registerer == nil},
+	)
+}
+
+// Close stops serving Protocol, stops the receive loop, the republisher, the ledger sync and
+// the messages still spreading, and waits for them; then it leaves Topic, closes the purchase
+// and sync clients and stops serving LedgerSyncProtocol. Closing a nil service does nothing.
+func (m *Service) Close() error {
 	if m == nil {
 		return nil
 	}
-	m.d.Mesh.Host.RemoveStreamHandler(MarketProtocol)
+	m.host.RemoveStreamHandler(Protocol)
 	m.spreadMu.Lock()
 	m.closed = true
 	m.spreadMu.Unlock()
@@ -143,6 +296,23 @@ func (m *market) close() error {
 	m.sub.Cancel()
 	m.wg.Wait()
 	return errors.Join(m.topic.Close(), m.client.Close(), m.sync.close())
+}
+
+// CountDeniedPaid counts one block request for a paid expert refused to a peer without a
+// receipt (the exposure's request filter calls it; meshnode_market_blocks_denied_total).
+func (m *Service) CountDeniedPaid() { m.metrics.denied.Inc() }
+
+// expert finds a hosted expert by ID or name: its ID and its manifest.
+func (m *Service) expert(ctx context.Context, ref string) (cid.Cid, *experts.Manifest, error) {
+	id, err := m.expertStore.Resolve(ctx, ref)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	man, err := m.expertStore.GetExpert(ctx, id)
+	if err != nil {
+		return cid.Undef, nil, err
+	}
+	return id, man, nil
 }
 
 // Keys of the market's own records.
@@ -166,7 +336,7 @@ func canonicalPeer(k string) error {
 	return nil
 }
 
-func (m *market) query(ctx context.Context, prefix ds.Key) ([]dsq.Entry, error) {
+func (m *Service) query(ctx context.Context, prefix ds.Key) ([]dsq.Entry, error) {
 	res, err := m.store.Query(ctx, dsq.Query{Prefix: prefix.String()})
 	if err != nil {
 		return nil, fmt.Errorf("read market records %s: %w", prefix, err)
@@ -194,7 +364,7 @@ const listingRetention = 24 * time.Hour
 // loadMarket reads the persisted listings, reviews and flags. A record that no longer decodes
 // is skipped with a warning: these are copies of gossip, not the ledger. Other nodes'
 // listings expired for longer than listingRetention are dropped.
-func (m *market) loadMarket(ctx context.Context) error {
+func (m *Service) loadMarket(ctx context.Context) error {
 	named := map[string]bool{} // listings the ledger names: kept for the access table
 	for _, e := range m.book.Entries() {
 		named[e.Listing] = true
@@ -209,7 +379,7 @@ func (m *market) loadMarket(ctx context.Context) error {
 			err = l.VerifySignature(m.verify)
 		}
 		if err != nil {
-			m.d.log.Warn("skip a stored listing", "key", r.Key, "err", err)
+			m.log.Warn("skip a stored listing", "key", r.Key, "err", err)
 			continue
 		}
 		if time.Since(time.UnixMilli(l.Expires)) > listingRetention && !named[l.ID()] && l.Seller != m.self {
@@ -232,11 +402,11 @@ func (m *market) loadMarket(ctx context.Context) error {
 			err = rv.Verify(m.verify, time.Now())
 		}
 		if err != nil {
-			m.d.log.Warn("skip a stored review", "key", r.Key, "err", err)
+			m.log.Warn("skip a stored review", "key", r.Key, "err", err)
 			continue
 		}
 		if _, err := m.keepReviewLocked(ctx, &rv); err != nil {
-			m.d.log.Warn("drop a stored review", "key", r.Key, "err", err)
+			m.log.Warn("drop a stored review", "key", r.Key, "err", err)
 			if err := m.store.Delete(ctx, ds.NewKey(r.Key)); err != nil {
 				return fmt.Errorf("drop a stored review: %w", err)
 			}
@@ -259,14 +429,14 @@ func (m *market) loadMarket(ctx context.Context) error {
 
 // reviewVerifiedLocked reports whether a review is a verified purchase: it names a payment by
 // its reviewer for its listing, and that payment has a receipt.
-func (m *market) reviewVerifiedLocked(r *listing.Review) bool {
+func (m *Service) reviewVerifiedLocked(r *listing.Review) bool {
 	pay := m.book.Get(r.Payment)
 	return pay != nil && pay.Kind == ledger.KindPayment && pay.Author == r.Reviewer && pay.Listing == r.Listing &&
 		m.receiptedLocked(r.Payment)
 }
 
 // receiptedLocked reports whether a payment is funded and its payee's receipt counts.
-func (m *market) receiptedLocked(payment string) bool {
+func (m *Service) receiptedLocked(payment string) bool {
 	rc := m.book.ReceiptOf(payment)
 	return rc != nil && m.book.Status(m.book.IDOf(rc)) == ledger.StatusOK
 }
@@ -278,7 +448,7 @@ func (m *market) receiptedLocked(payment string) bool {
 // soonest-expiring one that no receipt names, to a newcomer that would still hold fewer;
 // otherwise the newcomer is refused. So keys made by the thousand can fill at most the room
 // sellers with few listings do not claim.
-func (m *market) keepListingLocked(ctx context.Context, l *listing.Listing) (bool, error) {
+func (m *Service) keepListingLocked(ctx context.Context, l *listing.Listing) (bool, error) {
 	id := l.ID()
 	if m.listings[id] != nil {
 		return false, nil
@@ -300,7 +470,7 @@ func (m *market) keepListingLocked(ctx context.Context, l *listing.Listing) (boo
 // roomLocked finds room for one more listing of seller, as keepListingLocked says, making it
 // when take is set; with take unset it only tells whether there would be room (after the
 // eviction of expired listings, which it may do).
-func (m *market) roomLocked(ctx context.Context, seller string, take bool) error {
+func (m *Service) roomLocked(ctx context.Context, seller string, take bool) error {
 	if seller == m.self {
 		return nil
 	}
@@ -352,7 +522,7 @@ var errSpam = errors.New("over the sender's own limit")
 // evictExpiredLocked drops other nodes' listings that expired more than retention ago and that
 // no ledger entry names (receipts name their listing: the access table needs it), with their
 // reviews. It returns how many it dropped.
-func (m *market) evictExpiredLocked(ctx context.Context, now time.Time, retention time.Duration) int {
+func (m *Service) evictExpiredLocked(ctx context.Context, now time.Time, retention time.Duration) int {
 	var named map[string]bool
 	n := 0
 	for id, l := range m.listings {
@@ -369,7 +539,7 @@ func (m *market) evictExpiredLocked(ctx context.Context, now time.Time, retentio
 			continue
 		}
 		if err := m.dropListingLocked(ctx, l); err != nil {
-			m.d.log.Warn("drop expired listing", "listing", id, "err", err)
+			m.log.Warn("drop expired listing", "listing", id, "err", err)
 			continue
 		}
 		n++
@@ -378,7 +548,7 @@ func (m *market) evictExpiredLocked(ctx context.Context, now time.Time, retentio
 }
 
 // dropListingLocked forgets another node's listing and its reviews.
-func (m *market) dropListingLocked(ctx context.Context, l *listing.Listing) error {
+func (m *Service) dropListingLocked(ctx context.Context, l *listing.Listing) error {
 	id := l.ID()
 	if err := m.store.Delete(ctx, mkListings.ChildString(id)); err != nil {
 		return fmt.Errorf("drop listing %s: %w", id, err)
@@ -386,7 +556,7 @@ func (m *market) dropListingLocked(ctx context.Context, l *listing.Listing) erro
 	delete(m.listings, id)
 	if m.withdrawn[id] != nil {
 		if err := m.store.Delete(ctx, mkWithdrawn.ChildString(id)); err != nil {
-			m.d.log.Warn("drop the withdrawal of a dropped listing", "listing", id, "err", err)
+			m.log.Warn("drop the withdrawal of a dropped listing", "listing", id, "err", err)
 		}
 		delete(m.withdrawn, id)
 	}
@@ -396,7 +566,7 @@ func (m *market) dropListingLocked(ctx context.Context, l *listing.Listing) erro
 	if set := m.reviews[id]; set != nil {
 		for _, r := range set.All() {
 			if err := m.store.Delete(ctx, mkReviews.ChildString(id).ChildString(r.ID())); err != nil {
-				m.d.log.Warn("drop review of a dropped listing", "review", r.ID(), "err", err)
+				m.log.Warn("drop review of a dropped listing", "review", r.ID(), "err", err)
 			}
 		}
 		delete(m.reviews, id)
@@ -407,7 +577,7 @@ func (m *market) dropListingLocked(ctx context.Context, l *listing.Listing) erro
 // keepReviewLocked keeps a verified review of a listing this node knows (and of that listing's
 // expert): at most one per reviewer (its latest) and maxReviews per listing, verified
 // purchases first. It reports whether the review was kept.
-func (m *market) keepReviewLocked(ctx context.Context, r *listing.Review) (bool, error) {
+func (m *Service) keepReviewLocked(ctx context.Context, r *listing.Review) (bool, error) {
 	l := m.listings[r.Listing]
 	if l == nil {
 		return false, fmt.Errorf("review %s: %w %s", r.ID(), ErrUnknownListing, r.Listing)
@@ -426,7 +596,7 @@ func (m *market) keepReviewLocked(ctx context.Context, r *listing.Review) (bool,
 	}
 	for _, d := range dropped {
 		if err := m.store.Delete(ctx, mkReviews.ChildString(d.Listing).ChildString(d.ID())); err != nil {
-			m.d.log.Warn("drop a displaced review", "review", d.ID(), "err", err)
+			m.log.Warn("drop a displaced review", "review", d.ID(), "err", err)
 		}
 	}
 	b, _ := json.Marshal(r) // plain struct, cannot fail
@@ -441,7 +611,7 @@ func (m *market) keepReviewLocked(ctx context.Context, r *listing.Review) (bool,
 // proof, then spread). It returns the entries journaled, the new proofs and the first error
 // (entries after an error are still tried). Entries that wait for a predecessor are not
 // journaled until they join; waiting reports whether any did (a sync may bring the rest).
-func (m *market) ingestLocked(ctx context.Context, entries []*ledger.Entry) (added []*ledger.Entry, proofs []ledger.DoubleSpend, waiting bool, first error) {
+func (m *Service) ingestLocked(ctx context.Context, entries []*ledger.Entry) (added []*ledger.Entry, proofs []ledger.DoubleSpend, waiting bool, first error) {
 	valid := make([]*ledger.Entry, 0, len(entries))
 	for _, e := range entries {
 		if e != nil {
@@ -457,7 +627,7 @@ func (m *market) ingestLocked(ctx context.Context, entries []*ledger.Entry) (add
 				first = perr
 			}
 			m.metrics.doubleSpends.Inc()
-			m.d.log.Warn("double spend detected", "author", d.Author, "seq", d.Seq, "a", d.AID, "b", d.BID)
+			m.log.Warn("double spend detected", "author", d.Author, "seq", d.Seq, "a", d.AID, "b", d.BID)
 		}
 		if err != nil && first == nil {
 			first = fmt.Errorf("entry %d of %s (%s): %w", e.Seq, e.Author, e.ID(), err)
@@ -480,7 +650,7 @@ func (m *market) ingestLocked(ctx context.Context, entries []*ledger.Entry) (add
 
 // bundle is the gossip message that spreads entries: the closure of ids when it fits in one
 // message, else the entries alone.
-func (m *market) bundleLocked(ids []string, entries []*ledger.Entry) *listing.Message {
+func (m *Service) bundleLocked(ids []string, entries []*ledger.Entry) *listing.Message {
 	if c := m.book.Closure(ids...); len(c) <= listing.MaxEntries {
 		msg := &listing.Message{Kind: listing.KindEntries, Entries: c}
 		if len(msg.Encode()) < listing.MaxMessageBytes-1024 {
@@ -498,7 +668,7 @@ func proofMessage(d ledger.DoubleSpend) *listing.Message {
 }
 
 // publish sends a message on the market topic with a fresh time.
-func (m *market) publish(ctx context.Context, msg *listing.Message) error {
+func (m *Service) publish(ctx context.Context, msg *listing.Message) error {
 	msg.Sent = time.Now().UnixMilli()
 	if err := m.topic.Publish(ctx, msg.Encode()); err != nil {
 		return fmt.Errorf("publish market %s: %w", msg.Kind, err)
@@ -509,7 +679,7 @@ func (m *market) publish(ctx context.Context, msg *listing.Message) error {
 
 // spread publishes messages in the background (after a reply has gone out); failures are
 // logged: gossip is best effort, the ledger does not depend on it.
-func (m *market) spread(msgs ...*listing.Message) {
+func (m *Service) spread(msgs ...*listing.Message) {
 	if len(msgs) == 0 {
 		return
 	}
@@ -525,7 +695,7 @@ func (m *market) spread(msgs ...*listing.Message) {
 		defer cancel()
 		for _, msg := range msgs {
 			if err := m.publish(ctx, msg); err != nil {
-				m.d.log.Warn("spread market message", "kind", msg.Kind, "err", err)
+				m.log.Warn("spread market message", "kind", msg.Kind, "err", err)
 			}
 		}
 	}()

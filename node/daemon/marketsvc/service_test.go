@@ -1,7 +1,8 @@
-package daemon
+package marketsvc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,20 +47,38 @@ func newKey(t *testing.T) testKey {
 func (k testKey) ID() string                      { return k.id }
 func (k testKey) Sign(msg []byte) ([]byte, error) { return k.k.Sign(msg) }
 
+// nopExposure rebuilds nothing.
+type nopExposure struct{}
+
+func (nopExposure) Refresh(context.Context) error { return nil }
+
+// handle is a minimal version of the daemon's wrapper: the value as JSON, or the error's
+// message with the status of its kind.
+func handle(f func(*http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := f(r)
+		if err != nil {
+			http.Error(w, err.Error(), api.KindOf(err).Status)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
+
 // testMarket is a market without a network: its own key, a map datastore for its records and
 // its journal (whose writes fail while fail is set), nothing to publish to.
-func testMarket(t *testing.T) (*market, testKey, *atomic.Bool, ds.Batching) {
+func testMarket(t *testing.T) (*Service, testKey, *atomic.Bool, ds.Batching) {
 	t.Helper()
 	self := newKey(t)
 	fail := &atomic.Bool{}
 	jstore := dssync.MutexWrap(ds.NewMapDatastore())
-	m := &market{d: &Daemon{log: slog.New(slog.DiscardHandler)}, self: self.id, verify: node.VerifyPeerSignature,
+	m := &Service{log: slog.New(slog.DiscardHandler), self: self.id, verify: node.VerifyPeerSignature, exposure: nopExposure{},
 		store: dssync.MutexWrap(ds.NewMapDatastore()), closed: true,
 		book:    ledger.NewBook(ledger.Policy{Genesis: 1000, Key: canonicalPeer}, node.VerifyPeerSignature),
 		journal: ledger.OpenJournal(dstest.Failing{Batching: jstore, Fail: fail}), listings: map[string]*listing.Listing{}, mine: map[string]bool{},
 		sellers: map[string]int{}, listingLimit: maxListings, reviews: map[string]*listing.Reviews{}, myRevs: map[string]bool{},
 		withdrawn: map[string]*listing.Withdrawal{}}
-	m.metrics = newMarketMetrics(prometheus.NewRegistry(), m)
+	m.metrics = newMetrics(prometheus.NewRegistry(), m)
 	return m, self, fail, jstore
 }
 
@@ -75,7 +94,7 @@ func signedListing(t *testing.T, k testKey, price uint64, at time.Time, life tim
 	return l
 }
 
-func entry(t *testing.T, m *market, k testKey, kind string, fill func(*ledger.Entry)) *ledger.Entry {
+func entry(t *testing.T, m *Service, k testKey, kind string, fill func(*ledger.Entry)) *ledger.Entry {
 	t.Helper()
 	e := m.book.Next(k.id, kind)
 	fill(e)
@@ -162,7 +181,7 @@ func TestMarketListingTableBounds(t *testing.T) {
 		t.Fatalf("listing %d of one seller: %v, want api.ErrUnavailable caused by the seller's own spam (the validator penalises it)", maxSellerListings+1, err)
 	}
 	rec := httptest.NewRecorder()
-	(&Daemon{log: m.d.log}).handle(func(*http.Request) (any, error) { return nil, err })(rec, httptest.NewRequest("GET", "/", nil))
+	handle(func(*http.Request) (any, error) { return nil, err })(rec, httptest.NewRequest("GET", "/", nil))
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Fatalf("a full table answers %d, want 503", rec.Code)
 	}
@@ -188,7 +207,7 @@ func TestMarketListingTableBounds(t *testing.T) {
 	if n := m.evictExpiredLocked(ctx, now, listingRetention); n != 1 || m.listings[gone.ID()] != nil || m.listings[named.ID()] == nil {
 		t.Fatalf("evicted %d; gone held %v, named held %v", n, m.listings[gone.ID()] != nil, m.listings[named.ID()] != nil)
 	}
-	if has, _ := m.store.Has(ctx, mkListings.ChildString(gone.ID())); has {
+	if has, _ := m.store.(ds.Datastore).Has(ctx, mkListings.ChildString(gone.ID())); has {
 		t.Fatal("the dropped listing is still stored")
 	}
 }
@@ -328,6 +347,20 @@ func TestSellerRefusesWhatItsClockAndBookDoNotBack(t *testing.T) {
 			if err := m.book.Undo(p); err != nil { // the next case signs the same sequence
 				t.Fatal(err)
 			}
+		}
+	}
+}
+
+// New names every required dependency that is missing.
+func TestNewNamesMissingDeps(t *testing.T) {
+	_, err := New(context.Background(), Deps{})
+	if err == nil {
+		t.Fatal("New with no deps: no error")
+	}
+	for _, name := range []string{"Store", "Evaluator", "Records", "Journal", "Signer", "Host", "PubSub", "Router", "Penaliser",
+		"Exposure", "Blobs", "Registerer"} {
+		if !strings.Contains(err.Error(), "deps: "+name+" is nil") {
+			t.Errorf("error %q does not name %s", err, name)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package daemon
+package marketsvc
 
 import (
 	"context"
@@ -36,15 +36,15 @@ const (
 // with peers: each newly identified one that speaks the protocol, one at random every
 // market.sync, and any that forwarded an entry which came before its predecessor.
 type ledgerSync struct {
-	m          *market
+	m          *Service
 	client     *rpc.Client
 	asks       chan peer.ID
 	identified event.Subscription
 	last       map[peer.ID]time.Time // when a sync with the peer last started (run's alone)
 }
 
-func newLedgerSync(m *market) (*ledgerSync, error) {
-	h := m.d.Mesh.Host
+func newLedgerSync(m *Service) (*ledgerSync, error) {
+	h := m.host
 	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
 	if err != nil {
 		return nil, fmt.Errorf("ledger sync: subscribe to identify events: %w", err)
@@ -52,7 +52,7 @@ func newLedgerSync(m *market) (*ledgerSync, error) {
 	s := &ledgerSync{m: m, asks: make(chan peer.ID, 64), last: map[peer.ID]time.Time{}, identified: sub,
 		client: rpc.NewClient(h, LedgerSyncProtocol, listing.MaxSyncResponseBytes+1024, 2)}
 	rpc.Serve(h, LedgerSyncProtocol, s.serve, rpc.ServerOptions{MaxRequest: listing.MaxSyncRequestBytes,
-		PeerRate: 50, PeerBurst: 200, PeerBusy: 0.5, Logger: m.d.log})
+		PeerRate: 50, PeerBurst: 200, PeerBusy: 0.5, Logger: m.log})
 	for _, p := range h.Network().Peers() { // identified before the market started
 		s.ask(p)
 	}
@@ -61,7 +61,7 @@ func newLedgerSync(m *market) (*ledgerSync, error) {
 
 // ask queues a sync with p (dropped when the queue is full: the periodic round catches up).
 func (s *ledgerSync) ask(p peer.ID) {
-	if s == nil || p == s.m.d.Mesh.Host.ID() {
+	if s == nil || p == s.m.host.ID() {
 		return
 	}
 	select {
@@ -71,7 +71,7 @@ func (s *ledgerSync) ask(p peer.ID) {
 }
 
 func (s *ledgerSync) close() error {
-	s.m.d.Mesh.Host.RemoveStreamHandler(LedgerSyncProtocol)
+	s.m.host.RemoveStreamHandler(LedgerSyncProtocol)
 	return errors.Join(s.identified.Close(), s.client.Close())
 }
 
@@ -95,7 +95,7 @@ func (s *ledgerSync) run(ctx context.Context, every time.Duration) {
 			}
 			p = id.Peer
 		case <-t.C:
-			peers := s.m.d.Mesh.Host.Network().Peers()
+			peers := s.m.host.Network().Peers()
 			if len(peers) == 0 {
 				continue
 			}
@@ -112,11 +112,11 @@ func (s *ledgerSync) run(ctx context.Context, every time.Duration) {
 		switch {
 		case err != nil && ctx.Err() == nil:
 			s.m.metrics.syncs.WithLabelValues("failed").Inc()
-			s.m.d.log.Debug("ledger sync", "peer", p, "err", err)
+			s.m.log.Debug("ledger sync", "peer", p, "err", err)
 		case err == nil:
 			s.m.metrics.syncs.WithLabelValues("ok").Inc()
 			if n > 0 {
-				s.m.d.log.Info("ledger sync", "peer", p, "entries", n)
+				s.m.log.Info("ledger sync", "peer", p, "entries", n)
 			}
 		}
 	}
@@ -139,7 +139,7 @@ func (s *ledgerSync) call(ctx context.Context, p peer.ID, req *listing.SyncReque
 // that Wants lists, up to MaxSyncChains a request, and adds them. It returns how many entries
 // joined the book.
 func (s *ledgerSync) syncWith(ctx context.Context, p peer.ID) (int, error) {
-	if err := protocolOf(s.m.d.Mesh.Host.Peerstore().SupportsProtocols, p); err != nil {
+	if err := protocolOf(s.m.host.Peerstore().SupportsProtocols, p); err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
@@ -217,7 +217,7 @@ func (s *ledgerSync) take(ctx context.Context, r *listing.SyncResponse) (int, er
 	m.afterLedgerChange(ctx, added, proofs)
 	if len(r.Proofs) > 0 {
 		if err := m.refreshAccess(ctx); err != nil {
-			m.d.log.Warn("market access table", "err", err)
+			m.log.Warn("market access table", "err", err)
 		}
 	}
 	if errors.Is(err, ledger.ErrRefused) || errors.Is(err, ledger.ErrFull) || len(proofs) > 0 {

@@ -1,4 +1,4 @@
-package daemon
+package marketsvc
 
 import (
 	"context"
@@ -18,7 +18,7 @@ var mkWithdrawn = ds.NewKey("/withdrawn")
 // Unlist withdraws one of this node's listings: it is off sale everywhere the withdrawal
 // reaches, receipts already given stay valid, and with Free its expert's blocks go to anyone
 // from now on (otherwise only to those who bought it).
-func (m *market) Unlist(ctx context.Context, req api.UnlistRequest) (api.ListingView, error) {
+func (m *Service) Unlist(ctx context.Context, req api.UnlistRequest) (api.ListingView, error) {
 	m.mu.Lock()
 	l := m.listings[req.Listing]
 	mine := m.mine[req.Listing]
@@ -30,7 +30,7 @@ func (m *market) Unlist(ctx context.Context, req api.UnlistRequest) (api.Listing
 		return api.ListingView{}, api.ErrBadRequest.Wrap(fmt.Errorf("unlist %s: the listing is %s's; only its seller withdraws it", req.Listing, l.Seller))
 	}
 	w := &listing.Withdrawal{V: listing.Version, Listing: req.Listing, Free: req.Free, Time: time.Now().UnixMilli()}
-	if err := w.Sign(m.d.Repo.Identity); err != nil {
+	if err := w.Sign(m.signer); err != nil {
 		return api.ListingView{}, err
 	}
 	m.mu.Lock()
@@ -43,7 +43,7 @@ func (m *market) Unlist(ctx context.Context, req api.UnlistRequest) (api.Listing
 		return api.ListingView{}, err
 	}
 	if err := m.publish(ctx, &listing.Message{Kind: listing.KindUnlist, Unlist: w}); err != nil {
-		m.d.log.Warn("publish withdrawal now; the next republish round retries", "err", err)
+		m.log.Warn("publish withdrawal now; the next republish round retries", "err", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -53,7 +53,7 @@ func (m *market) Unlist(ctx context.Context, req api.UnlistRequest) (api.Listing
 // keepWithdrawalLocked keeps a verified withdrawal of a listing this node holds, by that
 // listing's seller; it reports whether it was new. A later one replaces an earlier one (a
 // seller may lift a closed withdrawal to free).
-func (m *market) keepWithdrawalLocked(ctx context.Context, w *listing.Withdrawal) (bool, error) {
+func (m *Service) keepWithdrawalLocked(ctx context.Context, w *listing.Withdrawal) (bool, error) {
 	l := m.listings[w.Listing]
 	if l == nil {
 		return false, fmt.Errorf("withdrawal of %w %s", ErrUnknownListing, w.Listing)
@@ -72,7 +72,7 @@ func (m *market) keepWithdrawalLocked(ctx context.Context, w *listing.Withdrawal
 }
 
 // loadWithdrawals reads the kept withdrawals (after the listings).
-func (m *market) loadWithdrawals(ctx context.Context) error {
+func (m *Service) loadWithdrawals(ctx context.Context) error {
 	recs, err := m.query(ctx, mkWithdrawn)
 	if err != nil {
 		return err
@@ -86,7 +86,7 @@ func (m *market) loadWithdrawals(ctx context.Context) error {
 			err = fmt.Errorf("names no listing of its seller held here")
 		}
 		if err != nil {
-			m.d.log.Warn("drop a stored withdrawal", "key", r.Key, "err", err)
+			m.log.Warn("drop a stored withdrawal", "key", r.Key, "err", err)
 			if err := m.store.Delete(ctx, ds.NewKey(r.Key)); err != nil {
 				return fmt.Errorf("drop a stored withdrawal: %w", err)
 			}
@@ -98,7 +98,7 @@ func (m *market) loadWithdrawals(ctx context.Context) error {
 }
 
 // liftedLocked lists the listings withdrawn as free: their experts are paid no more.
-func (m *market) liftedLocked() map[string]bool {
+func (m *Service) liftedLocked() map[string]bool {
 	out := map[string]bool{}
 	for id, w := range m.withdrawn {
 		if w.Free {

@@ -1,12 +1,12 @@
-package daemon
+package marketsvc
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// marketMetrics count the market's traffic and expose the ledger's size and this node's
+// metrics count the market's traffic and expose the ledger's size and this node's
 // balance.
-type marketMetrics struct {
+type metrics struct {
 	sent         *prometheus.CounterVec
 	received     *prometheus.CounterVec
 	rejected     *prometheus.CounterVec
@@ -19,8 +19,8 @@ type marketMetrics struct {
 	syncBytes    prometheus.Counter
 }
 
-func newMarketMetrics(reg prometheus.Registerer, m *market) *marketMetrics {
-	mm := &marketMetrics{
+func newMetrics(reg prometheus.Registerer, m *Service) *metrics {
+	mm := &metrics{
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_market_messages_sent_total",
 			Help: "Messages this node published on the market topic, by kind."}, []string{"kind"}),
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_market_messages_received_total",

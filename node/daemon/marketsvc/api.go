@@ -1,8 +1,7 @@
-package daemon
+package marketsvc
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -17,87 +16,8 @@ import (
 	"github.com/meshnode/meshnode/node/api"
 )
 
-func decodeStrict(r *http.Request, v any) error { return decodeStrictLimit(r, v, 1<<20) }
-
-// decodeStrictLimit decodes a JSON body of at most limit bytes, no unknown fields.
-func decodeStrictLimit(r *http.Request, v any, limit int64) error {
-	body := http.MaxBytesReader(nil, r.Body, limit)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return api.ErrBadRequest.Wrap(fmt.Errorf("request body is over the limit of %d MiB", limit>>20))
-		}
-		return api.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
-	}
-	return nil
-}
-
-func (d *Daemon) marketRoutes(mux *http.ServeMux) {
-	m := d.market
-	post := func(path string, f func(*http.Request) (any, error)) { mux.HandleFunc("POST "+path, d.handle(f)) }
-	get := func(path string, f func(*http.Request) (any, error)) { mux.HandleFunc("GET "+path, d.handle(f)) }
-	post(api.PathMarketPublish, func(r *http.Request) (any, error) {
-		var req api.PublishRequest
-		if err := decodeStrict(r, &req); err != nil {
-			return nil, err
-		}
-		return m.Publish(r.Context(), req)
-	})
-	get(api.PathMarketListings, m.list)
-	post(api.PathMarketBuy, func(r *http.Request) (any, error) {
-		var req api.BuyRequest
-		if err := decodeStrict(r, &req); err != nil {
-			return nil, err
-		}
-		if req.Listing == "" && len(req.Offer) == 0 {
-			return nil, api.ErrBadRequest.Wrap(errors.New("buy: name a listing ID or give a signed offer"))
-		}
-		timeout := 60 * time.Second
-		if req.TimeoutMS > 0 {
-			timeout = time.Duration(req.TimeoutMS) * time.Millisecond
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), timeout)
-		defer cancel()
-		return m.Buy(ctx, req)
-	})
-	get(api.PathMarketBalance, func(*http.Request) (any, error) { return m.balance(), nil })
-	get(api.PathMarketHistory, func(*http.Request) (any, error) { return m.history(), nil })
-	get(api.PathMarketRefused, func(*http.Request) (any, error) { return m.refused(), nil })
-	get(api.PathMarketBook, func(*http.Request) (any, error) { return m.bookView(), nil })
-	post(api.PathMarketReview, func(r *http.Request) (any, error) {
-		var req api.ReviewRequest
-		if err := decodeStrict(r, &req); err != nil {
-			return nil, err
-		}
-		return m.Review(r.Context(), req)
-	})
-	post(api.PathMarketImport, func(r *http.Request) (any, error) {
-		var req api.ImportRequest
-		if err := decodeStrictLimit(r, &req, api.MaxImportBytes); err != nil {
-			return nil, err
-		}
-		return m.Import(r.Context(), req.Entries)
-	})
-	post(api.PathMarketUnlist, func(r *http.Request) (any, error) {
-		var req api.UnlistRequest
-		if err := decodeStrict(r, &req); err != nil {
-			return nil, err
-		}
-		return m.Unlist(r.Context(), req)
-	})
-	post(api.PathMarketGrant, func(r *http.Request) (any, error) {
-		var req api.GrantRequest
-		if err := decodeStrict(r, &req); err != nil {
-			return nil, err
-		}
-		return m.Grant(r.Context(), req)
-	})
-}
-
 // viewLocked renders a listing with what this node knows about it.
-func (m *market) viewLocked(l *listing.Listing, now time.Time, sales map[string]int) api.ListingView {
+func (m *Service) viewLocked(l *listing.Listing, now time.Time, sales map[string]int) api.ListingView {
 	id := l.ID()
 	v := api.ListingView{ID: id, Listing: *l, Mine: m.mine[id], Reviews: []api.ReviewView{},
 		ExpiresInSec: time.UnixMilli(l.Expires).Sub(now).Seconds()}
@@ -113,7 +33,7 @@ func (m *market) viewLocked(l *listing.Listing, now time.Time, sales map[string]
 }
 
 // salesLocked counts the receipts per listing, by the listing's seller.
-func (m *market) salesLocked() map[string]int {
+func (m *Service) salesLocked() map[string]int {
 	out := map[string]int{}
 	for _, e := range m.book.Entries() {
 		if l := m.listings[e.Listing]; e.Kind == ledger.KindReceipt && l != nil && e.Author == l.Seller {
@@ -125,7 +45,7 @@ func (m *market) salesLocked() map[string]int {
 
 // list answers market list: live listings, filtered by ?domain=, ?max_price= and
 // ?min_accuracy= (the seller's evaluated accuracy, or else the reviews' mean), cheapest first.
-func (m *market) list(r *http.Request) (any, error) {
+func (m *Service) list(r *http.Request) (any, error) {
 	q := r.URL.Query()
 	domain := q.Get("domain")
 	maxPrice, minAcc := uint64(1<<63), -1.0
@@ -183,15 +103,15 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (m *market) balance() api.BalanceInfo {
+func (m *Service) balance() api.BalanceInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return api.BalanceInfo{PeerID: m.self, Balance: m.book.Balance(m.self), Genesis: m.d.Repo.Config.Market.Genesis,
+	return api.BalanceInfo{PeerID: m.self, Balance: m.book.Balance(m.self), Genesis: m.cfg.Genesis,
 		Entries: m.book.Len(), Chain: len(m.book.Chain(m.self)), Pending: len(m.book.Pending(m.self)), Refused: m.book.Refuses(m.self)}
 }
 
 // history lists both sides of every entry involving this node.
-func (m *market) history() []api.HistoryItem {
+func (m *Service) history() []api.HistoryItem {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := []api.HistoryItem{}
@@ -216,7 +136,7 @@ func (m *market) history() []api.HistoryItem {
 
 // bookView lists every key's balance as this node's book computes it: nodes whose books hold
 // the same entries show the same view.
-func (m *market) bookView() api.BookView {
+func (m *Service) bookView() api.BookView {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	v := api.BookView{Entries: m.book.Len(), Waiting: m.book.Waiting(), Keys: []api.BookKey{}}
@@ -232,7 +152,7 @@ func (m *market) bookView() api.BookView {
 	return v
 }
 
-func (m *market) refused() []api.RefusedKey {
+func (m *Service) refused() []api.RefusedKey {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := []api.RefusedKey{}
@@ -244,7 +164,7 @@ func (m *market) refused() []api.RefusedKey {
 
 // Import adds signed entries (in chain order) to the book and spreads the new ones. Entries
 // the book refuses are an error naming the first; the valid ones before it are kept.
-func (m *market) Import(ctx context.Context, entries []*ledger.Entry) (api.ImportResult, error) {
+func (m *Service) Import(ctx context.Context, entries []*ledger.Entry) (api.ImportResult, error) {
 	if len(entries) == 0 {
 		return api.ImportResult{}, api.ErrBadRequest.Wrap(errors.New("import: no entries"))
 	}
@@ -273,7 +193,7 @@ func (m *market) Import(ctx context.Context, entries []*ledger.Entry) (api.Impor
 }
 
 // Grant creates credits: only a key listed in market.issuers may.
-func (m *market) Grant(ctx context.Context, req api.GrantRequest) (*ledger.Entry, error) {
+func (m *Service) Grant(ctx context.Context, req api.GrantRequest) (*ledger.Entry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.book.Rules().Issuers[m.self] {
@@ -281,7 +201,7 @@ func (m *market) Grant(ctx context.Context, req api.GrantRequest) (*ledger.Entry
 	}
 	e := m.book.Next(m.self, ledger.KindGrant)
 	e.To, e.Amount, e.Time = req.To, req.Amount, time.Now().UnixMilli()
-	if err := e.Sign(m.d.Repo.Identity); err != nil {
+	if err := e.Sign(m.signer); err != nil {
 		return nil, err
 	}
 	if _, err := m.book.Add(e); err != nil {
@@ -296,7 +216,7 @@ func (m *market) Grant(ctx context.Context, req api.GrantRequest) (*ledger.Entry
 
 // Review evaluates a bought expert on a data set of the catalog and publishes the signed
 // result. Only a buyer reviews a paid listing: the review names its receipted payment.
-func (m *market) Review(ctx context.Context, req api.ReviewRequest) (*listing.Review, error) {
+func (m *Service) Review(ctx context.Context, req api.ReviewRequest) (*listing.Review, error) {
 	m.mu.Lock()
 	l := m.listings[req.Listing]
 	var payment string
@@ -312,14 +232,14 @@ func (m *market) Review(ctx context.Context, req api.ReviewRequest) (*listing.Re
 	if l.Price > 0 && payment == "" {
 		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("review %s: this node has no receipted payment for it; only buyers review", req.Listing))
 	}
-	ev, err := m.d.Repo.EvalExpert(ctx, dataset.DefaultCatalog(), l.Expert, req.Dataset, req.Limit)
+	ev, err := m.evaluator.EvalExpert(ctx, dataset.DefaultCatalog(), l.Expert, req.Dataset, req.Limit)
 	if err != nil {
 		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("review %s: %w", req.Listing, err))
 	}
 	r := &listing.Review{V: listing.Version, Listing: req.Listing, Expert: l.Expert, Payment: payment, Dataset: ev.Dataset,
 		Digest: ev.Digest, Samples: ev.Evaluation.Samples, Accuracy: ev.Evaluation.Accuracy, Rating: req.Rating, Text: req.Text,
 		Time: time.Now().UnixMilli()}
-	if err := r.Sign(m.d.Repo.Identity); err != nil {
+	if err := r.Sign(m.signer); err != nil {
 		return nil, err
 	}
 	if err := r.Verify(m.verify, time.Now()); err != nil {
@@ -336,7 +256,7 @@ func (m *market) Review(ctx context.Context, req api.ReviewRequest) (*listing.Re
 		return nil, err
 	}
 	if err := m.publish(ctx, &listing.Message{Kind: listing.KindReview, Review: r}); err != nil {
-		m.d.log.Warn("publish review now; the next republish round retries", "err", err)
+		m.log.Warn("publish review now; the next republish round retries", "err", err)
 	}
 	return r, nil
 }

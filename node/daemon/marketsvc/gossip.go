@@ -1,4 +1,4 @@
-package daemon
+package marketsvc
 
 import (
 	"context"
@@ -15,14 +15,14 @@ import (
 // validate is the market topic's validator: size, schema, freshness and every signature
 // inside (listing.DecodeMessage). Invalid messages are rejected, which counts against the
 // sender's gossip score; valid ones reach the receive loop decoded.
-func (m *market) validate(ctx context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-	if msg.GetFrom() == m.d.Mesh.Host.ID() {
+func (m *Service) validate(ctx context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if msg.GetFrom() == m.host.ID() {
 		return pubsub.ValidationAccept
 	}
 	dm, err := listing.DecodeMessage(msg.Data, msg.GetFrom().String(), time.Now(), m.verify)
 	if err != nil {
 		m.metrics.rejected.WithLabelValues(listing.Reason(err)).Inc()
-		m.d.log.Debug("market message rejected", "from", msg.GetFrom(), "err", err)
+		m.log.Debug("market message rejected", "from", msg.GetFrom(), "err", err)
 		return pubsub.ValidationReject
 	}
 	if dm.Kind == listing.KindListing {
@@ -37,7 +37,7 @@ func (m *market) validate(ctx context.Context, _ peer.ID, msg *pubsub.Message) p
 			// own limit pays in gossip score.
 			m.metrics.rejected.WithLabelValues("table full").Inc()
 			if errors.Is(err, errSpam) {
-				m.d.Mesh.Penalise(msg.GetFrom())
+				m.penaliser.Penalise(msg.GetFrom())
 			}
 			return pubsub.ValidationIgnore
 		}
@@ -46,7 +46,7 @@ func (m *market) validate(ctx context.Context, _ peer.ID, msg *pubsub.Message) p
 	return pubsub.ValidationAccept
 }
 
-func (m *market) receive(ctx context.Context) {
+func (m *Service) receive(ctx context.Context) {
 	defer m.wg.Done()
 	for {
 		msg, err := m.sub.Next(ctx)
@@ -54,19 +54,19 @@ func (m *market) receive(ctx context.Context) {
 			return // the subscription ends with the market
 		}
 		dm, ok := msg.ValidatorData.(*listing.Message)
-		if !ok || msg.GetFrom() == m.d.Mesh.Host.ID() {
+		if !ok || msg.GetFrom() == m.host.ID() {
 			continue
 		}
 		m.metrics.received.WithLabelValues(dm.Kind).Inc()
 		if err := m.apply(ctx, msg.ReceivedFrom, dm); err != nil && ctx.Err() == nil {
-			m.d.log.Debug("market message not applied", "kind", dm.Kind, "from", msg.GetFrom(), "err", err)
+			m.log.Debug("market message not applied", "kind", dm.Kind, "from", msg.GetFrom(), "err", err)
 		}
 	}
 }
 
 // apply takes a validated message into this node's state. Entries that wait for earlier ones
 // of their chain make this node sync with the peer that forwarded them.
-func (m *market) apply(ctx context.Context, from peer.ID, dm *listing.Message) error {
+func (m *Service) apply(ctx context.Context, from peer.ID, dm *listing.Message) error {
 	switch dm.Kind {
 	case listing.KindListing:
 		m.mu.Lock()
@@ -112,23 +112,23 @@ func (m *market) apply(ctx context.Context, from peer.ID, dm *listing.Message) e
 
 // proveLocked takes a double-spend proof a peer sent (by gossip or sync) and journals it
 // when it refuses a key from a lower sequence than before.
-func (m *market) proveLocked(ctx context.Context, x, y *ledger.Entry) error {
+func (m *Service) proveLocked(ctx context.Context, x, y *ledger.Entry) error {
 	d, err := m.book.Prove(x, y)
 	if err != nil || d == nil {
 		return err
 	}
 	m.metrics.doubleSpends.Inc()
-	m.d.log.Warn("double spend reported by a peer", "author", d.Author, "seq", d.Seq, "a", d.AID, "b", d.BID)
+	m.log.Warn("double spend reported by a peer", "author", d.Author, "seq", d.Seq, "a", d.AID, "b", d.BID)
 	return m.journal.SaveProof(ctx, *d)
 }
 
 // afterLedgerChange refreshes the access table when receipts may have arrived, and spreads
 // new double-spend proofs.
-func (m *market) afterLedgerChange(ctx context.Context, added []*ledger.Entry, proofs []ledger.DoubleSpend) {
+func (m *Service) afterLedgerChange(ctx context.Context, added []*ledger.Entry, proofs []ledger.DoubleSpend) {
 	for _, e := range added {
 		if e.Kind == ledger.KindReceipt {
 			if err := m.refreshAccess(ctx); err != nil {
-				m.d.log.Warn("market access table", "err", err)
+				m.log.Warn("market access table", "err", err)
 			}
 			break
 		}
@@ -144,7 +144,7 @@ func (m *market) afterLedgerChange(ctx context.Context, added []*ledger.Entry, p
 // every interval: gossipsub keeps
 // no history, so peers that joined since (or missed a message in the instant a connection
 // opened) hear them at the next round.
-func (m *market) republish(ctx context.Context, every time.Duration) {
+func (m *Service) republish(ctx context.Context, every time.Duration) {
 	defer m.wg.Done()
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -158,7 +158,7 @@ func (m *market) republish(ctx context.Context, every time.Duration) {
 		var msgs []*listing.Message
 		m.mu.Lock()
 		if n := m.evictExpiredLocked(ctx, now, listingRetention); n > 0 {
-			m.d.log.Debug("dropped expired listings", "count", n)
+			m.log.Debug("dropped expired listings", "count", n)
 		}
 		for id := range m.mine {
 			l := m.listings[id]
@@ -189,7 +189,7 @@ func (m *market) republish(ctx context.Context, every time.Duration) {
 		m.mu.Unlock()
 		for _, msg := range msgs {
 			if err := m.publish(ctx, msg); err != nil && ctx.Err() == nil {
-				m.d.log.Warn("republish", "kind", msg.Kind, "err", err)
+				m.log.Warn("republish", "kind", msg.Kind, "err", err)
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package daemon
+package marketsvc
 
 import (
 	"context"
@@ -30,8 +30,8 @@ const maxBundle = 1500
 
 // Publish signs a listing for a stored expert, keeps it, protects the expert's blocks when it
 // has a price, and publishes it.
-func (m *market) Publish(ctx context.Context, req api.PublishRequest) (api.ListingView, error) {
-	_, id, man, err := m.d.Repo.Expert(ctx, req.Ref)
+func (m *Service) Publish(ctx context.Context, req api.PublishRequest) (api.ListingView, error) {
+	id, man, err := m.expert(ctx, req.Ref)
 	if err != nil {
 		return api.ListingView{}, err
 	}
@@ -45,7 +45,7 @@ func (m *market) Publish(ctx context.Context, req api.PublishRequest) (api.Listi
 		return api.ListingView{}, api.ErrBadRequest.Wrap(fmt.Errorf("publish %s: this node did not publish expert %s (its publisher is %s); only the publisher lists an expert",
 			req.Ref, id, who))
 	}
-	life := m.d.Repo.Config.Market.DefaultExpiry
+	life := m.cfg.DefaultExpiry
 	if req.ExpiresMS > 0 {
 		life = time.Duration(req.ExpiresMS) * time.Millisecond
 	}
@@ -55,7 +55,7 @@ func (m *market) Publish(ctx context.Context, req api.PublishRequest) (api.Listi
 	for _, e := range man.Evals {
 		l.Evals = append(l.Evals, listing.Eval{Dataset: e.Dataset, Metric: e.Metric, Value: e.Value, Samples: e.Samples})
 	}
-	if err := l.Sign(m.d.Repo.Identity); err != nil {
+	if err := l.Sign(m.signer); err != nil {
 		return api.ListingView{}, err
 	}
 	if err := l.Verify(m.verify, now); err != nil {
@@ -77,10 +77,10 @@ func (m *market) Publish(ctx context.Context, req api.PublishRequest) (api.Listi
 	if err := m.refreshAccess(ctx); err != nil {
 		return api.ListingView{}, err
 	}
-	m.d.blobs.Announce(id)
-	m.d.blobs.Announce(man.Weights)
+	m.blobs.Announce(id)
+	m.blobs.Announce(man.Weights)
 	if err := m.publish(ctx, &listing.Message{Kind: listing.KindListing, Listing: l}); err != nil {
-		m.d.log.Warn("publish listing now; the next republish round retries", "err", err)
+		m.log.Warn("publish listing now; the next republish round retries", "err", err)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -91,7 +91,7 @@ func (m *market) Publish(ctx context.Context, req api.PublishRequest) (api.Listi
 // expired listing still resolves when this node has already journaled a payment for it (a
 // resend of a payment whose answer was lost, or a fetch again after a receipt): the payment
 // counts against this node's balance whether or not the listing has expired since.
-func (m *market) resolve(ctx context.Context, req api.BuyRequest) (*listing.Listing, error) {
+func (m *Service) resolve(ctx context.Context, req api.BuyRequest) (*listing.Listing, error) {
 	var l *listing.Listing
 	if len(req.Offer) > 0 {
 		var err error
@@ -132,7 +132,7 @@ func (m *market) resolve(ctx context.Context, req api.BuyRequest) (*listing.List
 
 // Buy pays for a listing (for a price: a signed payment, journaled before it leaves, answered
 // by the seller's receipt), then fetches the expert by bitswap, verifies and installs it.
-func (m *market) Buy(ctx context.Context, req api.BuyRequest) (api.BuyResult, error) {
+func (m *Service) Buy(ctx context.Context, req api.BuyRequest) (api.BuyResult, error) {
 	l, err := m.resolve(ctx, req)
 	if err != nil {
 		m.metrics.purchases.WithLabelValues("rejected").Inc()
@@ -176,13 +176,13 @@ func (m *market) Buy(ctx context.Context, req api.BuyRequest) (api.BuyResult, er
 			return res, err
 		}
 	}
-	res.Fetch, err = m.d.blobs.FetchExpert(ctx, expert)
+	res.Fetch, err = m.blobs.FetchExpert(ctx, expert)
 	if err != nil {
 		m.metrics.purchases.WithLabelValues("failed").Inc()
 		return res, fmt.Errorf("buy %s: paid, but the expert did not arrive (run the same buy again to fetch without paying again): %w", id, err)
 	}
 	if err := m.refreshAccess(ctx); err != nil { // our copy is paid content too
-		m.d.log.Warn("market access table", "err", err)
+		m.log.Warn("market access table", "err", err)
 	}
 	m.metrics.purchases.WithLabelValues("ok").Inc()
 	return res, nil
@@ -190,13 +190,13 @@ func (m *market) Buy(ctx context.Context, req api.BuyRequest) (api.BuyResult, er
 
 // paidFor reports whether this node's chain holds a payment for the listing (see
 // preparePayment: such a payment is resent, never signed again).
-func (m *market) paidFor(l *listing.Listing) bool {
+func (m *Service) paidFor(l *listing.Listing) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.paidForLocked(l)
 }
 
-func (m *market) paidForLocked(l *listing.Listing) bool {
+func (m *Service) paidForLocked(l *listing.Listing) bool {
 	id := l.ID()
 	for _, e := range m.book.Chain(m.self) {
 		if e.Kind == ledger.KindPayment && e.Listing == id && e.To == l.Seller && e.Amount == l.Price {
@@ -206,7 +206,7 @@ func (m *market) paidForLocked(l *listing.Listing) bool {
 	return false
 }
 
-func (m *market) receiptOf(payment string) *ledger.Entry {
+func (m *Service) receiptOf(payment string) *ledger.Entry {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.book.ReceiptOf(payment)
@@ -218,7 +218,7 @@ func (m *market) receiptOf(payment string) *ledger.Entry {
 // fetched again, not paid again). A new payment is checked against the balance, signed and
 // journaled before it leaves, so a crash can never make this node sign a second entry with
 // its sequence number.
-func (m *market) preparePayment(ctx context.Context, l *listing.Listing, id string) (*ledger.Entry, []*ledger.Entry, error) {
+func (m *Service) preparePayment(ctx context.Context, l *listing.Listing, id string) (*ledger.Entry, []*ledger.Entry, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.book.Refuses(m.self) {
@@ -237,7 +237,7 @@ func (m *market) preparePayment(ctx context.Context, l *listing.Listing, id stri
 	}
 	pay := m.book.Next(m.self, ledger.KindPayment)
 	pay.To, pay.Amount, pay.Listing, pay.Time = l.Seller, l.Price, id, time.Now().UnixMilli()
-	if err := pay.Sign(m.d.Repo.Identity); err != nil {
+	if err := pay.Sign(m.signer); err != nil {
 		return nil, nil, err
 	}
 	if _, err := m.book.Add(pay); err != nil {
@@ -255,7 +255,7 @@ func (m *market) preparePayment(ctx context.Context, l *listing.Listing, id stri
 
 // paymentBundleLocked is what a purchase request carries: the entries that justify the
 // payment, the payment last (the seller reads it there).
-func (m *market) paymentBundleLocked(pay *ledger.Entry) []*ledger.Entry {
+func (m *Service) paymentBundleLocked(pay *ledger.Entry) []*ledger.Entry {
 	id := m.book.IDOf(pay)
 	out := make([]*ledger.Entry, 0, 8)
 	for _, e := range m.book.Closure(id) {
@@ -267,15 +267,15 @@ func (m *market) paymentBundleLocked(pay *ledger.Entry) []*ledger.Entry {
 }
 
 // callSeller sends the payment to the seller and returns its answer.
-func (m *market) callSeller(ctx context.Context, l *listing.Listing, id string, bundle []*ledger.Entry) (*ledger.Entry, error) {
+func (m *Service) callSeller(ctx context.Context, l *listing.Listing, id string, bundle []*ledger.Entry) (*ledger.Entry, error) {
 	seller, err := peer.Decode(l.Seller)
 	if err != nil {
 		return nil, fmt.Errorf("seller %q: %w", l.Seller, err)
 	}
-	h := m.d.Mesh.Host
+	h := m.host
 	if h.Network().Connectedness(seller) != network.Connected {
 		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		ai, err := m.d.Mesh.DHT.FindPeer(fctx, seller)
+		ai, err := m.router.FindPeer(fctx, seller)
 		if err == nil {
 			err = h.Connect(fctx, ai)
 		}
@@ -301,7 +301,7 @@ func (m *market) callSeller(ctx context.Context, l *listing.Listing, id string, 
 // acceptReceipt checks the seller's receipt against the payment and journals it. A forged
 // receipt (not the seller's signature) or a replayed one (naming another payment or listing)
 // is refused, and the payment stays pending.
-func (m *market) acceptReceipt(ctx context.Context, l *listing.Listing, id string, pay, rc *ledger.Entry) error {
+func (m *Service) acceptReceipt(ctx context.Context, l *listing.Listing, id string, pay, rc *ledger.Entry) error {
 	if rc.Kind != ledger.KindReceipt || rc.Author != l.Seller || rc.Ref != pay.ID() || rc.Listing != id {
 		return fmt.Errorf("buy %s: the seller's answer is not a receipt by %s for payment %s (got a %s by %s for %s)",
 			id, l.Seller, pay.ID(), rc.Kind, rc.Author, rc.Ref)
@@ -319,9 +319,9 @@ func (m *market) acceptReceipt(ctx context.Context, l *listing.Listing, id strin
 	return nil
 }
 
-// serveBuy is the seller's side of MarketProtocol: check the payment against the listing and
+// serveBuy is the seller's side of Protocol: check the payment against the listing and
 // the buyer's chain, countersign a receipt, journal both, then answer.
-func (m *market) serveBuy(ctx context.Context, from peer.ID, raw []byte) ([]byte, error) {
+func (m *Service) serveBuy(ctx context.Context, from peer.ID, raw []byte) ([]byte, error) {
 	req, err := listing.DecodePurchaseRequest(raw)
 	if err != nil {
 		return nil, err
@@ -330,18 +330,18 @@ func (m *market) serveBuy(ctx context.Context, from peer.ID, raw []byte) ([]byte
 	m.afterLedgerChange(ctx, added, proofs)
 	if err != nil {
 		m.metrics.sales.WithLabelValues("rejected").Inc()
-		m.d.log.Info("purchase refused", "buyer", from, "listing", req.Listing, "err", err)
+		m.log.Info("purchase refused", "buyer", from, "listing", req.Listing, "err", err)
 		return nil, err
 	}
 	m.metrics.sales.WithLabelValues("ok").Inc()
 	if err := m.refreshAccess(ctx); err != nil {
-		m.d.log.Warn("market access table", "err", err)
+		m.log.Warn("market access table", "err", err)
 	}
 	b, _ := json.Marshal(listing.PurchaseResponse{Receipt: rc}) // cannot fail
 	return b, nil
 }
 
-func (m *market) sell(ctx context.Context, req *listing.PurchaseRequest) (*ledger.Entry, []*ledger.Entry, []ledger.DoubleSpend, error) {
+func (m *Service) sell(ctx context.Context, req *listing.PurchaseRequest) (*ledger.Entry, []*ledger.Entry, []ledger.DoubleSpend, error) {
 	pay := req.Payment()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -377,7 +377,7 @@ func (m *market) sell(ctx context.Context, req *listing.PurchaseRequest) (*ledge
 	}
 	rc := m.book.Next(m.self, ledger.KindReceipt)
 	rc.Ref, rc.Listing, rc.Time = pay.ID(), req.Listing, now.UnixMilli()
-	if err := rc.Sign(m.d.Repo.Identity); err != nil {
+	if err := rc.Sign(m.signer); err != nil {
 		return nil, added, proofs, err
 	}
 	if _, err := m.book.Add(rc); err != nil {
@@ -392,6 +392,6 @@ func (m *market) sell(ctx context.Context, req *listing.PurchaseRequest) (*ledge
 }
 
 // spreadLocked gossips the closure of an entry (mu held: it reads the book).
-func (m *market) spreadLocked(e *ledger.Entry) {
+func (m *Service) spreadLocked(e *ledger.Entry) {
 	m.spread(m.bundleLocked([]string{e.ID()}, []*ledger.Entry{e}))
 }

@@ -1,4 +1,4 @@
-package daemon
+package marketsvc
 
 import (
 	"context"
@@ -10,13 +10,13 @@ import (
 	"github.com/meshnode/meshnode/market/listing"
 )
 
-// restriction is a paid expert held here, as the exposure table sees it: its blocks go only
+// Restriction is a paid expert held here, as the exposure table sees it: its blocks go only
 // to the holders of a receipt from its seller.
-type restriction struct {
-	expert  string
-	holders map[string]bool // peer IDs holding a receipt for a listing of it by its publisher
-	mine    bool            // this node lists it (announce it, so buyers find the seller)
-	open    bool            // its publisher (this node) withdrew its paid listing as free: anyone gets it
+type Restriction struct {
+	Expert  string          // the expert's ID
+	Holders map[string]bool // peer IDs holding a receipt for a listing of it by its publisher
+	Mine    bool            // this node lists it (announce it, so buyers find the seller)
+	Open    bool            // its publisher (this node) withdrew its paid listing as free: anyone gets it
 }
 
 // mkBought holds the experts this node bought for a price: expert ID -> seller. A bought
@@ -24,15 +24,12 @@ type restriction struct {
 // from here at all).
 var mkBought = ds.NewKey("/bought")
 
-// restrictions lists the paid experts this node holds: those with a paid listing by their
+// Restrictions lists the paid experts this node holds: those with a paid listing by their
 // publisher (the manifest's signer; listing.ComputeAccess) and those it bought. Only listings
 // by an expert's publisher count, for paying and for access alike: a listing by anyone else
-// neither locks nor opens an expert.
-func (m *market) restrictions(ctx context.Context) ([]restriction, error) {
-	st, err := m.d.Repo.Store()
-	if err != nil {
-		return nil, err
-	}
+// neither locks nor opens an expert. The exposure calls it on every rebuild, holding its
+// rebuild lock (see Service's lock order).
+func (m *Service) Restrictions(ctx context.Context) ([]Restriction, error) {
 	bought, err := m.query(ctx, mkBought)
 	if err != nil {
 		return nil, fmt.Errorf("read bought experts: %w", err)
@@ -62,7 +59,7 @@ func (m *market) restrictions(ctx context.Context) ([]restriction, error) {
 		if err != nil {
 			continue
 		}
-		man, err := st.GetExpert(ctx, root)
+		man, err := m.expertStore.GetExpert(ctx, root)
 		if err != nil {
 			continue // not held here: nothing to serve, and no publisher to check listings against
 		}
@@ -74,39 +71,36 @@ func (m *market) restrictions(ctx context.Context) ([]restriction, error) {
 		return p, ok
 	}, m.liftedLocked())
 	m.mu.Unlock()
-	var out []restriction
+	var out []Restriction
 	for id := range publishers {
 		if !a.Paid[id] && !paidFor[id] {
 			if lifted[id] && publishers[id] == m.self {
-				out = append(out, restriction{expert: id, mine: true, open: true})
+				out = append(out, Restriction{Expert: id, Mine: true, Open: true})
 			}
 			continue
 		}
-		out = append(out, restriction{expert: id, holders: a.Allowed[id], mine: mine[id]})
+		out = append(out, Restriction{Expert: id, Holders: a.Allowed[id], Mine: mine[id]})
 	}
 	return out, nil
 }
 
 // refreshAccess rebuilds the node's exposure table after a change of the market's (a listing,
 // a receipt, a purchase).
-func (m *market) refreshAccess(ctx context.Context) error {
-	if m.d.exposure == nil {
-		return nil
-	}
-	return m.d.exposure.refresh(ctx)
+func (m *Service) refreshAccess(ctx context.Context) error {
+	return m.exposure.Refresh(ctx)
 }
 
 // markBought remembers that this node paid for an expert.
-func (m *market) markBought(ctx context.Context, expert, seller string) error {
+func (m *Service) markBought(ctx context.Context, expert, seller string) error {
 	if err := m.store.Put(ctx, mkBought.ChildString(expert), []byte(seller)); err != nil {
 		return fmt.Errorf("remember bought expert %s: %w", expert, err)
 	}
 	return nil
 }
 
-// exposureOf says, for expert serve, who gets a served expert's blocks: anyone, or (for a
+// ExposureOf says, for expert serve, who gets a served expert's blocks: anyone, or (for a
 // bought or paid one) only receipt holders, with the licence of its listing when known.
-func (m *market) exposureOf(ctx context.Context, expert string) string {
+func (m *Service) ExposureOf(ctx context.Context, expert string) string {
 	seller, err := m.store.Get(ctx, mkBought.ChildString(expert))
 	m.mu.Lock()
 	defer m.mu.Unlock()

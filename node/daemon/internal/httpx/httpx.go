@@ -1,0 +1,39 @@
+// Package httpx holds what the daemon's API handlers share about requests: one way to read a
+// JSON body.
+package httpx
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/meshnode/meshnode/node/api"
+)
+
+// DecodeBody reads a JSON request body of at most limit bytes into v, refusing unknown fields.
+// A malformed body, or one over the limit, is an api.ErrBadRequest.
+func DecodeBody(r *http.Request, v any, limit int64) error {
+	body := http.MaxBytesReader(nil, r.Body, limit)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return api.ErrBadRequest.Wrap(fmt.Errorf("request body is over the limit of %s", size(limit)))
+		}
+		return api.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
+	}
+	return nil
+}
+
+// size spells a limit in the largest unit that divides it: MiB, KiB or bytes.
+func size(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
