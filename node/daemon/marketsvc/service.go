@@ -17,7 +17,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/core/routing"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshnode/meshnode/experts"
@@ -125,12 +124,11 @@ type Deps struct {
 	Signer Signer
 	// Host is this node's libp2p host: its ID is this node's key in the ledger; the service
 	// handles Protocol and LedgerSyncProtocol on it (from New until Close), calls sellers and
-	// syncs with peers over it. Required.
+	// syncs with peers over it. It must find the addresses of a peer it does not know (the
+	// mesh's routed host: the DHT). Required.
 	Host host.Host
 	// PubSub is the gossip the service joins Topic on (and validates it), in New. Required.
 	PubSub PubSub
-	// Router finds a seller this node is not connected to (the DHT). Required.
-	Router routing.PeerRouting
 	// Penaliser lowers the gossip score of sellers over their own limit. Required.
 	Penaliser Penaliser
 	// Exposure is rebuilt when who may fetch a paid expert changes. Required.
@@ -160,7 +158,6 @@ type Service struct {
 	evaluator   Evaluator
 	signer      Signer
 	host        host.Host
-	router      routing.PeerRouting
 	penaliser   Penaliser
 	exposure    Exposure
 	blobs       Blobs
@@ -210,7 +207,7 @@ func New(ctx context.Context, deps Deps) (*Service, error) {
 	self := deps.Host.ID().String()
 	lim := ledger.Limits{Entries: cfg.Ledger.Entries, PerKey: cfg.Ledger.PerKey, Waiting: cfg.Ledger.Waiting, WaitingPerKey: cfg.Ledger.WaitingPerKey, Own: self}
 	m := &Service{self: self, verify: node.VerifyPeerSignature, expertStore: deps.Store, evaluator: deps.Evaluator,
-		signer: deps.Signer, host: deps.Host, router: deps.Router, penaliser: deps.Penaliser, exposure: deps.Exposure,
+		signer: deps.Signer, host: deps.Host, penaliser: deps.Penaliser, exposure: deps.Exposure,
 		blobs: deps.Blobs, cfg: cfg, log: log, store: deps.Records,
 		book:     ledger.NewBook(ledger.Policy{Issuers: issuers, Genesis: cfg.Genesis, Key: canonicalPeer, Limits: lim}, node.VerifyPeerSignature),
 		journal:  ledger.OpenJournal(deps.Journal),
@@ -273,7 +270,6 @@ func (d Deps) check() error {
 		depslib.Required{Name: "Signer", IsNil: d.Signer == nil},
 		depslib.Required{Name: "Host", IsNil: d.Host == nil},
 		depslib.Required{Name: "PubSub", IsNil: d.PubSub == nil},
-		depslib.Required{Name: "Router", IsNil: d.Router == nil},
 		depslib.Required{Name: "Penaliser", IsNil: d.Penaliser == nil},
 		depslib.Required{Name: "Exposure", IsNil: d.Exposure == nil},
 		depslib.Required{Name: "Blobs", IsNil: d.Blobs == nil},

@@ -357,7 +357,7 @@ func TestNewNamesMissingDeps(t *testing.T) {
 	if err == nil {
 		t.Fatal("New with no deps: no error")
 	}
-	for _, name := range []string{"Store", "Evaluator", "Records", "Journal", "Signer", "Host", "PubSub", "Router", "Penaliser",
+	for _, name := range []string{"Store", "Evaluator", "Records", "Journal", "Signer", "Host", "PubSub", "Penaliser",
 		"Exposure", "Blobs", "Registerer"} {
 		if !strings.Contains(err.Error(), "deps: "+name+" is nil") {
 			t.Errorf("error %q does not name %s", err, name)

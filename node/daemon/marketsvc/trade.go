@@ -272,13 +272,9 @@ func (m *Service) callSeller(ctx context.Context, l *listing.Listing, id string,
 	if err != nil {
 		return nil, fmt.Errorf("seller %q: %w", l.Seller, err)
 	}
-	h := m.host
-	if h.Network().Connectedness(seller) != network.Connected {
+	if m.host.Network().Connectedness(seller) != network.Connected {
 		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		ai, err := m.router.FindPeer(fctx, seller)
-		if err == nil {
-			err = h.Connect(fctx, ai)
-		}
+		err := m.host.Connect(fctx, peer.AddrInfo{ID: seller}) // the routed host looks it up
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("reach seller %s: %w", seller, err)

@@ -377,24 +377,16 @@ func (p *participant) coordinator(a *fedjob.Announcement) (peer.AddrInfo, error)
 	return ai, nil
 }
 
-// ensureConnected dials a peer at the addresses it announced and those already known, and
-// looks it up in the DHT when that fails.
+// ensureConnected dials a peer at the addresses it announced and those already known; the
+// routed host looks it up in the DHT when that fails.
 func (s *Service) ensureConnected(ctx context.Context, to peer.AddrInfo) error {
-	h := s.host
-	if len(h.Network().ConnsToPeer(to.ID)) > 0 {
+	if len(s.host.Network().ConnsToPeer(to.ID)) > 0 {
 		return nil
 	}
-	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	err := h.Connect(dctx, to) // adds to.Addrs to the peerstore and dials them with the known ones
-	cancel()
-	if err == nil {
-		return nil
+	if err := s.host.Connect(ctx, to); err != nil {
+		return fmt.Errorf("reach coordinator %s: %w", to.ID, err)
 	}
-	ai, err := s.router.FindPeer(ctx, to.ID)
-	if err != nil {
-		return fmt.Errorf("find coordinator %s: %w", to.ID, err)
-	}
-	return h.Connect(ctx, ai)
+	return nil
 }
 
 // roundSeed gives every participant and round its own shuffling order.

@@ -19,7 +19,6 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/libp2p/go-libp2p/core/routing"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meshnode/meshnode/distill/federated/fedjob"
@@ -103,13 +102,12 @@ type Deps struct {
 	// Signer is this node's identity. Required.
 	Signer Signer
 	// Host is this node's libp2p host: the service handles Protocol on it (from New on), calls
-	// coordinators over it and gives its addresses in announcements. Required.
+	// coordinators over it and gives its addresses in announcements. It must find the
+	// addresses of a coordinator that cannot be dialled at the announced ones (the mesh's
+	// routed host: the DHT). Required.
 	Host host.Host
 	// PubSub is the gossip the service joins Topic on (and validates it), in New. Required.
 	PubSub PubSub
-	// Router finds a coordinator the participant cannot dial at its announced addresses (the
-	// DHT). Required.
-	Router routing.PeerRouting
 	// Exposure is refreshed when a job starts and after each round, before the announcement
 	// naming the new model goes out. Required.
 	Exposure Exposure
@@ -139,7 +137,6 @@ type Service struct {
 	state            StateStore
 	signer           Signer
 	host             host.Host
-	router           routing.PeerRouting
 	exposure         Exposure
 	fetcher          Fetcher
 	invalidateHosted func()
@@ -183,7 +180,7 @@ func New(deps Deps) (*Service, error) {
 	if invalidate == nil {
 		invalidate = func() {}
 	}
-	s := &Service{store: deps.Store, state: deps.State, signer: deps.Signer, host: deps.Host, router: deps.Router,
+	s := &Service{store: deps.Store, state: deps.State, signer: deps.Signer, host: deps.Host,
 		exposure: deps.Exposure, fetcher: deps.Fetcher, invalidateHosted: invalidate, policies: slices.Clone(deps.Join),
 		log: log, catalog: dataset.DefaultCatalog(), tamper: deps.Tamper,
 		client: rpc.NewClient(deps.Host, Protocol, 1<<16, 16), metrics: newMetrics(deps.Registerer),
@@ -220,7 +217,6 @@ func (d Deps) check() error {
 		depslib.Required{Name: "Signer", IsNil: d.Signer == nil},
 		depslib.Required{Name: "Host", IsNil: d.Host == nil},
 		depslib.Required{Name: "PubSub", IsNil: d.PubSub == nil},
-		depslib.Required{Name: "Router", IsNil: d.Router == nil},
 		depslib.Required{Name: "Exposure", IsNil: d.Exposure == nil},
 		depslib.Required{Name: "Fetcher", IsNil: d.Fetcher == nil},
 		depslib.Required{Name: "Registerer", IsNil: d.Registerer == nil},

@@ -55,13 +55,6 @@ type keySigner struct {
 func (k keySigner) ID() string                      { return k.id.String() }
 func (k keySigner) Sign(msg []byte) ([]byte, error) { return k.key.Sign(msg) }
 
-// noRouter finds no peer.
-type noRouter struct{}
-
-func (noRouter) FindPeer(context.Context, peer.ID) (peer.AddrInfo, error) {
-	return peer.AddrInfo{}, errors.New("no routing in tests")
-}
-
 // countRefresh counts the exposure's rebuilds.
 type countRefresh struct{ n int }
 
@@ -96,7 +89,7 @@ func newService(t *testing.T, state StateStore) (*Service, host.Host) {
 		t.Fatal(err)
 	}
 	s, err := New(Deps{Store: emptyStore{}, State: state, Signer: keySigner{h.Peerstore().PrivKey(h.ID()), h.ID()},
-		Host: h, PubSub: ps, Router: noRouter{}, Exposure: &countRefresh{}, Fetcher: noFetcher{},
+		Host: h, PubSub: ps, Exposure: &countRefresh{}, Fetcher: noFetcher{},
 		Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +117,7 @@ func TestNewNamesMissingDeps(t *testing.T) {
 	if err == nil {
 		t.Fatal("New with no deps: no error")
 	}
-	for _, name := range []string{"Store", "State", "Signer", "Host", "PubSub", "Router", "Exposure", "Fetcher", "Registerer"} {
+	for _, name := range []string{"Store", "State", "Signer", "Host", "PubSub", "Exposure", "Fetcher", "Registerer"} {
 		if !strings.Contains(err.Error(), "deps: "+name+" is nil") {
 			t.Errorf("error %q does not name %s", err, name)
 		}
