@@ -48,7 +48,7 @@ const (
 	maxPullResponse = 256 << 10
 	// provideTimeout bounds one DHT provide; provideRetry is how long a failed one waits.
 	provideTimeout = time.Minute
-	provideRetry   = 30 * time.Second
+	provideRetry   = 5 * time.Second
 	// provideWorkers is how many provides run at once.
 	provideWorkers = 4
 	// reprovideEvery re-provides served keys well within the DHT's record lifetime (48 h).
@@ -189,6 +189,14 @@ func (d *discovery) due(now time.Time) []cid.Cid {
 func (d *discovery) provideOne(ctx context.Context, k cid.Cid) {
 	pctx, cancel := context.WithTimeout(ctx, provideTimeout)
 	defer cancel()
+	// A node that has just started serves before it knows any DHT peer: wait for one rather
+	// than fail and retry a pass later.
+	for d.a.n.DHT.RoutingTable().Size() == 0 && pctx.Err() == nil {
+		select {
+		case <-pctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	err := d.a.n.DHT.Provide(pctx, k, true)
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -65,6 +65,11 @@ type MeshConfig struct {
 	// "/base16/", 64 hex digits). Only peers with the same key can connect; such a mesh is
 	// TCP-only. Empty: an open mesh.
 	PSKFile string `yaml:"psk_file"`
+	// AdvertGossip gossips this node's adverts to the whole mesh and takes everyone's. Off,
+	// adverts are only found by DHT lookups of the domains and experts queried, and pulled
+	// from their providers: each node pays for what it serves and asks for, whatever the size
+	// of the mesh (see bench/results/scale.md). Raise advert_ttl with it off (10m).
+	AdvertGossip bool `yaml:"advert_gossip"`
 	// AdvertTTL is how long an advert of this node lives on other nodes without a refresh.
 	AdvertTTL time.Duration `yaml:"advert_ttl"`
 	// AdvertRefresh is how often this node republishes its adverts (shorter than the TTL).
@@ -125,6 +130,8 @@ func Preset(name string) (Config, error) {
 		Mesh: MeshConfig{
 			Listen: []string{"/ip4/0.0.0.0/tcp/4101", "/ip4/0.0.0.0/udp/4101/quic-v1"},
 			MDNS:   true,
+			// Small meshes see every expert at once; large ones turn it off (DHT lookups).
+			AdvertGossip: true,
 			// Adverts live 30 s and are refreshed every 10 s: two refreshes may be lost before
 			// peers forget an expert, and a node that dies silently is forgotten within 40 s.
 			AdvertTTL:     30 * time.Second,

@@ -21,6 +21,7 @@ func configDocs() map[string]string {
 		"mesh.bootstrap":                "Peers to dial at start: multiaddrs ending in /p2p/<peer ID>.",
 		"mesh.mdns":                     "Find peers on the local network by multicast DNS.",
 		"mesh.psk_file":                 "A private network key file (swarm.key format); only peers with the same key connect,\nand such a mesh is TCP-only. Empty: an open mesh.",
+		"mesh.advert_gossip":            "Gossip adverts to the whole mesh. Off: adverts are found by DHT lookups of what is\nqueried and pulled from their providers (per-node cost independent of the mesh's size).",
 		"mesh.advert_ttl":               "How long an advert of this node lives on other nodes without a refresh.",
 		"mesh.advert_refresh":           "How often this node republishes its adverts (shorter than advert_ttl).",
 		"mesh.reprovide_interval":       "How often this node announces again, in the DHT, the blobs it keeps (pinned blobs,\nhosted experts); the records expire after 48 h.",

@@ -215,6 +215,7 @@ func meshConfig(r *node.Repo, o Options) (mesh.Config, error) {
 		ConnHigh:      mc.ConnHigh,
 		AdvertTTL:     mc.AdvertTTL,
 		AdvertRefresh: mc.AdvertRefresh,
+		DHTOnly:       !mc.AdvertGossip,
 		ScoredTopics:  []string{TopicMarket, TopicTrain},
 		StreamLimits: []mesh.StreamLimit{{Protocol: routing.QueryProtocol,
 			Total: 16 * r.Config.Query.StreamsPerPeer, PerPeer: r.Config.Query.StreamsPerPeer},
