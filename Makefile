@@ -51,6 +51,7 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzParseAnswer -fuzztime $(FUZZTIME) ./distill/kd/
 	$(GO) test -run XXX -fuzz FuzzDecodeUpdate -fuzztime $(FUZZTIME) ./distill/federated/fedjob/
 	$(GO) test -run XXX -fuzz FuzzDecodeAnnouncement -fuzztime $(FUZZTIME) ./distill/federated/fedjob/
+	$(GO) test -run XXX -fuzz FuzzDecodePull -fuzztime $(FUZZTIME) ./mesh/
 
 # Benchmarks; tables go to bench/results/.
 bench: setup

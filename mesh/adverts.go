@@ -236,11 +236,11 @@ func (a *Adverts) Unserve(ctx context.Context, id string) error {
 
 // LookupDomain makes the table hold what the mesh serves in domain: unless it was looked up
 // within the advert refresh interval, providers of the domain are found in the DHT and their
-// adverts pulled. It waits for the lookup (at most 3 s, or ctx) only when wait is set and the
-// table holds no advert of the domain yet; otherwise the lookup runs in the background.
+// adverts pulled. It waits for the lookup (until a first advert arrives, at most 3 s, or ctx)
+// only when wait is set and the table holds no advert of the domain yet; otherwise the lookup
+// runs in the background. With gossip on, a domain the table holds adverts of is not looked up.
 func (a *Adverts) LookupDomain(ctx context.Context, domain string, wait bool) {
-	wait = wait && !a.holds(func(e advert.Entry) bool { return slices.Contains(e.Domains, domain) })
-	a.disc.lookup(ctx, DomainKey(domain), domain, "", wait)
+	a.lookup(ctx, DomainKey(domain), domain, "", wait, func(e advert.Entry) bool { return slices.Contains(e.Domains, domain) })
 }
 
 // LookupExpert is LookupDomain for one expert, found under its ID.
@@ -249,8 +249,17 @@ func (a *Adverts) LookupExpert(ctx context.Context, id string, wait bool) {
 	if err != nil {
 		return // not a CID: nobody provides it
 	}
-	wait = wait && !a.holds(func(e advert.Entry) bool { return e.ID == id })
-	a.disc.lookup(ctx, key, "", id, wait)
+	a.lookup(ctx, key, "", id, wait, func(e advert.Entry) bool { return e.ID == id })
+}
+
+// lookup runs a discovery lookup unless the table holds a live advert matching it and gossip
+// keeps the table current; it waits only when asked and the table holds no such advert.
+func (a *Adverts) lookup(ctx context.Context, key cid.Cid, domain, id string, wait bool, match func(advert.Entry) bool) {
+	held := a.holds(match)
+	if held && a.topic != nil {
+		return
+	}
+	a.disc.lookup(ctx, key, domain, id, wait && !held)
 }
 
 // holds says whether the table has a live advert for which match is true.

@@ -51,6 +51,9 @@ type Node struct {
 	Adverts *Adverts
 	Metrics *Metrics
 
+	// basic is the host without routing: for dials that must not look peers up (a pull from
+	// a provider record's addresses: a dead provider fails at once).
+	basic  host.Host
 	cfg    Config
 	bw     *metrics.BandwidthCounter
 	log    *slog.Logger
@@ -84,7 +87,7 @@ func New(ctx context.Context, key crypto.PrivKey, cfg Config, o Options) (*Node,
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	n := &Node{Host: h, cfg: cfg, bw: bw, log: o.Logger, cancel: cancel, Metrics: m, scores: newScoreBoard()}
+	n := &Node{Host: h, basic: h, cfg: cfg, bw: bw, log: o.Logger, cancel: cancel, Metrics: m, scores: newScoreBoard()}
 	fail := func(err error) (*Node, error) {
 		n.Close()
 		return nil, err
@@ -105,7 +108,7 @@ func New(ctx context.Context, key crypto.PrivKey, cfg Config, o Options) (*Node,
 	}
 	// From here on, a stream to a peer whose addresses this node does not know (an advert's
 	// provider heard by gossip, a seller, a coordinator) finds them in the DHT first.
-	n.Host = routedhost.Wrap(h, n.DHT)
+	n.basic, n.Host = h, routedhost.Wrap(h, n.DHT)
 	if n.PubSub, err = newPubSub(ctx, h, cfg, o.Logger, n.scores); err != nil {
 		return fail(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/multiformats/go-multihash"
 
@@ -77,28 +78,29 @@ type discovery struct {
 	queue  chan cid.Cid // keys to provide
 
 	mu        sync.Mutex
-	provided  map[cid.Cid]time.Time    // served keys and when they were last provided
-	providing map[cid.Cid]bool         // keys queued or being provided
-	looked    map[string]time.Time     // lookup key → until when its last lookup stands
-	inflight  map[string]chan struct{} // lookups running, closed when done
-	pullers   map[peer.ID]time.Time    // peers that pulled, and when last
+	provided  map[cid.Cid]time.Time // served keys and when they were last provided
+	providing map[cid.Cid]bool      // keys queued or being provided
+	looked    map[string]time.Time  // lookup key → until when its last lookup stands
+	inflight  map[string]*lookupRun // lookups running
+	pullers   map[peer.ID]time.Time // peers that pulled, and when last
 }
 
 func newDiscovery(a *Adverts) *discovery {
-	d := &discovery{a: a, client: rpc.NewClient(a.n.Host, PullProtocol, maxPullResponse, 16), queue: make(chan cid.Cid, 1024),
-		provided: map[cid.Cid]time.Time{}, providing: map[cid.Cid]bool{}, looked: map[string]time.Time{}, inflight: map[string]chan struct{}{}, pullers: map[peer.ID]time.Time{}}
+	d := &discovery{a: a, client: rpc.NewClient(a.n.basic, PullProtocol, maxPullResponse, 16), queue: make(chan cid.Cid, 1024),
+		provided: map[cid.Cid]time.Time{}, providing: map[cid.Cid]bool{}, looked: map[string]time.Time{}, inflight: map[string]*lookupRun{}, pullers: map[peer.ID]time.Time{}}
 	rpc.Serve(a.n.Host, PullProtocol, d.handle, rpc.ServerOptions{MaxRequest: 64 << 10, PeerRate: 5, PeerBurst: 20, Logger: a.n.log})
 	return d
 }
 
-// keysOf are the DHT keys a served expert is found under: its domains' and its ID.
+// keysOf are the DHT keys a served expert is found under: its ID (first: a query naming the
+// expert finds it soonest) and its domains'.
 func keysOf(s advert.Service) []cid.Cid {
 	out := make([]cid.Cid, 0, len(s.Domains)+1)
-	for _, d := range s.Domains {
-		out = append(out, DomainKey(d))
-	}
 	if id, err := cid.Decode(s.ID); err == nil {
 		out = append(out, id)
+	}
+	for _, d := range s.Domains {
+		out = append(out, DomainKey(d))
 	}
 	return out
 }
@@ -220,9 +222,9 @@ func (d *discovery) provideOne(ctx context.Context, k cid.Cid) {
 // handle answers a pull with this node's own adverts of the domain or expert, or applies a
 // push of withdrawals from their provider.
 func (d *discovery) handle(ctx context.Context, from peer.ID, req []byte) ([]byte, error) {
-	var m pullMessage
-	if err := strictJSON(req, &m); err != nil {
-		return nil, fmt.Errorf("advert exchange: %w", err)
+	m, err := decodePull(req)
+	if err != nil {
+		return nil, err
 	}
 	if len(m.Adverts) > 0 {
 		return nil, d.applyPush(from, m.Adverts)
@@ -251,9 +253,6 @@ func (d *discovery) handle(ctx context.Context, from peer.ID, req []byte) ([]byt
 
 // applyPush applies withdrawals a provider pushed: each must be its own and a withdrawal.
 func (d *discovery) applyPush(from peer.ID, raw []json.RawMessage) error {
-	if len(raw) > advert.DefaultPerProvider {
-		return fmt.Errorf("advert exchange: %d adverts pushed, at most %d", len(raw), advert.DefaultPerProvider)
-	}
 	for _, r := range raw {
 		adv, err := advert.Decode(r, from, time.Now(), d.a.n.cfg.AdvertMaxBytes)
 		if err != nil {
@@ -326,10 +325,19 @@ func (d *discovery) pushWithdrawals(ctx context.Context, services []advert.Servi
 	wg.Wait()
 }
 
+// lookupRun is one running lookup: first closes when its first advert is applied, done when
+// it ends.
+type lookupRun struct {
+	first, done chan struct{}
+	once        sync.Once
+}
+
+func (r *lookupRun) found() { r.once.Do(func() { close(r.first) }) }
+
 // lookup finds providers of key in the DHT and pulls their adverts (those of domain or id)
-// into the table, unless the key's last lookup still stands. With wait set it returns when
-// the lookup is done (or ctx ends); otherwise at once, the lookup running in the background.
-// Concurrent lookups of one key share one walk.
+// into the table, unless the key's last lookup still stands. With wait set it returns once
+// the lookup has applied a first advert or ended (or ctx ends); otherwise at once, the lookup
+// running in the background. Concurrent lookups of one key share one walk.
 func (d *discovery) lookup(ctx context.Context, key cid.Cid, domain, id string, wait bool) {
 	name := key.String()
 	d.mu.Lock()
@@ -337,15 +345,15 @@ func (d *discovery) lookup(ctx context.Context, key cid.Cid, domain, id string, 
 		d.mu.Unlock()
 		return
 	}
-	done, running := d.inflight[name]
+	run, running := d.inflight[name]
 	if !running {
-		done = make(chan struct{})
-		d.inflight[name] = done
+		run = &lookupRun{first: make(chan struct{}), done: make(chan struct{})}
+		d.inflight[name] = run
 		d.a.wg.Add(1)
 		go func() {
 			defer d.a.wg.Done()
 			fresh, result := lookupEmptyFresh, "empty"
-			if d.walk(key, domain, id) > 0 {
+			if d.walk(key, domain, id, run) > 0 {
 				fresh, result = d.a.n.cfg.AdvertRefresh, "found"
 			}
 			d.a.n.Metrics.Lookups.WithLabelValues(result).Inc()
@@ -356,7 +364,7 @@ func (d *discovery) lookup(ctx context.Context, key cid.Cid, domain, id string, 
 			}
 			d.looked[name] = time.Now().Add(fresh)
 			d.mu.Unlock()
-			close(done)
+			close(run.done)
 		}()
 	}
 	d.mu.Unlock()
@@ -364,14 +372,16 @@ func (d *discovery) lookup(ctx context.Context, key cid.Cid, domain, id string, 
 		return
 	}
 	select {
-	case <-done:
+	case <-run.first:
+	case <-run.done:
 	case <-ctx.Done():
 	}
 }
 
-// walk is one lookup: providers from the DHT, each pulled as it is found. It returns how many
-// adverts the pulls applied.
-func (d *discovery) walk(key cid.Cid, domain, id string) int {
+// walk is one lookup: providers from the DHT, each pulled as it is found. A lookup of one
+// expert ends with the first provider that has it; a domain's pulls up to lookupProviders. It
+// returns how many adverts the pulls applied.
+func (d *discovery) walk(key cid.Cid, domain, id string, run *lookupRun) int {
 	ctx, cancel := context.WithTimeout(d.a.ctx, lookupTimeout)
 	defer cancel()
 	req, err := json.Marshal(pullMessage{Domain: domain, ID: id})
@@ -390,23 +400,33 @@ func (d *discovery) walk(key cid.Cid, domain, id string) int {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			applied.Add(int64(d.pull(ctx, ai.ID, req)))
+			if n := d.pull(ctx, ai, req); n > 0 {
+				applied.Add(int64(n))
+				run.found()
+				if id != "" {
+					cancel()
+				}
+			}
 		}()
 	}
 	wg.Wait()
 	return int(applied.Load())
 }
 
-// pull asks p for its adverts and applies the valid ones (each must be p's own); it returns
-// how many it applied.
-func (d *discovery) pull(ctx context.Context, p peer.ID, req []byte) int {
+// pull asks a provider for its adverts, at the addresses its provider record gave, and
+// applies the valid ones (each must be its own); it returns how many it applied.
+func (d *discovery) pull(ctx context.Context, ai peer.AddrInfo, req []byte) int {
+	p := ai.ID
+	if len(ai.Addrs) > 0 {
+		d.a.n.basic.Peerstore().AddAddrs(p, ai.Addrs, peerstore.TempAddrTTL)
+	}
 	resp, err := d.client.Call(ctx, p, req)
 	if err != nil {
 		d.a.n.log.Debug("pull adverts", "peer", p, "err", err)
 		return 0
 	}
-	var m pullMessage
-	if err := strictJSON(resp, &m); err != nil || len(m.Adverts) > advert.DefaultPerProvider {
+	m, err := decodePull(resp)
+	if err != nil {
 		d.a.n.log.Debug("pull adverts: bad answer", "peer", p, "err", err)
 		return 0
 	}
@@ -423,6 +443,22 @@ func (d *discovery) pull(ctx context.Context, p peer.ID, req []byte) int {
 		n++
 	}
 	return n
+}
+
+// decodePull parses one PullProtocol message: JSON with no unknown fields, at most
+// advert.DefaultPerProvider adverts, a domain tag and an ID of at most 128 bytes.
+func decodePull(data []byte) (pullMessage, error) {
+	var m pullMessage
+	if err := strictJSON(data, &m); err != nil {
+		return pullMessage{}, fmt.Errorf("advert exchange: %w", err)
+	}
+	if len(m.Adverts) > advert.DefaultPerProvider {
+		return pullMessage{}, fmt.Errorf("advert exchange: %d adverts, at most %d", len(m.Adverts), advert.DefaultPerProvider)
+	}
+	if len(m.Domain) > 128 || len(m.ID) > 128 {
+		return pullMessage{}, errors.New("advert exchange: domain or ID over 128 bytes")
+	}
+	return m, nil
 }
 
 // strictJSON decodes one JSON value with no unknown fields and nothing after it.

@@ -27,9 +27,21 @@ type options struct {
 	Churn                   float64
 	Warmup, Measure         time.Duration
 	QueryEvery              time.Duration
+	ConnLow, ConnHigh       int
+	Transport               string // "quic" or "tcp"
 	DHTOnly                 bool
 	Watchers                int
 	Seed                    int64
+}
+
+// listen is the address every node listens on. QUIC by default: its connections share each
+// node's one UDP socket, where TCP spends a file descriptor per connection end and a process
+// has 20,000.
+func (o options) listen() string {
+	if o.Transport == "tcp" {
+		return "/ip4/127.0.0.1/tcp/0"
+	}
+	return "/ip4/127.0.0.1/udp/0/quic-v1"
 }
 
 // result is one run's measurements. Per-node rates are over the nodes that lived through the
@@ -43,14 +55,17 @@ type result struct {
 	Churn          float64 `json:"churn_per_minute"`
 	QueryEvery     float64 `json:"query_every_seconds"` // per node
 	MeasureSeconds float64 `json:"measure_seconds"`
+	WarmupSeconds  float64 `json:"warmup_seconds"`
 	Discovery      string  `json:"discovery"` // what discovery the nodes ran (mesh config)
+	Transport      string  `json:"transport"`
 
 	DiscoveryBytes summary `json:"discovery_bytes_per_second"` // gossip + DHT streams, in + out
 	GossipBytes    summary `json:"gossip_bytes_per_second"`
 	DHTBytes       summary `json:"dht_bytes_per_second"`
 	AllBytes       summary `json:"all_stream_bytes_per_second"`
 	AdvertsIn      summary `json:"adverts_received_per_second"`
-	Conns          summary `json:"connections"`
+	Conns          summary `json:"connections"`        // every 5 s during the window
+	IdleConns      summary `json:"connections_idle"`   // at the end of the warm-up, before churn and queries
 	CPUPerNode     float64 `json:"cpu_share_per_node"` // process CPU time / wall time / nodes (1 = a whole core)
 	HeapMiB        float64 `json:"heap_mib_per_node"`
 	RSSMiB         float64 `json:"rss_mib_per_node"`
@@ -95,7 +110,6 @@ func summarise(xs []float64) summary {
 type bench struct {
 	o     options
 	cfg   mesh.Config
-	seeds []string
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
@@ -128,7 +142,7 @@ func (b *bench) live() []*benchNode {
 
 func measure(ctx context.Context, o options) (result, error) {
 	b := &bench{o: o, rng: rand.New(rand.NewPCG(uint64(o.Seed), 0)), failures: map[string]int{},
-		cfg: mesh.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, DHTOnly: o.DHTOnly}}
+		cfg: mesh.Config{ListenAddrs: []string{o.listen()}, DHTOnly: o.DHTOnly, ConnLow: o.ConnLow, ConnHigh: o.ConnHigh}}
 	defer b.closeAll()
 	if err := b.start(ctx); err != nil {
 		return result{}, err
@@ -136,6 +150,10 @@ func measure(ctx context.Context, o options) (result, error) {
 	logf("%d nodes up, each serving %d experts; warming up for %s", o.Nodes, o.Experts, o.Warmup)
 	time.Sleep(o.Warmup)
 
+	var idle []float64
+	for _, n := range b.live() {
+		idle = append(idle, float64(len(n.node.Host.Network().Conns())))
+	}
 	before := b.counters()
 	windowStart, cpuStart := time.Now(), cpuTime()
 	logf("measuring for %s", o.Measure)
@@ -155,7 +173,7 @@ func measure(ctx context.Context, o options) (result, error) {
 	heap, rss := memoryPerNode(alive)
 
 	res := result{Date: time.Now().UTC().Format("2006-01-02"), Cores: runtime.NumCPU(), Nodes: o.Nodes, Domains: o.Domains,
-		Experts: o.Experts, Churn: o.Churn, QueryEvery: o.QueryEvery.Seconds(), MeasureSeconds: elapsed, Replaced: replaced, CPUPerNode: cpu / elapsed / float64(alive), HeapMiB: heap, RSSMiB: rss,
+		Experts: o.Experts, Churn: o.Churn, QueryEvery: o.QueryEvery.Seconds(), WarmupSeconds: o.Warmup.Seconds(), Transport: o.listen(), MeasureSeconds: elapsed, Replaced: replaced, CPUPerNode: cpu / elapsed / float64(alive), HeapMiB: heap, RSSMiB: rss,
 		Discovery: describe(b.cfg)}
 	var disc, gossip, dht, all, adv []float64
 	for n, a := range after {
@@ -170,6 +188,7 @@ func measure(ctx context.Context, o options) (result, error) {
 		adv = append(adv, (a.adverts-s.adverts)/elapsed)
 	}
 	res.DiscoveryBytes, res.AllBytes, res.AdvertsIn = summarise(disc), summarise(all), summarise(adv)
+	res.IdleConns = summarise(idle)
 	res.GossipBytes, res.DHTBytes = summarise(gossip), summarise(dht)
 	res.Provides, res.Lookups = map[string]float64{}, map[string]float64{}
 	for _, n := range b.live() {
@@ -190,18 +209,32 @@ func describe(c mesh.Config) string {
 	return fmt.Sprintf("gossip on one adverts topic (TTL %s, refresh %s) and DHT lookups; connections %d-%d", c.AdvertTTL, c.AdvertRefresh, c.ConnLow, c.ConnHigh)
 }
 
-// start brings up three seed nodes, then the rest bootstrapped to them, and serves the experts.
+// bootstrapPeers are the addresses of three random running nodes: what a newcomer knows of the
+// mesh (three shared bootstrap nodes would each have to take every newcomer's connection).
+func (b *bench) bootstrapPeers() []string {
+	live := b.live()
+	b.rngMu.Lock()
+	b.rng.Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
+	b.rngMu.Unlock()
+	var out []string
+	for _, n := range live[:min(3, len(live))] {
+		out = append(out, n.node.Addrs()...)
+	}
+	return out
+}
+
+// start brings up three seed nodes (never stopped by churn), then the rest, each bootstrapped
+// to three random running nodes, and serves the experts.
 func (b *bench) start(ctx context.Context) error {
 	for range 3 {
-		n, err := startNode(ctx, b.cfg, nil)
+		n, err := startNode(ctx, b.cfg, b.bootstrapPeers())
 		if err != nil {
 			return err
 		}
 		b.nodes = append(b.nodes, n)
-		b.seeds = append(b.seeds, n.node.Addrs()...)
 	}
 	b.cfg = b.nodes[0].node.Config() // with its defaults, for the report
-	b.cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	b.cfg.ListenAddrs = []string{b.o.listen()}
 	var (
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, 8)
@@ -213,7 +246,7 @@ func (b *bench) start(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			n, err := startNode(ctx, b.cfg, b.seeds)
+			n, err := startNode(ctx, b.cfg, b.bootstrapPeers())
 			if err != nil {
 				errs <- err
 				return
@@ -271,7 +304,7 @@ func (b *bench) churn(ctx context.Context) int {
 				logf("stop node: %v", err)
 			}
 		}()
-		n, err := startNode(context.Background(), b.cfg, b.seeds)
+		n, err := startNode(context.Background(), b.cfg, b.bootstrapPeers())
 		if err != nil {
 			logf("start replacement: %v", err)
 			continue
