@@ -26,7 +26,8 @@ type Config struct {
 	MaxMemoryMiB int
 	// MaxFDs is the file descriptors the resource manager may hand out (default 512).
 	MaxFDs int
-	// ConnLow and ConnHigh are the connection manager's watermarks (default 32 and 96):
+	// ConnLow and ConnHigh are the connection manager's watermarks (default 24 and 48, so an
+	// idle node holds at most about 50 connections whatever the size of the mesh):
 	// above High, connections are trimmed down to Low, oldest and least useful first.
 	ConnLow, ConnHigh int
 	// AdvertTTL is how long an advert lives without a refresh (default 30 s; 10 min with
@@ -70,10 +71,10 @@ func (c *Config) defaults() {
 		c.MaxFDs = 512
 	}
 	if c.ConnLow <= 0 {
-		c.ConnLow = 32
+		c.ConnLow = 24
 	}
 	if c.ConnHigh <= c.ConnLow {
-		c.ConnHigh = 3 * c.ConnLow
+		c.ConnHigh = 2 * c.ConnLow
 	}
 	if c.AdvertTTL <= 0 {
 		c.AdvertTTL = 30 * time.Second

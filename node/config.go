@@ -138,11 +138,12 @@ func Preset(name string) (Config, error) {
 			AdvertRefresh: 10 * time.Second,
 			// As kubo: well inside the records' 48 h, so a missed run or two costs nothing.
 			ReprovideInterval: 22 * time.Hour,
-			// 256 MiB for libp2p and 32–96 connections: a node serving small experts to a
-			// neighbourhood of the mesh, not a relay for the whole of it.
+			// 256 MiB for libp2p and 24–48 connections: a node serving small experts to a
+			// neighbourhood of the mesh, not a relay for the whole of it (idle nodes of a
+			// 300-node mesh held 43 on average: bench/results/scale.md).
 			MaxMemoryMiB: 256,
-			ConnLow:      32,
-			ConnHigh:     96,
+			ConnLow:      24,
+			ConnHigh:     48,
 		},
 		// 16 MiB memtables and a 32 MiB cache: experts are kilobytes to a few MiB, so a node
 		// stays within a few hundred MiB of RAM.

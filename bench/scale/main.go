@@ -26,15 +26,16 @@ func main() {
 	flag.IntVar(&o.Domains, "domains", 20, "domains the experts are spread over")
 	flag.IntVar(&o.Experts, "experts", 3, "experts each node serves")
 	flag.Float64Var(&o.Churn, "churn", 0.10, "share of the nodes replaced per minute")
-	flag.DurationVar(&o.Warmup, "warmup", 0, "time for the mesh to form and the first provides to settle before measuring (default 60 s + 0.1 s per node)")
+	flag.DurationVar(&o.Warmup, "warmup", 0, "time for the mesh to form and the first provides to settle before measuring (default 60 s + 0.4 s per node)")
 	flag.IntVar(&o.ConnLow, "conn-low", 0, "connection manager low watermark (default: the mesh's)")
 	flag.IntVar(&o.ConnHigh, "conn-high", 0, "connection manager high watermark (default: the mesh's)")
 	flag.DurationVar(&o.Measure, "measure", 60*time.Second, "measurement window")
 	flag.DurationVar(&o.QueryEvery, "query-every", 20*time.Second, "each node sends a query this often, on average")
-	flag.IntVar(&o.Watchers, "watchers", 20, "nodes that time each newly served expert")
+	flag.IntVar(&o.Watchers, "watchers", 5, "nodes that time each newly served expert")
 	flag.BoolVar(&o.DHTOnly, "dht-only", false, "discovery by DHT lookups and pulls only, without advert gossip")
-	flag.StringVar(&o.Transport, "transport", "quic", "quic or tcp (a TCP connection costs a file descriptor at each end)")
+	flag.StringVar(&o.Transport, "transport", "tcp", "tcp or quic (a TCP connection costs a file descriptor at each end; QUIC costs more CPU)")
 	flag.Int64Var(&o.Seed, "seed", 1, "random seed")
+	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the measurement window to this file")
 	out := flag.String("out", "", "append the result as one JSON line to this file")
 	plot := flag.String("plot", "", "instead of running, read the JSON lines in -out and write a report: this PNG and the markdown file given by -md")
 	md := flag.String("md", "", "markdown report (with -plot)")
@@ -60,7 +61,9 @@ func run(o options, out, plotPath, md string) error {
 		return errors.New("-n must be at least 4")
 	}
 	if o.Warmup == 0 {
-		o.Warmup = time.Minute + time.Duration(o.Nodes)*100*time.Millisecond
+		// Every node starts at once and provides its keys: a storm a real mesh never sees,
+		// which takes about this long to settle on 2 cores.
+		o.Warmup = time.Minute + time.Duration(o.Nodes)*400*time.Millisecond
 	}
 	ctx := context.Background()
 	res, err := measure(ctx, o)
