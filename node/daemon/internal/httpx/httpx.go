@@ -1,5 +1,5 @@
-// Package httpx holds what the daemon's API handlers share about requests: one way to read a
-// JSON body.
+// Package httpx holds what the daemon's API handlers share: one way to read a JSON request
+// body, and the type of the function that turns a handler's value or error into the answer.
 package httpx
 
 import (
@@ -10,6 +10,11 @@ import (
 
 	"github.com/meshnode/meshnode/node/api"
 )
+
+// Handle turns a function answering a request with a value or an error into the API's
+// handler: the value as JSON, or the error with the status and code of its kind (the API's
+// handle). The services that register routes on the API take one.
+type Handle = func(func(*http.Request) (any, error)) http.HandlerFunc
 
 // DecodeBody reads a JSON request body of at most limit bytes into v, refusing unknown fields.
 // A malformed body, or one over the limit, is an api.ErrBadRequest.
