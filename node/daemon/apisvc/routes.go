@@ -59,10 +59,8 @@ func (s *Service) routes(registrars []func(*http.ServeMux, Handle)) *http.ServeM
 	}))
 	mux.HandleFunc("POST "+api.PathQuery, handle(func(r *http.Request) (any, error) {
 		var q api.QueryRequest
-		dec := json.NewDecoder(io.LimitReader(r.Body, 16<<20))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&q); err != nil {
-			return nil, api.ErrBadRequest.Wrap(fmt.Errorf("query body: %w", err))
+		if err := httpx.DecodeBodyAs(r, &q, maxQueryBody, "query body"); err != nil {
+			return nil, err
 		}
 		return s.queries.Query(r.Context(), q)
 	}))
@@ -115,15 +113,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
 }
 
+// maxQueryBody bounds a query's body (16 MiB: an image is its input).
+const maxQueryBody = 16 << 20
+
 // decodeStrict reads a JSON request body of at most 1 MiB into v, refusing unknown fields.
 func decodeStrict(r *http.Request, v any) error { return httpx.DecodeBody(r, v, 1<<20) }
 
+// decodeServe reads the body of serve and unserve ({"ref": ID or name}).
 func decodeServe(r *http.Request) (api.ServeRequest, error) {
 	var req api.ServeRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, api.MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, api.ErrBadRequest.Wrap(fmt.Errorf("request body: want {\"ref\": ID or name}: %w", err))
+	if err := httpx.DecodeBodyAs(r, &req, api.MaxBodyBytes, `request body: want {"ref": ID or name}`); err != nil {
+		return req, err
 	}
 	if req.Ref == "" {
 		return req, api.ErrBadRequest.Wrap(errors.New("request body: ref is empty"))
@@ -165,23 +165,11 @@ func (s *Service) hosted(r *http.Request) (any, error) {
 	return s.repo.HostedExperts(r.Context(), func(id string) bool { return served[id] })
 }
 
-func readBody(r *http.Request) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, api.MaxBodyBytes))
-	if err != nil {
-		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
-	}
-	return b, nil
-}
-
-// withTimeout bounds a fetch: timeout_ms from the body, default 60 s.
-func withTimeout(r *http.Request, body []byte) (context.Context, context.CancelFunc) {
-	var t struct {
-		TimeoutMS int `json:"timeout_ms"`
-	}
-	_ = json.Unmarshal(body, &t)
+// withTimeout bounds a blob route's work: the body's timeout_ms, default 60 s.
+func withTimeout(r *http.Request, body cidBody) (context.Context, context.CancelFunc) {
 	d := 60 * time.Second
-	if t.TimeoutMS > 0 {
-		d = time.Duration(t.TimeoutMS) * time.Millisecond
+	if body.TimeoutMS > 0 {
+		d = time.Duration(body.TimeoutMS) * time.Millisecond
 	}
 	return context.WithTimeout(r.Context(), d)
 }
@@ -191,18 +179,10 @@ func withTimeout(r *http.Request, body []byte) (context.Context, context.CancelF
 // error); without, as one BlobInfo.
 func (s *Service) fetchHandler(fetch func(context.Context, cid.Cid) (api.BlobInfo, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := readBody(r)
-		var c cid.Cid
-		if err == nil {
-			c, err = decodeCIDBody(body)
-		}
-		var opts struct {
-			Progress bool `json:"progress"`
-		}
-		_ = json.Unmarshal(body, &opts)
+		body, c, err := decodeCIDBody(r)
 		ctx, cancel := withTimeout(r, body)
 		defer cancel()
-		if err != nil || !opts.Progress {
+		if err != nil || !body.Progress {
 			handle(func(*http.Request) (any, error) {
 				if err != nil {
 					return nil, err
@@ -258,11 +238,7 @@ func (s *Service) blobRoutes(mux *http.ServeMux) {
 	})
 	cidHandler := func(f func(context.Context, cid.Cid) (any, error)) http.HandlerFunc {
 		return handle(func(r *http.Request) (any, error) {
-			body, err := readBody(r)
-			if err != nil {
-				return nil, err
-			}
-			c, err := decodeCIDBody(body)
+			body, c, err := decodeCIDBody(r)
 			if err != nil {
 				return nil, err
 			}
@@ -324,17 +300,23 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, kind.Status, api.APIError{Error: err.Error(), Code: kind.Code})
 }
 
-// decodeCIDBody reads a request body of the form {"cid": ...}.
-func decodeCIDBody(body []byte) (cid.Cid, error) {
-	var req struct {
-		CID string `json:"cid"`
+// cidBody is the body of the blob routes that name one CID: fetch, expert fetch, pin, unpin.
+type cidBody struct {
+	CID       string `json:"cid"`
+	TimeoutMS int    `json:"timeout_ms"` // bounds the work (withTimeout)
+	Progress  bool   `json:"progress"`   // a fetch answers as a job's lines
+}
+
+// decodeCIDBody reads a request body of the form {"cid": ..., "timeout_ms": ..., "progress": ...}
+// (only cid required), and its CID.
+func decodeCIDBody(r *http.Request) (cidBody, cid.Cid, error) {
+	var body cidBody
+	if err := httpx.DecodeBodyAs(r, &body, api.MaxBodyBytes, `request body: want {"cid": ...}`); err != nil {
+		return body, cid.Undef, err
 	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		return cid.Undef, api.ErrBadRequest.Wrap(fmt.Errorf("request body: want {\"cid\": ...}: %w", err))
-	}
-	c, err := cid.Decode(req.CID)
+	c, err := cid.Decode(body.CID)
 	if err != nil {
-		return cid.Undef, api.ErrBadRequest.Wrap(fmt.Errorf("%q is not a CID: %w", req.CID, err))
+		return body, cid.Undef, api.ErrBadRequest.Wrap(fmt.Errorf("%q is not a CID: %w", body.CID, err))
 	}
-	return c, nil
+	return body, c, nil
 }

@@ -202,3 +202,35 @@ type (
 	stubPins    struct{ Pins }
 	stubMarket  struct{ Market }
 )
+
+// The serve and CID bodies are decoded strictly, their errors naming the shape they want; a
+// CID body carries its timeout and whether to stream progress.
+func TestDecodeBodies(t *testing.T) {
+	post := func(body string) *http.Request { return httptest.NewRequest("POST", "/", strings.NewReader(body)) }
+	if req, err := decodeServe(post(`{"ref":"iris"}`)); err != nil || req.Ref != "iris" {
+		t.Errorf("serve iris: %+v, %v", req, err)
+	}
+	for body, want := range map[string]string{
+		`{"ref":"iris","x":1}`: `request body: want {"ref": ID or name}: json: unknown field "x"`,
+		`{"ref":`:              `request body: want {"ref": ID or name}: unexpected EOF`,
+		`{}`:                   "request body: ref is empty",
+	} {
+		if _, err := decodeServe(post(body)); !errors.Is(err, api.ErrBadRequest) || err.Error() != want {
+			t.Errorf("serve body %s: %v, want a bad request saying %q", body, err, want)
+		}
+	}
+	const id = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+	body, c, err := decodeCIDBody(post(`{"cid":"` + id + `","timeout_ms":2000,"progress":true}`))
+	if err != nil || c.String() != id || body.TimeoutMS != 2000 || !body.Progress {
+		t.Errorf("a fetch body: %+v %s, %v", body, c, err)
+	}
+	for body, want := range map[string]string{
+		`{"cid":"` + id + `","x":1}`: `request body: want {"cid": ...}: json: unknown field "x"`,
+		`{"cid":"nope"}`:             `"nope" is not a CID: `,
+		`{}`:                         `"" is not a CID: `,
+	} {
+		if _, _, err := decodeCIDBody(post(body)); !errors.Is(err, api.ErrBadRequest) || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("CID body %s: %v, want a bad request starting %q", body, err, want)
+		}
+	}
+}
