@@ -1,8 +1,8 @@
 // Package daemon runs a node: it joins the mesh with the repo's identity, advertises the
 // experts the node serves, and answers the local HTTP API that commands use. It is the
-// composition root of the node's services (blobsvc, querysvc, marketsvc, trainsvc and the API,
-// apisvc): it starts them in order and stops them in reverse. It is the only part of package
-// node's family that links libp2p.
+// composition root of the node's services (querysvc, blobsvc, marketsvc, trainsvc and the API,
+// apisvc): it builds them and starts and stops them in order, the API last up and first down.
+// It is the only part of package node's family that links libp2p.
 package daemon
 
 import (
