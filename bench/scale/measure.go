@@ -108,8 +108,8 @@ func summarise(xs []float64) summary {
 
 // bench is a running mesh and what has been measured of it.
 type bench struct {
-	o     options
-	cfg   mesh.Config
+	o   options
+	cfg mesh.Config
 
 	rngMu sync.Mutex
 	rng   *rand.Rand
