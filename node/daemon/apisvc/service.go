@@ -226,8 +226,9 @@ func New(deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// Start listens on listen (a loopback address), reads the repo's token, writes the API's URL
-// to Deps.APIFile and serves the API until Close. On an error nothing is left listening.
+// Start listens on listen (a loopback address: the caller checks it, as node.CheckAPIListen
+// does for the config and --api), reads the repo's token, writes the API's URL to
+// Deps.APIFile and serves the API until Close. On an error nothing is left listening.
 func (s *Service) Start(listen string) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
