@@ -1,6 +1,8 @@
 // Package daemon runs a node: it joins the mesh with the repo's identity, advertises the
-// experts the node serves, and answers the local HTTP API that commands use. It is the only
-// part of package node's family that links libp2p.
+// experts the node serves, and answers the local HTTP API that commands use. It is the
+// composition root of the node's services (querysvc, blobsvc, marketsvc, trainsvc and the API,
+// apisvc): it builds them and starts and stops them in order, the API last up and first down.
+// It is the only part of package node's family that links libp2p.
 package daemon
 
 import (
@@ -8,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,10 +24,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/meshnode/meshnode/experts"
+	"github.com/meshnode/meshnode/experts/dataset"
+	"github.com/meshnode/meshnode/experts/store"
 	"github.com/meshnode/meshnode/mesh"
 	"github.com/meshnode/meshnode/mesh/advert"
+	"github.com/meshnode/meshnode/mesh/blobs"
 	"github.com/meshnode/meshnode/node"
 	"github.com/meshnode/meshnode/node/api"
+	"github.com/meshnode/meshnode/node/daemon/apisvc"
 	"github.com/meshnode/meshnode/node/daemon/blobsvc"
 	"github.com/meshnode/meshnode/node/daemon/marketsvc"
 	"github.com/meshnode/meshnode/node/daemon/querysvc"
@@ -51,12 +56,9 @@ type Daemon struct {
 	Mesh     *mesh.Node
 	registry *prometheus.Registry
 	served   ds.Datastore
-	api      *http.Server
-	stopAPI  context.CancelCauseFunc // cancels every request's context with errStopping
-	apiURL   string
+	api      *apisvc.Service
 	started  time.Time
 	log      *slog.Logger
-	apiDone  chan error
 	queries  *querysvc.Service
 	exposure *exposureService
 	blobs    *blobsvc.Service
@@ -75,6 +77,9 @@ const (
 	TopicMarket    = marketsvc.Topic
 	MarketProtocol = marketsvc.Protocol
 )
+
+// PathUI serves the dashboard (see apisvc.PathUI).
+const PathUI = apisvc.PathUI
 
 // Start opens the repo's database, joins the mesh, re-advertises the experts it served
 // before, and starts the API. Close stops it.
@@ -198,7 +203,7 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 	if o.APIListen != "" {
 		listen = o.APIListen
 	}
-	if err := d.startAPI(listen); err != nil {
+	if err := d.startAPI(st, listen); err != nil {
 		return fail(err)
 	}
 	return d, nil
@@ -305,34 +310,41 @@ func (d *Daemon) restoreServed(ctx context.Context) error {
 }
 
 // APIURL is the base URL of the daemon's HTTP API.
-func (d *Daemon) APIURL() string { return d.apiURL }
-
-func (d *Daemon) startAPI(listen string) error {
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return fmt.Errorf("API listen on %s: %w", listen, err)
+func (d *Daemon) APIURL() string {
+	if d.api == nil {
+		return ""
 	}
-	tok, err := d.Repo.Token()
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	d.apiURL = "http://" + ln.Addr().String()
-	base, stop := context.WithCancelCause(context.Background())
-	d.stopAPI = stop
-	d.api = &http.Server{Handler: d.routes(tok), ReadHeaderTimeout: 5 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return base }}
-	if err := node.WriteFileAtomic(filepath.Join(d.Repo.Path, api.APIFile), []byte(d.apiURL+"\n"), 0o644); err != nil {
-		ln.Close()
-		return fmt.Errorf("write API address: %w", err)
-	}
-	d.apiDone = make(chan error, 1)
-	go func() { d.apiDone <- d.api.Serve(ln) }()
-	return nil
+	return d.api.URL()
 }
 
-// errStopping is why a request's work ends when the daemon stops.
-var errStopping = errors.New("the daemon is stopping")
+// startAPI starts the API service, last: it listens on listen and writes the repo's API file.
+func (d *Daemon) startAPI(st *store.Store, listen string) error {
+	svc, err := apisvc.New(apisvc.Deps{
+		Host:     d.Mesh.Host,
+		Node:     apiNode{d},
+		Adverts:  d.Mesh.Adverts,
+		Store:    st,
+		Repo:     d.Repo,
+		Ops:      node.LocalOps{Repo: d.Repo, Catalog: dataset.DefaultCatalog()},
+		Queries:  d.queries,
+		Blobs:    apiBlobs{d.blobs},
+		Pins:     d.blobs.Keeper(),
+		Market:   d.market,
+		Routes:   []func(*http.ServeMux, apisvc.Handle){d.market.Routes, d.train.Routes},
+		Gatherer: d.registry,
+		APIFile:  filepath.Join(d.Repo.Path, api.APIFile),
+		Started:  d.started,
+		Logger:   d.log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := svc.Start(listen); err != nil {
+		return err
+	}
+	d.api = svc
+	return nil
+}
 
 // Close stops the API, withdraws this node's adverts, leaves the mesh and closes the repo.
 func (d *Daemon) Close() error {
@@ -340,14 +352,8 @@ func (d *Daemon) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if d.api != nil {
-		d.stopAPI(errStopping) // running jobs end now, reported as interrupted, before the store closes
-		errs = append(errs, d.api.Shutdown(ctx))
-		if err := <-d.apiDone; !errors.Is(err, http.ErrServerClosed) {
-			errs = append(errs, err)
-		}
-		if err := os.Remove(filepath.Join(d.Repo.Path, api.APIFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
+		// Running jobs end now, reported as interrupted, before the store closes.
+		errs = append(errs, d.api.Close(ctx))
 	}
 	d.train.Close()
 	d.exposure.close()
@@ -375,3 +381,22 @@ func (b laterBlobs) FetchVerified(ctx context.Context, id, weights cid.Cid) (api
 }
 
 func (b laterBlobs) AdvertisedWeights(id cid.Cid) cid.Cid { return b.d.blobs.AdvertisedWeights(id) }
+
+// apiNode is the daemon as its API drives it (apisvc.Node).
+type apiNode struct{ d *Daemon }
+
+func (n apiNode) Addrs() []string { return n.d.Mesh.Addrs() }
+
+func (n apiNode) Serve(ctx context.Context, ref string) (advert.Service, error) {
+	return n.d.Serve(ctx, ref)
+}
+
+func (n apiNode) Unserve(ctx context.Context, ref string) error { return n.d.Unserve(ctx, ref) }
+
+// apiBlobs is the blob service as the API sees it (apisvc.Blobs): a fetch reports its
+// progress through blobsvc.WithProgress.
+type apiBlobs struct{ *blobsvc.Service }
+
+func (apiBlobs) WithProgress(ctx context.Context, report func(blobs.Progress)) context.Context {
+	return blobsvc.WithProgress(ctx, report)
+}

@@ -11,9 +11,9 @@ import (
 )
 
 // Handle turns a function answering a request with a value or an error into the API's
-// handler: the value as JSON, or the error with the status and code of its kind (the
-// daemon's handle).
-type Handle func(func(*http.Request) (any, error)) http.HandlerFunc
+// handler: the value as JSON, or the error with the status and code of its kind (the API's
+// handle).
+type Handle = httpx.Handle
 
 // maxBody bounds a market request's body (1 MiB), but an import's (api.MaxImportBytes).
 const maxBody = 1 << 20

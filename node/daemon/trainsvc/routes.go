@@ -9,9 +9,9 @@ import (
 )
 
 // Handle turns a function answering a request with a value or an error into the API's
-// handler: the value as JSON, or the error with the status and code of its kind (the
-// daemon's handle).
-type Handle func(func(*http.Request) (any, error)) http.HandlerFunc
+// handler: the value as JSON, or the error with the status and code of its kind (the API's
+// handle).
+type Handle = httpx.Handle
 
 // Routes registers the training API on mux: start, join and leave a job, and list the jobs.
 func (s *Service) Routes(mux *http.ServeMux, handle Handle) {

@@ -1,5 +1,5 @@
-// Package httpx holds what the daemon's API handlers share about requests: one way to read a
-// JSON body.
+// Package httpx holds what the daemon's API handlers share: one way to read a JSON request
+// body, and the type of the function that turns a handler's value or error into the answer.
 package httpx
 
 import (
@@ -11,9 +11,21 @@ import (
 	"github.com/meshnode/meshnode/node/api"
 )
 
+// Handle turns a function answering a request with a value or an error into the API's
+// handler: the value as JSON, or the error with the status and code of its kind (the API's
+// handle). The services that register routes on the API take one.
+type Handle = func(func(*http.Request) (any, error)) http.HandlerFunc
+
 // DecodeBody reads a JSON request body of at most limit bytes into v, refusing unknown fields.
 // A malformed body, or one over the limit, is an api.ErrBadRequest.
 func DecodeBody(r *http.Request, v any, limit int64) error {
+	return DecodeBodyAs(r, v, limit, "request body")
+}
+
+// DecodeBodyAs is DecodeBody whose error for a malformed body starts with what, the route's
+// name for its body or the shape it wants (`request body: want {"ref": ID or name}`), instead
+// of "request body".
+func DecodeBodyAs(r *http.Request, v any, limit int64, what string) error {
 	body := http.MaxBytesReader(nil, r.Body, limit)
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
@@ -22,7 +34,7 @@ func DecodeBody(r *http.Request, v any, limit int64) error {
 		if errors.As(err, &tooBig) {
 			return api.ErrBadRequest.Wrap(fmt.Errorf("request body is over the limit of %s", size(limit)))
 		}
-		return api.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
+		return api.ErrBadRequest.Wrap(fmt.Errorf("%s: %w", what, err))
 	}
 	return nil
 }

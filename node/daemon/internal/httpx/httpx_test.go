@@ -36,3 +36,23 @@ func TestDecodeBody(t *testing.T) {
 		}
 	}
 }
+
+// DecodeBodyAs names a malformed body as told; a body over the limit reads as DecodeBody's.
+func TestDecodeBodyAs(t *testing.T) {
+	for _, c := range []struct {
+		body  string
+		limit int64
+		want  string
+	}{
+		{`{"a":"x","b":1}`, 1 << 10, `query body: json: unknown field "b"`},
+		{``, 1 << 10, "query body: EOF"},
+		{`{"a":"` + strings.Repeat("x", 100) + `"}`, 10, "request body is over the limit of 10 bytes"},
+	} {
+		err := DecodeBodyAs(httptest.NewRequest("POST", "/", strings.NewReader(c.body)), &struct {
+			A string `json:"a"`
+		}{}, c.limit, "query body")
+		if !errors.Is(err, api.ErrBadRequest) || err.Error() != c.want {
+			t.Errorf("body %.20q: %v, want a bad request saying %q", c.body, err, c.want)
+		}
+	}
+}

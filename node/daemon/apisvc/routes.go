@@ -1,82 +1,83 @@
-package daemon
+package apisvc
 
 import (
 	"context"
-	"path/filepath"
-	"strconv"
-
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
-
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/meshnode/meshnode/mesh/advert"
 	"github.com/meshnode/meshnode/mesh/blobs"
 	"github.com/meshnode/meshnode/node/api"
-	"github.com/meshnode/meshnode/node/daemon/blobsvc"
 	"github.com/meshnode/meshnode/node/daemon/internal/httpx"
 )
 
-func (d *Daemon) routes(token string) http.Handler {
+// routes is the API's route table, the registrars' routes among them (after the blob and
+// store routes, before metrics), without the token check.
+func (s *Service) routes(registrars []func(*http.ServeMux, Handle)) *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+api.PathID, d.handle(func(r *http.Request) (any, error) {
-		return api.IDInfo{PeerID: d.Mesh.Host.ID().String(), Addrs: d.Mesh.Addrs()}, nil
+	mux.HandleFunc("GET "+api.PathID, handle(func(r *http.Request) (any, error) {
+		return api.IDInfo{PeerID: s.host.ID().String(), Addrs: s.node.Addrs()}, nil
 	}))
-	mux.HandleFunc("GET "+api.PathStatus, d.handle(d.status))
-	mux.HandleFunc("GET "+api.PathPeers, d.handle(d.peers))
-	mux.HandleFunc("GET "+api.PathExperts, d.handle(d.hosted))
-	mux.HandleFunc("GET "+api.PathRemote, d.handle(func(r *http.Request) (any, error) {
-		return d.Mesh.Adverts.Table().List(time.Now()), nil
+	mux.HandleFunc("GET "+api.PathStatus, handle(s.status))
+	mux.HandleFunc("GET "+api.PathPeers, handle(s.peers))
+	mux.HandleFunc("GET "+api.PathExperts, handle(s.hosted))
+	mux.HandleFunc("GET "+api.PathRemote, handle(func(r *http.Request) (any, error) {
+		return s.adverts.List(time.Now()), nil
 	}))
-	mux.HandleFunc("POST "+api.PathServe, d.handle(func(r *http.Request) (any, error) {
+	mux.HandleFunc("POST "+api.PathServe, handle(func(r *http.Request) (any, error) {
 		req, err := decodeServe(r)
 		if err != nil {
 			return nil, err
 		}
-		s, err := d.Serve(r.Context(), req.Ref)
+		svc, err := s.node.Serve(r.Context(), req.Ref)
 		if err != nil {
 			return nil, err
 		}
 		return struct {
 			advert.Service
 			Exposure string `json:"exposure"`
-		}{s, d.market.ExposureOf(r.Context(), s.ID)}, nil
+		}{svc, s.market.ExposureOf(r.Context(), svc.ID)}, nil
 	}))
-	mux.HandleFunc("POST "+api.PathUnserve, d.handle(func(r *http.Request) (any, error) {
+	mux.HandleFunc("POST "+api.PathUnserve, handle(func(r *http.Request) (any, error) {
 		req, err := decodeServe(r)
 		if err != nil {
 			return nil, err
 		}
-		return map[string]string{"unserved": req.Ref}, d.Unserve(r.Context(), req.Ref)
+		return map[string]string{"unserved": req.Ref}, s.node.Unserve(r.Context(), req.Ref)
 	}))
-	mux.HandleFunc("POST "+api.PathQuery, d.handle(func(r *http.Request) (any, error) {
+	mux.HandleFunc("POST "+api.PathQuery, handle(func(r *http.Request) (any, error) {
 		var q api.QueryRequest
-		dec := json.NewDecoder(io.LimitReader(r.Body, 16<<20))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&q); err != nil {
-			return nil, api.ErrBadRequest.Wrap(fmt.Errorf("query body: %w", err))
+		if err := httpx.DecodeBodyAs(r, &q, maxQueryBody, "query body"); err != nil {
+			return nil, err
 		}
-		return d.Query(r.Context(), q)
+		return s.queries.Query(r.Context(), q)
 	}))
-	mux.HandleFunc("GET "+api.PathRoutes, d.handle(func(r *http.Request) (any, error) {
-		return d.queries.Routes(time.Now()), nil
+	mux.HandleFunc("GET "+api.PathRoutes, handle(func(r *http.Request) (any, error) {
+		return s.queries.Routes(time.Now()), nil
 	}))
-	d.blobRoutes(mux)
-	d.market.Routes(mux, d.handle)
-	d.train.Routes(mux, d.handle)
-	mux.Handle("GET "+api.PathMetrics, promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{}))
-	return authenticate(token, mux, serveUI)
+	s.blobRoutes(mux)
+	for _, register := range registrars {
+		register(mux, handle)
+	}
+	mux.Handle("GET "+api.PathMetrics, promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
+	return mux
 }
 
+// authenticate lets through to next only the requests that carry the token (Authorization:
+// Bearer <token>), answering the others unauthorized; the dashboard page (GET PathUI) is ui's,
+// without a token.
 func authenticate(token string, next http.Handler, ui http.HandlerFunc) http.Handler {
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -95,7 +96,7 @@ func authenticate(token string, next http.Handler, ui http.HandlerFunc) http.Han
 
 // handle answers f's value as JSON, or its error with the status and code of its kind
 // (api.KindOf: the API's error table).
-func (d *Daemon) handle(f func(*http.Request) (any, error)) http.HandlerFunc {
+func handle(f func(*http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v, err := f(r)
 		if err != nil {
@@ -112,15 +113,17 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
 }
 
+// maxQueryBody bounds a query's body (16 MiB: an image is its input).
+const maxQueryBody = 16 << 20
+
 // decodeStrict reads a JSON request body of at most 1 MiB into v, refusing unknown fields.
 func decodeStrict(r *http.Request, v any) error { return httpx.DecodeBody(r, v, 1<<20) }
 
+// decodeServe reads the body of serve and unserve ({"ref": ID or name}).
 func decodeServe(r *http.Request) (api.ServeRequest, error) {
 	var req api.ServeRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, api.MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, api.ErrBadRequest.Wrap(fmt.Errorf("request body: want {\"ref\": ID or name}: %w", err))
+	if err := httpx.DecodeBodyAs(r, &req, api.MaxBodyBytes, `request body: want {"ref": ID or name}`); err != nil {
+		return req, err
 	}
 	if req.Ref == "" {
 		return req, api.ErrBadRequest.Wrap(errors.New("request body: ref is empty"))
@@ -128,25 +131,21 @@ func decodeServe(r *http.Request) (api.ServeRequest, error) {
 	return req, nil
 }
 
-func (d *Daemon) status(r *http.Request) (any, error) {
-	st, err := d.Repo.Store()
-	if err != nil {
-		return nil, err
-	}
-	hosted, err := st.ListExperts(r.Context())
+func (s *Service) status(r *http.Request) (any, error) {
+	hosted, err := s.store.ListExperts(r.Context())
 	if err != nil {
 		return nil, err
 	}
 	return api.StatusInfo{
-		PeerID: d.Mesh.Host.ID().String(), Addrs: d.Mesh.Addrs(),
-		Peers: len(d.Mesh.Host.Network().Peers()), Served: d.Mesh.Adverts.Served(), Hosted: len(hosted),
-		RemoteAdverts: len(d.Mesh.Adverts.Table().List(time.Now())), UptimeSeconds: time.Since(d.started).Seconds(),
+		PeerID: s.host.ID().String(), Addrs: s.node.Addrs(),
+		Peers: len(s.host.Network().Peers()), Served: s.adverts.Served(), Hosted: len(hosted),
+		RemoteAdverts: len(s.adverts.List(time.Now())), UptimeSeconds: time.Since(s.started).Seconds(),
 	}, nil
 }
 
-func (d *Daemon) peers(*http.Request) (any, error) {
+func (s *Service) peers(*http.Request) (any, error) {
 	out := []api.PeerInfo{}
-	h := d.Mesh.Host
+	h := s.host
 	for _, p := range h.Network().Peers() {
 		pi := api.PeerInfo{ID: p.String(), LatencyMS: float64(h.Peerstore().LatencyEWMA(p).Microseconds()) / 1000}
 		for _, c := range h.Network().ConnsToPeer(p) {
@@ -158,31 +157,19 @@ func (d *Daemon) peers(*http.Request) (any, error) {
 	return out, nil
 }
 
-func (d *Daemon) hosted(r *http.Request) (any, error) {
+func (s *Service) hosted(r *http.Request) (any, error) {
 	served := map[string]bool{}
-	for _, s := range d.Mesh.Adverts.Served() {
-		served[s.ID] = true
+	for _, svc := range s.adverts.Served() {
+		served[svc.ID] = true
 	}
-	return d.Repo.HostedExperts(r.Context(), func(id string) bool { return served[id] })
+	return s.repo.HostedExperts(r.Context(), func(id string) bool { return served[id] })
 }
 
-func readBody(r *http.Request) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, api.MaxBodyBytes))
-	if err != nil {
-		return nil, api.ErrBadRequest.Wrap(fmt.Errorf("request body: %w", err))
-	}
-	return b, nil
-}
-
-// withTimeout bounds a fetch: timeout_ms from the body, default 60 s.
-func withTimeout(r *http.Request, body []byte) (context.Context, context.CancelFunc) {
-	var t struct {
-		TimeoutMS int `json:"timeout_ms"`
-	}
-	_ = json.Unmarshal(body, &t)
+// withTimeout bounds a blob route's work: the body's timeout_ms, default 60 s.
+func withTimeout(r *http.Request, body cidBody) (context.Context, context.CancelFunc) {
 	d := 60 * time.Second
-	if t.TimeoutMS > 0 {
-		d = time.Duration(t.TimeoutMS) * time.Millisecond
+	if body.TimeoutMS > 0 {
+		d = time.Duration(body.TimeoutMS) * time.Millisecond
 	}
 	return context.WithTimeout(r.Context(), d)
 }
@@ -190,21 +177,13 @@ func withTimeout(r *http.Request, body []byte) (context.Context, context.CancelF
 // fetchHandler answers a fetch request ({"cid", "timeout_ms", "progress"}): with progress, as
 // newline-delimited node.FetchEvents (progress at most every 200 ms, then the result or the
 // error); without, as one BlobInfo.
-func (d *Daemon) fetchHandler(fetch func(context.Context, cid.Cid) (api.BlobInfo, error)) http.HandlerFunc {
+func (s *Service) fetchHandler(fetch func(context.Context, cid.Cid) (api.BlobInfo, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := readBody(r)
-		var c cid.Cid
-		if err == nil {
-			c, err = decodeCIDBody(body)
-		}
-		var opts struct {
-			Progress bool `json:"progress"`
-		}
-		_ = json.Unmarshal(body, &opts)
+		body, c, err := decodeCIDBody(r)
 		ctx, cancel := withTimeout(r, body)
 		defer cancel()
-		if err != nil || !opts.Progress {
-			d.handle(func(*http.Request) (any, error) {
+		if err != nil || !body.Progress {
+			handle(func(*http.Request) (any, error) {
 				if err != nil {
 					return nil, err
 				}
@@ -215,7 +194,7 @@ func (d *Daemon) fetchHandler(fetch func(context.Context, cid.Cid) (api.BlobInfo
 		runJob(w, r, nil, func(_ context.Context, progress func(api.FetchProgress)) (*api.BlobInfo, error) {
 			var mu sync.Mutex
 			var sent time.Time
-			info, err := fetch(blobsvc.WithProgress(ctx, func(p blobs.Progress) {
+			info, err := fetch(s.blobs.WithProgress(ctx, func(p blobs.Progress) {
 				mu.Lock()
 				defer mu.Unlock()
 				if time.Since(sent) < 200*time.Millisecond && (p.Total == 0 || p.Bytes < p.Total) {
@@ -235,7 +214,7 @@ func (d *Daemon) fetchHandler(fetch func(context.Context, cid.Cid) (api.BlobInfo
 	}
 }
 
-func (d *Daemon) blobRoutes(mux *http.ServeMux) {
+func (s *Service) blobRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+api.PathBlobPut, func(w http.ResponseWriter, r *http.Request) {
 		var req api.BlobPutRequest
 		err := decodeStrict(r, &req)
@@ -243,27 +222,23 @@ func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 			err = api.ErrBadRequest.Errorf("blob put: path %q is not absolute", req.Path)
 		}
 		if err != nil || !req.Stream {
-			d.handle(func(r *http.Request) (any, error) {
+			handle(func(r *http.Request) (any, error) {
 				if err != nil {
 					return nil, err
 				}
-				return d.blobs.Put(r.Context(), req)
+				return s.blobs.Put(r.Context(), req)
 			})(w, r)
 			return
 		}
 		runJob(w, r, nil, func(ctx context.Context, progress func(api.BlobPutProgress)) (*api.BlobInfo, error) {
 			req.Progress = progress
-			info, err := d.blobs.Put(ctx, req)
+			info, err := s.blobs.Put(ctx, req)
 			return &info, err
 		})
 	})
 	cidHandler := func(f func(context.Context, cid.Cid) (any, error)) http.HandlerFunc {
-		return d.handle(func(r *http.Request) (any, error) {
-			body, err := readBody(r)
-			if err != nil {
-				return nil, err
-			}
-			c, err := decodeCIDBody(body)
+		return handle(func(r *http.Request) (any, error) {
+			body, c, err := decodeCIDBody(r)
 			if err != nil {
 				return nil, err
 			}
@@ -272,36 +247,32 @@ func (d *Daemon) blobRoutes(mux *http.ServeMux) {
 			return f(ctx, c)
 		})
 	}
-	mux.HandleFunc("POST "+api.PathBlobFetch, d.fetchHandler(d.blobs.Fetch))
-	mux.HandleFunc("POST "+api.PathExpertFetch, d.fetchHandler(d.blobs.FetchExpert))
-	mux.HandleFunc("POST "+api.PathExpertTrain, d.trainHandler())
-	d.expertOpsRoutes(mux)
+	mux.HandleFunc("POST "+api.PathBlobFetch, s.fetchHandler(s.blobs.Fetch))
+	mux.HandleFunc("POST "+api.PathExpertFetch, s.fetchHandler(s.blobs.FetchExpert))
+	mux.HandleFunc("POST "+api.PathExpertTrain, s.trainHandler())
+	s.expertOpsRoutes(mux)
 	mux.HandleFunc("POST "+api.PathBlobPin, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) {
-		return map[string]string{"pinned": c.String()}, d.blobs.Keeper().Pin(ctx, c)
+		return map[string]string{"pinned": c.String()}, s.pins.Pin(ctx, c)
 	}))
 	mux.HandleFunc("POST "+api.PathBlobUnpin, cidHandler(func(ctx context.Context, c cid.Cid) (any, error) {
-		return map[string]string{"unpinned": c.String()}, d.blobs.Keeper().Unpin(ctx, c)
+		return map[string]string{"unpinned": c.String()}, s.pins.Unpin(ctx, c)
 	}))
-	mux.HandleFunc("POST "+api.PathBlobGC, d.handle(func(r *http.Request) (any, error) { return d.blobs.GC(r.Context()) }))
+	mux.HandleFunc("POST "+api.PathBlobGC, handle(func(r *http.Request) (any, error) { return s.blobs.GC(r.Context()) }))
 	mux.HandleFunc("GET "+api.PathBlobCat, func(w http.ResponseWriter, r *http.Request) {
 		c, err := cid.Decode(r.URL.Query().Get("cid"))
 		if err != nil {
 			writeError(w, api.ErrBadRequest.Wrap(errors.New("cat: ?cid= is not a CID")))
 			return
 		}
-		st, err := d.Repo.Store()
-		if err == nil {
-			var rd io.ReadSeekCloser
-			var size int64
-			if rd, size, err = st.OpenBlob(r.Context(), c); err == nil {
-				defer rd.Close()
-				w.Header().Set("Content-Type", "application/octet-stream")
-				w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-				_, _ = io.Copy(w, rd) // a client that goes away ends the copy
-				return
-			}
+		rd, size, err := s.store.OpenBlob(r.Context(), c)
+		if err != nil {
+			writeError(w, err)
+			return
 		}
-		writeError(w, err)
+		defer rd.Close()
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+		_, _ = io.Copy(w, rd) // a client that goes away ends the copy
 	})
 }
 
@@ -329,17 +300,23 @@ func writeError(w http.ResponseWriter, err error) {
 	writeJSON(w, kind.Status, api.APIError{Error: err.Error(), Code: kind.Code})
 }
 
-// decodeCIDBody reads a request body of the form {"cid": ...}.
-func decodeCIDBody(body []byte) (cid.Cid, error) {
-	var req struct {
-		CID string `json:"cid"`
+// cidBody is the body of the blob routes that name one CID: fetch, expert fetch, pin, unpin.
+type cidBody struct {
+	CID       string `json:"cid"`
+	TimeoutMS int    `json:"timeout_ms"` // bounds the work (withTimeout)
+	Progress  bool   `json:"progress"`   // a fetch answers as a job's lines
+}
+
+// decodeCIDBody reads a request body of the form {"cid": ..., "timeout_ms": ..., "progress": ...}
+// (only cid required), and its CID.
+func decodeCIDBody(r *http.Request) (cidBody, cid.Cid, error) {
+	var body cidBody
+	if err := httpx.DecodeBodyAs(r, &body, api.MaxBodyBytes, `request body: want {"cid": ...}`); err != nil {
+		return body, cid.Undef, err
 	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		return cid.Undef, api.ErrBadRequest.Wrap(fmt.Errorf("request body: want {\"cid\": ...}: %w", err))
-	}
-	c, err := cid.Decode(req.CID)
+	c, err := cid.Decode(body.CID)
 	if err != nil {
-		return cid.Undef, api.ErrBadRequest.Wrap(fmt.Errorf("%q is not a CID: %w", req.CID, err))
+		return body, cid.Undef, api.ErrBadRequest.Wrap(fmt.Errorf("%q is not a CID: %w", body.CID, err))
 	}
-	return c, nil
+	return body, c, nil
 }

@@ -1,4 +1,4 @@
-package daemon
+package apisvc
 
 import (
 	"context"
@@ -11,9 +11,7 @@ import (
 	"github.com/meshnode/meshnode/distill/kd"
 	"github.com/meshnode/meshnode/distill/validate"
 	"github.com/meshnode/meshnode/experts"
-	"github.com/meshnode/meshnode/experts/dataset"
 	"github.com/meshnode/meshnode/experts/store"
-	"github.com/meshnode/meshnode/node"
 	"github.com/meshnode/meshnode/node/api"
 )
 
@@ -28,7 +26,7 @@ const (
 // stores the expert signed by this node, and streams node.TrainEvents, one per epoch and then
 // the result or the error. The client closing the request cancels the training. The expert
 // can be served the moment the result arrives.
-func (d *Daemon) trainHandler() http.HandlerFunc {
+func (s *Service) trainHandler() http.HandlerFunc {
 	slots := newJobSlots(maxTrainJobs)
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req api.TrainRequest
@@ -42,12 +40,12 @@ func (d *Daemon) trainHandler() http.HandlerFunc {
 		}
 		runJob(w, r, slots, func(ctx context.Context, progress func(experts.EpochStats)) (*api.TrainReport, error) {
 			req.Progress = progress
-			rep, err := d.Repo.TrainExpert(ctx, dataset.DefaultCatalog(), req)
+			rep, err := s.ops.TrainExpert(ctx, req)
 			if err != nil {
-				d.log.Info("training through the API ended", "dataset", req.Dataset, "err", err)
+				s.log.Info("training through the API ended", "dataset", req.Dataset, "err", err)
 				return nil, asBadRequest(err)
 			}
-			d.log.Info("trained an expert through the API", "id", rep.ID, "name", rep.Manifest.Name)
+			s.log.Info("trained an expert through the API", "id", rep.ID, "name", rep.Manifest.Name)
 			return rep, nil
 		})
 	}
@@ -65,9 +63,8 @@ func needAbsoluteDataset(what, ds string) error {
 // expertOpsRoutes serves the store's other commands (eval, export, import, inspect, validate) for a CLI that
 // finds the daemon holding the store. Paths are absolute: the daemon's working folder is not
 // the command's.
-func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
-	local := node.LocalOps{Repo: d.Repo, Catalog: dataset.DefaultCatalog()}
-	mux.HandleFunc("POST "+api.PathExpertEval, d.handle(func(r *http.Request) (any, error) {
+func (s *Service) expertOpsRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+api.PathExpertEval, handle(func(r *http.Request) (any, error) {
 		var req api.EvalRequest
 		if err := decodeStrict(r, &req); err != nil {
 			return nil, err
@@ -75,10 +72,10 @@ func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
 		if err := needAbsoluteDataset("eval", req.Dataset); err != nil {
 			return nil, err
 		}
-		rep, err := local.EvalExpert(r.Context(), req.Ref, req.Dataset, req.Limit)
+		rep, err := s.ops.EvalExpert(r.Context(), req.Ref, req.Dataset, req.Limit)
 		return rep, asBadRequest(err)
 	}))
-	mux.HandleFunc("POST "+api.PathExpertExport, d.handle(func(r *http.Request) (any, error) {
+	mux.HandleFunc("POST "+api.PathExpertExport, handle(func(r *http.Request) (any, error) {
 		var req api.ExportRequest
 		if err := decodeStrict(r, &req); err != nil {
 			return nil, err
@@ -86,23 +83,23 @@ func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
 		if !filepath.IsAbs(req.Path) {
 			return nil, api.ErrBadRequest.Wrap(fmt.Errorf("export: path %q is not absolute", req.Path))
 		}
-		rep, err := local.ExportExpert(r.Context(), req.Ref, req.Path)
+		rep, err := s.ops.ExportExpert(r.Context(), req.Ref, req.Path)
 		return rep, asBadRequest(err)
 	}))
-	mux.HandleFunc("GET "+api.PathExpertInspect, d.handle(func(r *http.Request) (any, error) {
+	mux.HandleFunc("GET "+api.PathExpertInspect, handle(func(r *http.Request) (any, error) {
 		ref := r.URL.Query().Get("ref")
 		if ref == "" {
 			return nil, api.ErrBadRequest.Errorf("inspect: ?ref= (an expert's ID or name) is missing")
 		}
-		return local.InspectExpert(r.Context(), ref)
+		return s.ops.InspectExpert(r.Context(), ref)
 	}))
 	validateSlots := newJobSlots(maxValidateJobs)
 	mux.HandleFunc("POST "+api.PathValidate, func(w http.ResponseWriter, r *http.Request) {
 		var req api.ValidateRequest
 		err := decodeStrict(r, &req)
-		for _, s := range req.Suites {
-			if err == nil && !filepath.IsAbs(s) {
-				err = api.ErrBadRequest.Errorf("validate: suite %q: the daemon needs an absolute path", s)
+		for _, suite := range req.Suites {
+			if err == nil && !filepath.IsAbs(suite) {
+				err = api.ErrBadRequest.Errorf("validate: suite %q: the daemon needs an absolute path", suite)
 			}
 		}
 		if err != nil {
@@ -111,7 +108,7 @@ func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
 		}
 		runJob(w, r, validateSlots, func(ctx context.Context, progress func(api.ValidateProgress)) (*validate.Report, error) {
 			req.Progress = progress
-			return local.ValidateExperts(ctx, req)
+			return s.ops.ValidateExperts(ctx, req)
 		})
 	})
 	distillSlots := newJobSlots(maxTrainJobs)
@@ -135,9 +132,9 @@ func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
 		}
 		runJob(w, r, distillSlots, func(ctx context.Context, progress func(kd.Progress)) (*api.DistillResult, error) {
 			req.Progress = progress
-			res, err := local.Distill(ctx, req)
+			res, err := s.ops.Distill(ctx, req)
 			if err == nil {
-				d.log.Info("distilled an expert through the API", "teacher", req.Teacher, "id", res.Report.ExpertID)
+				s.log.Info("distilled an expert through the API", "teacher", req.Teacher, "id", res.Report.ExpertID)
 			}
 			return res, err
 		})
@@ -156,10 +153,10 @@ func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
 		}
 		runJob(w, r, distillSlots, func(ctx context.Context, progress func(api.GenerateProgress)) (*api.GenerateResult, error) {
 			req.Progress = progress
-			return local.Generate(ctx, req)
+			return s.ops.Generate(ctx, req)
 		})
 	})
-	mux.HandleFunc("POST "+api.PathExpertImport, d.handle(func(r *http.Request) (any, error) {
+	mux.HandleFunc("POST "+api.PathExpertImport, handle(func(r *http.Request) (any, error) {
 		var req api.ExpertImportRequest
 		if err := decodeStrict(r, &req); err != nil {
 			return nil, err
@@ -167,7 +164,7 @@ func (d *Daemon) expertOpsRoutes(mux *http.ServeMux) {
 		if !filepath.IsAbs(req.Path) {
 			return nil, api.ErrBadRequest.Wrap(fmt.Errorf("import: path %q is not absolute", req.Path))
 		}
-		rep, err := local.ImportExpert(r.Context(), req.Path, req.ImportOptions)
+		rep, err := s.ops.ImportExpert(r.Context(), req.Path, req.ImportOptions)
 		return rep, asBadRequest(err)
 	}))
 }

@@ -1,4 +1,4 @@
-package daemon
+package apisvc
 
 import (
 	_ "embed" // the dashboard page
