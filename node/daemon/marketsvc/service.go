@@ -67,19 +67,11 @@ type RecordStore interface {
 }
 
 // Signer is this node's identity (a *node.Identity): it signs listings, reviews, withdrawals
-// and this node's ledger entries (grants, payments, receipts). Safe for concurrent use.
-type Signer interface {
-	// ID is this node's peer ID, as a string.
-	ID() string
-	// Sign signs msg with this node's key.
-	Sign(msg []byte) ([]byte, error)
-}
+// and this node's ledger entries (grants, payments, receipts).
+type Signer = depslib.Signer
 
 // PubSub is the mesh's gossip (a *pubsub.PubSub), on which the service joins Topic.
-type PubSub interface {
-	RegisterTopicValidator(topic string, val any, opts ...pubsub.ValidatorOpt) error
-	Join(topic string, opts ...pubsub.TopicOpt) (*pubsub.Topic, error)
-}
+type PubSub = depslib.PubSub
 
 // Penaliser lowers a peer's gossip score for spam that is not invalid (a *mesh.Node): here, a
 // listing from a seller over its own limit of the listing table. Called from Topic's

@@ -63,19 +63,11 @@ type StateStore interface {
 }
 
 // Signer is this node's identity (a *node.Identity): it signs specs, announcements, updates and
-// the versions a coordinator stores. Safe for concurrent use.
-type Signer interface {
-	// ID is this node's peer ID, as a string.
-	ID() string
-	// Sign signs msg with this node's key.
-	Sign(msg []byte) ([]byte, error)
-}
+// the versions a coordinator stores.
+type Signer = depslib.Signer
 
 // PubSub is the mesh's gossip (a *pubsub.PubSub), on which the service joins Topic.
-type PubSub interface {
-	RegisterTopicValidator(topic string, val any, opts ...pubsub.ValidatorOpt) error
-	Join(topic string, opts ...pubsub.TopicOpt) (*pubsub.Topic, error)
-}
+type PubSub = depslib.PubSub
 
 // Exposure is what this node shows to peers, as the service needs it. Refresh is called from
 // the coordinators' goroutines.

@@ -1,5 +1,6 @@
 // Package deps holds what the daemon's services share about their dependencies: naming the
-// required ones that are missing, and the logger a service uses when given none.
+// required ones that are missing, the logger a service uses when given none, and the
+// interfaces several services take (the node's signer, the mesh's gossip).
 package deps
 
 import (
