@@ -238,7 +238,7 @@ func (a *Adverts) Unserve(ctx context.Context, id string) error {
 // within the advert refresh interval, providers of the domain are found in the DHT and their
 // adverts pulled. It waits for the lookup (until a first advert arrives, at most 3 s, or ctx)
 // only when wait is set and the table holds no advert of the domain yet; otherwise the lookup
-// runs in the background. With gossip on, a domain the table holds adverts of is not looked up.
+// runs in the background. With gossip on, only a waiting lookup runs.
 func (a *Adverts) LookupDomain(ctx context.Context, domain string, wait bool) {
 	a.lookup(ctx, DomainKey(domain), domain, "", wait, func(e advert.Entry) bool { return slices.Contains(e.Domains, domain) })
 }
@@ -252,11 +252,12 @@ func (a *Adverts) LookupExpert(ctx context.Context, id string, wait bool) {
 	a.lookup(ctx, key, "", id, wait, func(e advert.Entry) bool { return e.ID == id })
 }
 
-// lookup runs a discovery lookup unless the table holds a live advert matching it and gossip
-// keeps the table current; it waits only when asked and the table holds no such advert.
+// lookup runs a discovery lookup; it waits only when asked and the table holds no advert
+// matching it. With gossip on, gossip keeps the table current, so a lookup runs only when a
+// caller waits for one (nothing matching is held), never in the background.
 func (a *Adverts) lookup(ctx context.Context, key cid.Cid, domain, id string, wait bool, match func(advert.Entry) bool) {
 	held := a.holds(match)
-	if held && a.topic != nil {
+	if a.topic != nil && (held || !wait) {
 		return
 	}
 	a.disc.lookup(ctx, key, domain, id, wait && !held)

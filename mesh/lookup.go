@@ -156,7 +156,10 @@ func (d *discovery) run(ctx context.Context) {
 			for _, k := range d.due(now) {
 				select {
 				case d.queue <- k:
-				default: // full: next pass
+				default: // full: the next pass takes it
+					d.mu.Lock()
+					delete(d.providing, k)
+					d.mu.Unlock()
 				}
 			}
 		}
@@ -346,6 +349,10 @@ func (d *discovery) lookup(ctx context.Context, key cid.Cid, domain, id string, 
 		return
 	}
 	run, running := d.inflight[name]
+	if !running && d.a.ctx.Err() != nil {
+		d.mu.Unlock()
+		return // the node is closing: no new walk
+	}
 	if !running {
 		run = &lookupRun{first: make(chan struct{}), done: make(chan struct{})}
 		d.inflight[name] = run

@@ -267,7 +267,8 @@ func (d *Daemon) Serve(ctx context.Context, ref string) (advert.Service, error) 
 	if err := d.exposure.refresh(ctx); err != nil {
 		return advert.Service{}, fmt.Errorf("serve %s: %w", id, err)
 	}
-	d.blobs.Announce(id)
+	// The mesh provides the expert's ID (and its domains) in the DHT; the weights are the
+	// blob service's to announce.
 	d.blobs.Announce(m.Weights)
 	return s, nil
 }
