@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -100,11 +101,19 @@ type daemonProc struct {
 // startDaemon starts `meshnode daemon` on repo and waits for its ready line.
 func startDaemon(t *testing.T, repo string, bootstrap ...string) *daemonProc {
 	t.Helper()
+	return startDaemonVia(t, nil, repo, bootstrap...)
+}
+
+// startDaemonVia starts the daemon under a wrapper command (such as "ip netns exec NS"; nil:
+// none) and waits for its ready line.
+func startDaemonVia(t *testing.T, wrap []string, repo string, bootstrap ...string) *daemonProc {
+	t.Helper()
 	args := []string{"--repo", repo, "--json", "daemon", "--log-level", "warn"}
 	for _, b := range bootstrap {
 		args = append(args, "--bootstrap", b)
 	}
-	cmd := exec.Command(meshnodeBin, args...)
+	argv := slices.Concat(wrap, []string{meshnodeBin}, args)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -49,6 +49,14 @@ type Config struct {
 	// ScoredTopics are gossip topics besides the adverts' whose invalid messages (those their
 	// validator rejects) count against the sender's peer score, as the adverts' do.
 	ScoredTopics []string
+	// Reachability is ReachAuto (default: AutoNAT decides), ReachPublic or ReachPrivate.
+	Reachability string
+	// NoRelayService stops this node from relaying for NATed peers. By default it relays,
+	// within libp2p's limits, while AutoNAT finds it publicly reachable.
+	NoRelayService bool
+	// Relays are relays to reserve a slot on when private, as multiaddrs ending in
+	// /p2p/<peer ID>. Empty: any connected peer offering the relay protocol.
+	Relays []string
 	// WithdrawGrace is how long Close spends sending withdrawals (twice) and letting them
 	// leave the outbound queues (default 600 ms; gossipsub has no flush).
 	WithdrawGrace time.Duration
@@ -89,6 +97,9 @@ func (c *Config) defaults() {
 	}
 	if c.AdvertMaxBytes <= 0 {
 		c.AdvertMaxBytes = 4096
+	}
+	if c.Reachability == "" {
+		c.Reachability = ReachAuto
 	}
 	if c.WithdrawGrace <= 0 {
 		c.WithdrawGrace = 600 * time.Millisecond

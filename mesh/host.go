@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -61,6 +62,7 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	scores *scoreBoard
+	reach  atomic.Int32 // network.Reachability
 }
 
 // New starts a mesh node with the given identity.
@@ -76,7 +78,8 @@ func New(ctx context.Context, key crypto.PrivKey, cfg Config, o Options) (*Node,
 		o.Registerer = prometheus.NewRegistry()
 	}
 	bw := metrics.NewBandwidthCounter()
-	h, err := newHost(key, cfg, o.Registerer, bw)
+	ref := &hostRef{}
+	h, err := newHost(key, cfg, o.Registerer, bw, ref.get)
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +89,7 @@ func New(ctx context.Context, key crypto.PrivKey, cfg Config, o Options) (*Node,
 		h.Close()
 		return nil, err
 	}
+	ref.set(h)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	n := &Node{Host: h, basic: h, cfg: cfg, bw: bw, log: o.Logger, cancel: cancel, Metrics: m, scores: newScoreBoard()}
 	fail := func(err error) (*Node, error) {
@@ -96,7 +100,10 @@ func New(ctx context.Context, key crypto.PrivKey, cfg Config, o Options) (*Node,
 	if err != nil {
 		return fail(err)
 	}
-	dopts := []dht.Option{dht.ProtocolPrefix(protocol.ID(cfg.ProtocolPrefix)), dht.Mode(dht.ModeServer)}
+	// A DHT server while reachability is unknown (a mesh on one machine or LAN, where AutoNAT
+	// never says public) or public; a client once AutoNAT finds the node behind a NAT, so
+	// peers do not put an unreachable node in their routing tables.
+	dopts := []dht.Option{dht.ProtocolPrefix(protocol.ID(cfg.ProtocolPrefix)), dht.Mode(dht.ModeAutoServer)}
 	if len(bootstrap) > 0 {
 		dopts = append(dopts, dht.BootstrapPeers(bootstrap...))
 	}
@@ -121,13 +128,14 @@ func New(ctx context.Context, key crypto.PrivKey, cfg Config, o Options) (*Node,
 			return fail(fmt.Errorf("start mDNS: %w", err))
 		}
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.bootstrapLoop(ctx, bootstrap)
 	go n.peerGauge(ctx)
+	go n.watchReachability(ctx)
 	return n, nil
 }
 
-func newHost(key crypto.PrivKey, cfg Config, reg prometheus.Registerer, bw *metrics.BandwidthCounter) (host.Host, error) {
+func newHost(key crypto.PrivKey, cfg Config, reg prometheus.Registerer, bw *metrics.BandwidthCounter, hostOf func() host.Host) (host.Host, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
 	for _, l := range cfg.StreamLimits {
@@ -152,12 +160,14 @@ func newHost(key crypto.PrivKey, cfg Config, reg prometheus.Registerer, bw *metr
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
-		libp2p.EnableNATService(),
-		libp2p.EnableHolePunching(),
-		libp2p.EnableRelay(),
 		libp2p.PrometheusRegisterer(reg),
 		libp2p.BandwidthReporter(bw),
 	}
+	nat, err := natOptions(cfg, hostOf)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, nat...)
 	if cfg.PSK != nil {
 		opts = append(opts, libp2p.PrivateNetwork(pnet.PSK(cfg.PSK)))
 		listen = slices.DeleteFunc(slices.Clone(listen), func(a string) bool { return strings.Contains(a, "/quic") })

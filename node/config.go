@@ -83,6 +83,14 @@ type MeshConfig struct {
 	// ConnLow and ConnHigh are the connection manager's watermarks.
 	ConnLow  int `yaml:"conn_low"`
 	ConnHigh int `yaml:"conn_high"`
+	// Reachability is auto (AutoNAT finds out whether peers can dial this node), public or
+	// private.
+	Reachability string `yaml:"reachability"`
+	// RelayService relays connections for NATed peers while this node is publicly reachable.
+	RelayService bool `yaml:"relay_service"`
+	// Relays are the relays a private node reserves a slot on; empty: any connected peer
+	// that offers relaying.
+	Relays []string `yaml:"relays"`
 }
 
 // StoreConfig sizes the database.
@@ -144,6 +152,10 @@ func Preset(name string) (Config, error) {
 			MaxMemoryMiB: 256,
 			ConnLow:      24,
 			ConnHigh:     48,
+			// AutoNAT decides; public nodes relay for NATed ones within libp2p's limits.
+			Reachability: "auto",
+			RelayService: true,
+			Relays:       []string{},
 		},
 		// 16 MiB memtables and a 32 MiB cache: experts are kilobytes to a few MiB, so a node
 		// stays within a few hundred MiB of RAM.

@@ -125,7 +125,9 @@ func (c *Client) get(ctx context.Context, p peer.ID, reuse bool) (*conn, bool, e
 		}
 		c.mu.Unlock()
 	}
-	s, err := c.h.NewStream(ctx, p, c.proto)
+	// Requests are small: they may cross a relayed (limited) connection to a peer behind a NAT
+	// until hole punching gives a direct one, which the swarm then prefers.
+	s, err := c.h.NewStream(network.WithAllowLimitedConn(ctx, string(c.proto)), p, c.proto)
 	if err != nil {
 		return nil, false, fmt.Errorf("open %s stream to %s: %w", c.proto, p, err)
 	}

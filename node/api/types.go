@@ -45,6 +45,8 @@ type StatusInfo struct {
 	Hosted        int              `json:"hosted"`
 	RemoteAdverts int              `json:"remote_adverts"`
 	UptimeSeconds float64          `json:"uptime_seconds"`
+	// Reachability is Public, Private (behind a NAT: reached through relays) or Unknown.
+	Reachability string `json:"reachability"`
 }
 
 // PeerInfo is one connected peer.
@@ -52,6 +54,9 @@ type PeerInfo struct {
 	ID        string   `json:"id"`
 	Addrs     []string `json:"addrs"`
 	LatencyMS float64  `json:"latency_ms"`
+	// Relayed says every connection to the peer goes through a relay (limited: small
+	// requests only, until hole punching makes a direct one).
+	Relayed bool `json:"relayed"`
 }
 
 // HostedExpert is a stored expert and whether it is advertised.

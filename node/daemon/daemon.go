@@ -212,16 +212,19 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 func meshConfig(r *node.Repo, o Options) (mesh.Config, error) {
 	mc := r.Config.Mesh
 	cfg := mesh.Config{
-		ListenAddrs:   mc.Listen,
-		Bootstrap:     slices.Concat(mc.Bootstrap, o.Bootstrap),
-		MDNS:          mc.MDNS,
-		MaxMemoryMiB:  mc.MaxMemoryMiB,
-		ConnLow:       mc.ConnLow,
-		ConnHigh:      mc.ConnHigh,
-		AdvertTTL:     mc.AdvertTTL,
-		AdvertRefresh: mc.AdvertRefresh,
-		DHTOnly:       !mc.AdvertGossip,
-		ScoredTopics:  []string{TopicMarket, TopicTrain},
+		ListenAddrs:    mc.Listen,
+		Bootstrap:      slices.Concat(mc.Bootstrap, o.Bootstrap),
+		MDNS:           mc.MDNS,
+		MaxMemoryMiB:   mc.MaxMemoryMiB,
+		ConnLow:        mc.ConnLow,
+		ConnHigh:       mc.ConnHigh,
+		AdvertTTL:      mc.AdvertTTL,
+		AdvertRefresh:  mc.AdvertRefresh,
+		DHTOnly:        !mc.AdvertGossip,
+		Reachability:   mc.Reachability,
+		NoRelayService: !mc.RelayService,
+		Relays:         mc.Relays,
+		ScoredTopics:   []string{TopicMarket, TopicTrain},
 		StreamLimits: []mesh.StreamLimit{{Protocol: routing.QueryProtocol,
 			Total: 16 * r.Config.Query.StreamsPerPeer, PerPeer: r.Config.Query.StreamsPerPeer},
 			// A participant holds one update stream to a coordinator at a time.
@@ -387,6 +390,8 @@ func (b laterBlobs) AdvertisedWeights(id cid.Cid) cid.Cid { return b.d.blobs.Adv
 type apiNode struct{ d *Daemon }
 
 func (n apiNode) Addrs() []string { return n.d.Mesh.Addrs() }
+
+func (n apiNode) Reachability() string { return n.d.Mesh.Reachability().String() }
 
 func (n apiNode) Serve(ctx context.Context, ref string) (advert.Service, error) {
 	return n.d.Serve(ctx, ref)

@@ -108,8 +108,8 @@ func statusCmd(e *env) *cobra.Command {
 				return err
 			}
 			return e.emit(st, func(w io.Writer) {
-				fmt.Fprintf(w, "peer %s, up %.0fs\n%d peers connected, %d experts hosted, %d served, %d remote adverts\n",
-					st.PeerID, st.UptimeSeconds, st.Peers, st.Hosted, len(st.Served), st.RemoteAdverts)
+				fmt.Fprintf(w, "peer %s, up %.0fs, reachability %s\n%d peers connected, %d experts hosted, %d served, %d remote adverts\n",
+					st.PeerID, st.UptimeSeconds, st.Reachability, st.Peers, st.Hosted, len(st.Served), st.RemoteAdverts)
 				for _, s := range st.Served {
 					fmt.Fprintf(w, "serving %s %s (%s)\n", s.ID, s.Name, strings.Join(s.Domains, ","))
 				}
@@ -135,9 +135,13 @@ func peersCmd(e *env) *cobra.Command {
 			}
 			return e.emit(peers, func(w io.Writer) {
 				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "PEER\tLATENCY\tADDRESS")
+				fmt.Fprintln(tw, "PEER\tLATENCY\tVIA\tADDRESS")
 				for _, p := range peers {
-					fmt.Fprintf(tw, "%s\t%.2fms\t%s\n", p.ID, p.LatencyMS, strings.Join(p.Addrs, " "))
+					via := "direct"
+					if p.Relayed {
+						via = "relay"
+					}
+					fmt.Fprintf(tw, "%s\t%.2fms\t%s\t%s\n", p.ID, p.LatencyMS, via, strings.Join(p.Addrs, " "))
 				}
 				tw.Flush()
 			})

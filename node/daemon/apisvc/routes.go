@@ -140,6 +140,7 @@ func (s *Service) status(r *http.Request) (any, error) {
 		PeerID: s.host.ID().String(), Addrs: s.node.Addrs(),
 		Peers: len(s.host.Network().Peers()), Served: s.adverts.Served(), Hosted: len(hosted),
 		RemoteAdverts: len(s.adverts.List(time.Now())), UptimeSeconds: time.Since(s.started).Seconds(),
+		Reachability: s.node.Reachability(),
 	}, nil
 }
 
@@ -148,8 +149,11 @@ func (s *Service) peers(*http.Request) (any, error) {
 	h := s.host
 	for _, p := range h.Network().Peers() {
 		pi := api.PeerInfo{ID: p.String(), LatencyMS: float64(h.Peerstore().LatencyEWMA(p).Microseconds()) / 1000}
-		for _, c := range h.Network().ConnsToPeer(p) {
+		conns := h.Network().ConnsToPeer(p)
+		pi.Relayed = len(conns) > 0
+		for _, c := range conns {
 			pi.Addrs = append(pi.Addrs, c.RemoteMultiaddr().String())
+			pi.Relayed = pi.Relayed && c.Stat().Limited
 		}
 		out = append(out, pi)
 	}

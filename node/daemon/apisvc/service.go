@@ -46,6 +46,8 @@ type Host interface {
 type Node interface {
 	// Addrs is this node's full multiaddrs (with /p2p/<id>), for others to bootstrap from.
 	Addrs() []string
+	// Reachability is what AutoNAT found (Unknown, Public or Private) or the config declared.
+	Reachability() string
 	// Serve starts advertising a hosted expert (by ID or name) and remembers it across restarts.
 	Serve(ctx context.Context, ref string) (advert.Service, error)
 	// Unserve stops advertising an expert (by ID or name); its withdrawal goes out at once.

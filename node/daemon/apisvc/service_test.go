@@ -175,6 +175,8 @@ type stubNode struct{ Node }
 
 func (stubNode) Addrs() []string { return []string{"/ip4/127.0.0.1/tcp/1"} }
 
+func (stubNode) Reachability() string { return "Unknown" }
+
 type stubRepo struct {
 	Repo
 	dir string
