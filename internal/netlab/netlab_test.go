@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -236,6 +237,7 @@ func TestClose(t *testing.T) {
 	if out, err := exec.Command("ip", "netns", "add", nsPrefix+name+"-stale").CombinedOutput(); err != nil {
 		t.Fatalf("ip netns add: %v: %s", err, out)
 	}
+	before := runtime.NumGoroutine()
 	l, err := New(ctx, name)
 	if err != nil {
 		t.Fatal(err)
@@ -279,6 +281,13 @@ func TestClose(t *testing.T) {
 	}
 	if err := l.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+	// The delayers' goroutines end with Close.
+	for deadline := time.Now().Add(2 * time.Second); runtime.NumGoroutine() > before && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines after Close, %d before New", n, before)
 	}
 	if left := labNamespaces(t, name); len(left) > 0 {
 		t.Errorf("namespaces left after Close: %v", left)
