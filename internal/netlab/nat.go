@@ -90,6 +90,11 @@ func (n *NAT) setup(ctx context.Context) error {
 		{"-A", "FORWARD", "-i", lanIf, "-o", siteIf, "-j", "ACCEPT"},
 		{"-A", "FORWARD", "-i", siteIf, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
 		{"-A", "FORWARD", "-i", siteIf, "-j", "DROP"},
+		// The router itself answers nothing unsolicited from the internet either, as home
+		// routers do: a reset for a SYN that arrives before the host's own SYN has opened the
+		// mapping would end a TCP hole punch (simultaneous open).
+		{"-A", "INPUT", "-i", siteIf, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"},
+		{"-A", "INPUT", "-i", siteIf, "-j", "DROP"},
 	}
 	for _, r := range rules {
 		if err := ipt(ctx, ns, r...); err != nil {
