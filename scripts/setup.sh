@@ -3,7 +3,8 @@
 # Go modules, Fashion-MNIST (dataset-fashion-mnist), scikit-learn's CSV data sets (extracted
 # from the python3-sklearn package; its Python dependencies are not needed) and chromium for
 # the dashboard's headless browser test, and Debian's word lists (wamerican, wfrench, wngerman,
-# wspanish) for the language benchmark suite. Idempotent.
+# wspanish) for the language benchmark suite, and iptables for internal/netlab's network lab
+# (its tests also need root, ip and tc, which Debian ships by default). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +51,12 @@ if [ ! -x /usr/bin/chromium ]; then
 	echo "setup: installing chromium (the dashboard's browser test drives it headless)"
 	apt_update_once
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ ! -x /usr/sbin/iptables ]; then
+	echo "setup: installing iptables (internal/netlab shapes and NATs its namespaces with it)"
+	apt_update_once
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >/dev/null
 fi
 
 go mod download
