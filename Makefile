@@ -5,7 +5,7 @@ PKGS     := ./...
 GOTEST   ?= $(GO) test
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: bench-scale all setup build test lint fuzz bench bench-ledger security demo clean
+.PHONY: lab bench-network bench-scale all setup build test lint fuzz bench bench-ledger security demo clean
 
 all: build
 
@@ -65,6 +65,15 @@ bench-ledger:
 # churn and queries; writes bench/results/scale.md and scale.png.
 bench-scale:
 	bash bench/scale.sh
+
+# The network lab's tests (as root: namespaces, NAT, delay, loss, partitions), with their logs.
+lab: setup
+	$(GO) test -count=1 -v -timeout 20m -run '^TestLab' ./integration/
+
+# The mesh over the lab's links: latency against RTT, hedging at loss, a shaped 64 MiB fetch,
+# hole punching per NAT behaviour; writes bench/results/network.md.
+bench-network: setup
+	MESHNODE_LAB_BENCH=$(CURDIR)/bench/results/network.md $(GO) test -count=1 -v -timeout 60m -run '^TestLabNetworkBench$$' ./integration/
 
 # The adversary suite against a daemon process; one row per attack.
 security: setup
