@@ -72,6 +72,9 @@ func TestLabProviderKilledMidQuery(t *testing.T) {
 			t.Fatalf("query %d (kill after %d): %v", i, killAt, err)
 		}
 		latencies = append(latencies, time.Since(start))
+		if latencies[i] > time.Second {
+			t.Logf("query %d took %s: %+v", i, latencies[i].Round(time.Millisecond), ans.Attempts)
+		}
 		for j := range want {
 			if ans.Output[j] != float32(want[j]) {
 				t.Fatalf("query %d: output %v, local evaluation %v", i, ans.Output, want)

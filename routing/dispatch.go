@@ -29,6 +29,14 @@ type Answer struct {
 	Attempts  []Attempt `json:"attempts"`
 }
 
+// ErrStalled marks an attempt that got no answer within its own time limit: the peer
+// accepted, or looked reachable, and said nothing. One stall opens the peer's breaker.
+var ErrStalled = errors.New("provider stalled")
+
+// DefaultHedgeDelay is when the next candidate is asked too while the current one has no
+// latency statistics yet (micro-experts answer in microseconds; a second is a stall).
+const DefaultHedgeDelay = time.Second
+
 // ErrNoCandidate is returned when nothing can answer.
 var ErrNoCandidate = errors.New("no expert can answer this query")
 
@@ -57,8 +65,10 @@ func (r *Router) Dispatch(ctx context.Context, ranked []Scored, maxAttempts int,
 	results := make(chan result, maxAttempts)
 	start := time.Now()
 	attempts := make([]Attempt, 0, maxAttempts)
+	launched := make([]time.Time, maxAttempts)
 	launch := func(i int, hedge bool) {
 		c := ranked[i].Candidate
+		launched[i] = time.Now()
 		attempts = append(attempts, Attempt{Expert: c.Expert, Peer: c.Peer, Hedge: hedge, Started: ms(time.Since(start))})
 		if !c.Local {
 			r.Begin(c.Peer)
@@ -70,7 +80,7 @@ func (r *Router) Dispatch(ctx context.Context, ranked []Scored, maxAttempts int,
 			t0 := time.Now()
 			resp, err := call(actx, c)
 			if err != nil && ctx.Err() == nil && !time.Now().Before(limit) {
-				err = fmt.Errorf("no answer within %s: %w", time.Since(t0).Round(time.Millisecond), context.DeadlineExceeded)
+				err = fmt.Errorf("no answer within %s: %w (%w)", time.Since(t0).Round(time.Millisecond), ErrStalled, context.DeadlineExceeded)
 			}
 			results <- result{i: i, resp: resp, err: err, rtt: time.Since(t0)}
 		}()
@@ -84,20 +94,40 @@ func (r *Router) Dispatch(ctx context.Context, ranked []Scored, maxAttempts int,
 		if running == 0 {
 			return
 		}
+		// A loser with no statistics that has said nothing for DefaultHedgeDelay stalled:
+		// counting it so keeps the next queries off a provider that died silently.
+		now := time.Now()
+		stalled := make([]bool, maxAttempts)
+		for i := range next {
+			c := ranked[i].Candidate
+			if _, known := r.HedgeDelay(c.Peer); !c.Local && !known && now.Sub(launched[i]) >= DefaultHedgeDelay {
+				stalled[i] = true
+			}
+		}
 		go func(n int) {
 			for ; n > 0; n-- {
 				res := <-results
-				r.finish(ranked[res.i].Candidate, res.rtt, res.err)
+				c := ranked[res.i].Candidate
+				if stalled[res.i] && errors.Is(res.err, context.Canceled) {
+					r.End(c.Peer, res.rtt, fmt.Errorf("outrun by a hedge after %s: %w", res.rtt.Round(time.Millisecond), ErrStalled), time.Now())
+					continue
+				}
+				r.finish(c, res.rtt, res.err)
 			}
 		}(running)
 	}()
 	var errs []string
 	for running > 0 {
 		var hedge <-chan time.Time
-		if next < maxAttempts {
-			if d, ok := r.HedgeDelay(ranked[next-1].Peer); ok && !ranked[next-1].Local {
-				hedge = time.After(d)
+		if next < maxAttempts && !ranked[next-1].Local {
+			// Without a p95 of its own, a peer is hedged after DefaultHedgeDelay: a provider
+			// that died silently (a QUIC peer sends nothing when killed) costs a second, not
+			// half of the query's deadline.
+			d, ok := r.HedgeDelay(ranked[next-1].Peer)
+			if !ok {
+				d = DefaultHedgeDelay
 			}
+			hedge = time.After(d)
 		}
 		select {
 		case res := <-results:

@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"sort"
@@ -48,7 +49,8 @@ func DefaultWeights() Weights {
 		LatencyScale: 10 * time.Millisecond, PriceScale: 10, Capacity: 32}
 }
 
-// Breaker settings: after FailuresToOpen consecutive failures a peer is skipped for Cooldown,
+// Breaker settings: after FailuresToOpen consecutive failures, or one stall (ErrStalled), a
+// peer is skipped for Cooldown,
 // then one request probes it (half-open); success closes the breaker.
 const (
 	FailuresToOpen = 3
@@ -220,7 +222,7 @@ func (r *Router) End(p string, rtt time.Duration, err error, now time.Time) {
 	s.inflight = max(0, s.inflight-1)
 	if err != nil {
 		s.failures++
-		if s.failures >= FailuresToOpen {
+		if s.failures >= FailuresToOpen || errors.Is(err, ErrStalled) {
 			s.openUntil = now.Add(Cooldown)
 		}
 		return

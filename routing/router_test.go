@@ -3,7 +3,9 @@ package routing
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -133,8 +135,41 @@ func TestDispatchFailsOverAndTimesOutStalledPeers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dispatch: %v", err)
 	}
-	if ans.Candidate.Peer != "good" || len(ans.Attempts) != 3 || ans.Attempts[0].Error == "" || ans.Attempts[1].Error == "" {
+	// The stalled peer has no statistics: it is hedged after DefaultHedgeDelay (before its own
+	// limit, half of the 2 s left), and the hedge answers.
+	if ans.Candidate.Peer != "good" || len(ans.Attempts) != 3 || ans.Attempts[0].Error == "" || !ans.Attempts[2].Hedge {
 		t.Fatalf("answer %+v", ans)
+	}
+	if ans.Attempts[2].Started < 900 {
+		t.Fatalf("hedged after %.0f ms, before DefaultHedgeDelay (%s)", ans.Attempts[2].Started, DefaultHedgeDelay)
+	}
+	// Outrun after saying nothing for DefaultHedgeDelay, with no statistics: a stall, so the
+	// next query does not start with it. (Losers are collected after Dispatch returns.)
+	for i := 0; ; i++ {
+		open := slices.ContainsFunc(r.Stats(time.Now()), func(s PeerStat) bool { return s.Peer == "stalled" && s.Open })
+		if open {
+			break
+		}
+		if i == 100 {
+			t.Fatalf("the stalled loser's breaker is closed: %+v", r.Stats(time.Now()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestOneStallOpensTheBreaker(t *testing.T) {
+	r := NewRouter("me", DefaultWeights())
+	r.Begin("quiet")
+	r.End("quiet", 0, fmt.Errorf("no answer within 5s: %w", ErrStalled), t0)
+	if s := r.Stats(t0); len(s) != 1 || !s[0].Open {
+		t.Fatalf("one stall left the breaker closed: %+v", s)
+	}
+	r.Begin("refused")
+	r.End("refused", 0, errors.New("connection refused"), t0)
+	for _, s := range r.Stats(t0) {
+		if s.Peer == "refused" && s.Open {
+			t.Fatalf("one refusal opened the breaker: %+v", s)
+		}
 	}
 }
 
