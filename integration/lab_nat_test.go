@@ -1,7 +1,9 @@
 package integration
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,8 +20,8 @@ import (
 // node finds out by AutoNAT that it is private, reserves a relay slot on a public node and
 // advertises the relayed address. A query from one home node to an expert on another is
 // answered through the relay, and hole punching (DCUtR) then gives a direct connection
-// between homes behind endpoint-independent NATs; behind symmetric NATs the query is still
-// answered, through the relay.
+// between homes behind endpoint-independent NATs, over which the next query is answered and a
+// blob is fetched whole; behind symmetric NATs the query is still answered, through the relay.
 func TestLabNATTraversal(t *testing.T) {
 	lab := newLab(t, "nat")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -132,6 +134,26 @@ func TestLabNATTraversal(t *testing.T) {
 		t.Logf("%s NATs: direct connection %s after the first query", pair.behaviour, took.Round(time.Millisecond))
 		if ans, err := from.query(pair.id, input, 5*time.Second); err != nil || ans.Candidate.Peer != to.d.PeerID {
 			t.Fatalf("%s NATs: query over the direct connection: %+v %v", pair.behaviour, ans.Candidate, err)
+		}
+		// A blob moves over the punched connection too (bitswap does not use relayed ones).
+		data := make([]byte, 256<<10)
+		_, _ = rand.Read(data)
+		src := filepath.Join(t.TempDir(), "blob.bin")
+		if err := os.WriteFile(src, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var put struct {
+			CID string `json:"cid"`
+		}
+		if err := to.json(&put, "blob", "put", src); err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(t.TempDir(), "got.bin")
+		if _, err := from.cli("blob", "get", put.CID, "--output", dst, "--timeout-ms", "20000"); err != nil {
+			t.Fatalf("%s NATs: blob fetch over the direct connection: %v", pair.behaviour, err)
+		}
+		if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s NATs: fetched blob differs from the one put (%v)", pair.behaviour, err)
 		}
 	}
 }

@@ -118,42 +118,56 @@ func ranked(peers ...string) []Scored {
 	return out
 }
 
+// A peer that accepts and never answers, with no statistics yet, is left behind either way:
+// by its attempt limit (half the time left) when that comes before DefaultHedgeDelay, by a
+// hedge otherwise. Either way it counts as a stall and its breaker opens.
 func TestDispatchFailsOverAndTimesOutStalledPeers(t *testing.T) {
-	r := NewRouter("me", DefaultWeights())
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	ans, err := r.Dispatch(ctx, ranked("dead", "stalled", "good"), 0, func(ctx context.Context, c Candidate) (Response, error) {
-		switch c.Peer {
-		case "dead":
-			return Response{}, errors.New("connection refused")
-		case "stalled":
-			<-ctx.Done() // accepts and never answers
-			return Response{}, ctx.Err()
-		}
-		return Response{Expert: "x", Label: "ok"}, nil
-	})
-	if err != nil {
-		t.Fatalf("dispatch: %v", err)
-	}
-	// The stalled peer has no statistics: it is hedged after DefaultHedgeDelay (before its own
-	// limit, half of the 2 s left), and the hedge answers.
-	if ans.Candidate.Peer != "good" || len(ans.Attempts) != 3 || ans.Attempts[0].Error == "" || !ans.Attempts[2].Hedge {
-		t.Fatalf("answer %+v", ans)
-	}
-	if ans.Attempts[2].Started < 900 {
-		t.Fatalf("hedged after %.0f ms, before DefaultHedgeDelay (%s)", ans.Attempts[2].Started, DefaultHedgeDelay)
-	}
-	// Outrun after saying nothing for DefaultHedgeDelay, with no statistics: a stall, so the
-	// next query does not start with it. (Losers are collected after Dispatch returns.)
-	for i := 0; ; i++ {
-		open := slices.ContainsFunc(r.Stats(time.Now()), func(s PeerStat) bool { return s.Peer == "stalled" && s.Open })
-		if open {
-			break
-		}
-		if i == 100 {
-			t.Fatalf("the stalled loser's breaker is closed: %+v", r.Stats(time.Now()))
-		}
-		time.Sleep(10 * time.Millisecond)
+	for _, tc := range []struct {
+		name     string
+		deadline time.Duration
+		hedge    bool // the good peer is reached by a hedge, not by failover
+	}{
+		{"attempt limit first", 1200 * time.Millisecond, false}, // limit ≈ 0.6 s < 1 s
+		{"hedge first", 10 * time.Second, true},                 // limit ≈ 5 s > 1 s
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRouter("me", DefaultWeights())
+			ctx, cancel := context.WithTimeout(context.Background(), tc.deadline)
+			defer cancel()
+			ans, err := r.Dispatch(ctx, ranked("dead", "stalled", "good"), 0, func(ctx context.Context, c Candidate) (Response, error) {
+				switch c.Peer {
+				case "dead":
+					return Response{}, errors.New("connection refused")
+				case "stalled":
+					<-ctx.Done() // accepts and never answers
+					return Response{}, ctx.Err()
+				}
+				return Response{Expert: "x", Label: "ok"}, nil
+			})
+			if err != nil {
+				t.Fatalf("dispatch: %v", err)
+			}
+			if ans.Candidate.Peer != "good" || len(ans.Attempts) != 3 || ans.Attempts[0].Error == "" || ans.Attempts[2].Hedge != tc.hedge {
+				t.Fatalf("answer %+v", ans)
+			}
+			if tc.hedge && ans.Attempts[2].Started < 900 {
+				t.Fatalf("hedged after %.0f ms, before DefaultHedgeDelay (%s)", ans.Attempts[2].Started, DefaultHedgeDelay)
+			}
+			if !tc.hedge && !strings.Contains(ans.Attempts[1].Error, ErrStalled.Error()) {
+				t.Fatalf("the stalled attempt's error %q does not say it stalled", ans.Attempts[1].Error)
+			}
+			// A stall opens the breaker, so the next query does not start with it. (A hedge's
+			// losers are collected after Dispatch returns.)
+			for i := 0; ; i++ {
+				if slices.ContainsFunc(r.Stats(time.Now()), func(s PeerStat) bool { return s.Peer == "stalled" && s.Open }) {
+					break
+				}
+				if i == 100 {
+					t.Fatalf("the stalled peer's breaker is closed: %+v", r.Stats(time.Now()))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
 	}
 }
 
