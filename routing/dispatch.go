@@ -37,6 +37,9 @@ var ErrStalled = errors.New("provider stalled")
 // latency statistics yet (micro-experts answer in microseconds; a second is a stall).
 const DefaultHedgeDelay = time.Second
 
+// lossAllowance is what an attempt is given beyond its p95 for one retransmission.
+const lossAllowance = 300 * time.Millisecond
+
 // ErrNoCandidate is returned when nothing can answer.
 var ErrNoCandidate = errors.New("no expert can answer this query")
 
@@ -73,14 +76,28 @@ func (r *Router) Dispatch(ctx context.Context, ranked []Scored, maxAttempts int,
 		if !c.Local {
 			r.Begin(c.Peer)
 		}
+		// The last candidate has the whole deadline: its limit would only fail the query
+		// early, with no one left to move on to.
+		_, known := r.HedgeDelay(c.Peer)
 		limit := time.Now().Add(r.attemptTimeout(ctx, c))
+		if i == maxAttempts-1 {
+			limit = time.Now().Add(time.Hour)
+			if d, ok := ctx.Deadline(); ok {
+				limit = d
+			}
+		}
 		actx, acancel := context.WithDeadline(ctx, limit)
 		go func() {
 			defer acancel()
 			t0 := time.Now()
 			resp, err := call(actx, c)
 			if err != nil && ctx.Err() == nil && !time.Now().Before(limit) {
-				err = fmt.Errorf("no answer within %s: %w (%w)", time.Since(t0).Round(time.Millisecond), ErrStalled, context.DeadlineExceeded)
+				// Slower than its own record is a failure like any other; silent with no
+				// record at all is how a provider that died looks (a stall).
+				err = fmt.Errorf("no answer within %s: %w", time.Since(t0).Round(time.Millisecond), context.DeadlineExceeded)
+				if !known {
+					err = fmt.Errorf("no answer within %s: %w (%w)", time.Since(t0).Round(time.Millisecond), ErrStalled, context.DeadlineExceeded)
+				}
 			}
 			results <- result{i: i, resp: resp, err: err, rtt: time.Since(t0)}
 		}()
@@ -191,8 +208,9 @@ func (r *Router) finish(c Candidate, rtt time.Duration, err error) {
 }
 
 // attemptTimeout bounds one attempt so a peer that accepts and never answers cannot use up the
-// whole deadline: four times its recent p95 (at least 50 ms) once that is known, otherwise half
-// of the time left, so at least one more candidate can be tried.
+// whole deadline: four times its recent p95 (at least p95 + lossAllowance) once that is known,
+// otherwise half of the time left, so at least one more candidate can be tried. The last
+// candidate is not bounded by it (Dispatch gives it the deadline).
 func (r *Router) attemptTimeout(ctx context.Context, c Candidate) time.Duration {
 	left := time.Hour
 	if d, ok := ctx.Deadline(); ok {
@@ -202,7 +220,9 @@ func (r *Router) attemptTimeout(ctx context.Context, c Candidate) time.Duration 
 		return left
 	}
 	if p95, ok := r.HedgeDelay(c.Peer); ok {
-		return min(left, max(4*p95, 50*time.Millisecond))
+		// One lost packet costs a retransmission timeout (at least 200 ms in Linux TCP): a
+		// limit below p95 plus that turns every loss into a failure.
+		return min(left, max(4*p95, p95+lossAllowance))
 	}
 	return left / 2
 }

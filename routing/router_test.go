@@ -366,3 +366,31 @@ func TestSameAnswer(t *testing.T) {
 		}
 	}
 }
+
+// A lossy link makes a known-fast peer slow now and then (a retransmission): the last
+// candidate left is given the whole deadline, not cut at its own limit.
+func TestDispatchGivesTheLastCandidateTheDeadline(t *testing.T) {
+	r := NewRouter("me", DefaultWeights())
+	for _, p := range []string{"refuses", "slow-now"} {
+		for i := 0; i < 20; i++ { // both usually answer in 1 ms
+			r.Begin(p)
+			r.End(p, time.Millisecond, nil, t0)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ans, err := r.Dispatch(ctx, ranked("refuses", "slow-now"), 0, func(ctx context.Context, c Candidate) (Response, error) {
+		if c.Peer == "refuses" {
+			return Response{}, errors.New("connection refused")
+		}
+		select {
+		case <-time.After(500 * time.Millisecond): // past 4×p95 and p95 + lossAllowance
+			return Response{Expert: "x", Label: "ok"}, nil
+		case <-ctx.Done():
+			return Response{}, ctx.Err()
+		}
+	})
+	if err != nil || ans.Candidate.Peer != "slow-now" {
+		t.Fatalf("the last candidate was cut short: %+v %v", ans, err)
+	}
+}
