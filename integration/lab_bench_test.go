@@ -41,7 +41,8 @@ func TestLabNetworkBench(t *testing.T) {
 	only := os.Getenv("MESHNODE_LAB_BENCH_SECTIONS")
 	for _, name := range []string{"rtt", "hedge", "adverts", "fetch", "holepunch"} {
 		if only == "" || slices.Contains(strings.Split(only, ","), name) {
-			sections[name](t, &md)
+			// A subtest each, so each section's labs and daemons are gone before the next.
+			t.Run(name, func(t *testing.T) { sections[name](t, &md) })
 		}
 	}
 	if err := os.WriteFile(out, []byte(md.String()), 0o644); err != nil {
