@@ -16,7 +16,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/meshnode/meshnode/experts"
 	"github.com/meshnode/meshnode/mesh"
 	"github.com/meshnode/meshnode/mesh/advert"
 	"github.com/meshnode/meshnode/routing"
@@ -75,19 +74,8 @@ func TestQueriesAcrossFourDaemons(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "iris-q.safetensors")
 	cli(t, repos[c], "expert", "export", id, file)
 	cli(t, repos[dd], "expert", "import", file)
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := experts.DecodeWeights(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
 	input := []float64{5.9, 3.0, 5.1, 1.8}
-	want, err := ref.Predict(input)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := localAnswer(t, file, input)
 
 	d := make([]*daemonProc, 4)
 	d[0] = startDaemon(t, repos[0])
