@@ -70,8 +70,16 @@ func TestLabPartitionHeals(t *testing.T) {
 			t.Fatalf("buy in half %d not acknowledged: %+v", i, buys[i])
 		}
 	}
-	// While split, neither half holds the other's sale.
-	time.Sleep(3 * time.Second)
+	// While split, neither half holds the other's sale, once its own sale has reached all
+	// three of its nodes (so the other's had as long to leak across).
+	for _, side := range [][]*labNode{sideA, sideB} {
+		for _, n := range side {
+			waitFor(t, 30*time.Second, n.name+" holds its half's sale", func() (bool, error) {
+				k, ok, err := bookKey(n, side[2].d.PeerID)
+				return ok && k.Balance == 993, err
+			})
+		}
+	}
 	for i, side := range [][]*labNode{sideA, sideB} {
 		otherBuyer := [][]*labNode{sideA, sideB}[1-i][2]
 		for _, n := range side {
