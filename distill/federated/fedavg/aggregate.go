@@ -1,6 +1,7 @@
 package fedavg
 
 import (
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"math"
@@ -42,11 +43,18 @@ type Config struct {
 	Byzantine int
 	// ClipNorm clips every update to this L2 norm before aggregation (0: no clipping).
 	ClipNorm float64
-	// NoiseStd adds Gaussian noise of NoiseStd·ClipNorm/n to each coordinate of the aggregate
-	// (the Gaussian mechanism of DP-FedAvg; needs ClipNorm). 0: no noise.
+	// NoiseStd is the noise multiplier z of DP-FedAvg's Gaussian mechanism (needs ClipNorm
+	// and FedAvg): the n clipped updates weigh equally, and Gaussian noise of z·ClipNorm/n is
+	// added to each coordinate of their mean. 0: no noise.
 	NoiseStd float64
-	Seed     uint64 // for the noise
+	// Noise draws the noise; it must be secret to everyone but the aggregator (seeded from a
+	// CSPRNG), or the noise can be regenerated and subtracted.
+	Noise NoiseSource
 }
+
+// NoiseSource draws standard normal values (a *rand.Rand over a secretly seeded ChaCha8 is
+// one).
+type NoiseSource interface{ NormFloat64() float64 }
 
 // ErrNoUpdates is returned when there is nothing to aggregate.
 var ErrNoUpdates = errors.New("no updates to aggregate")
@@ -70,6 +78,18 @@ func Aggregate(updates []Update, c Config) ([]float64, error) {
 	if c.ClipNorm > 0 {
 		updates = clip(updates, c.ClipNorm)
 	}
+	if c.NoiseStd > 0 {
+		if c.ClipNorm <= 0 || c.Noise == nil || c.Aggregator != FedAvg && c.Aggregator != "" {
+			return nil, errors.New("aggregate: differential-privacy noise needs fedavg, a clipping norm and a secret noise source")
+		}
+		equal := make([]Update, len(updates)) // the sensitivity ClipNorm/n holds for equal weights only
+		for i, u := range updates {
+			equal[i] = u
+			equal[i].Samples = 1
+		}
+		updates = equal
+		c.MaxShare = 1
+	}
 	var out []float64
 	var err error
 	switch c.Aggregator {
@@ -89,16 +109,23 @@ func Aggregate(updates []Update, c Config) ([]float64, error) {
 		return nil, err
 	}
 	if c.NoiseStd > 0 {
-		if c.ClipNorm <= 0 {
-			return nil, errors.New("aggregate: differential-privacy noise needs a clipping norm")
-		}
-		rng := rand.New(rand.NewPCG(c.Seed, 0xd1b54a32d192ed03))
-		sigma := c.NoiseStd * c.ClipNorm / float64(len(updates))
-		for i := range out {
-			out[i] += rng.NormFloat64() * sigma
-		}
+		AddNoise(out, c.NoiseStd*c.ClipNorm/float64(len(updates)), c.Noise)
 	}
 	return out, nil
+}
+
+// AddNoise adds Gaussian noise of standard deviation sigma to every value.
+func AddNoise(v []float64, sigma float64, noise NoiseSource) {
+	for i := range v {
+		v[i] += noise.NormFloat64() * sigma
+	}
+}
+
+// SecretNoise is a noise source seeded from crypto/rand: nobody else can regenerate it.
+func SecretNoise() NoiseSource {
+	var seed [32]byte
+	_, _ = crand.Read(seed[:]) // crypto/rand.Read never fails (it crashes the program instead)
+	return rand.New(rand.NewChaCha8(seed))
 }
 
 func orDefault(v, d float64) float64 {

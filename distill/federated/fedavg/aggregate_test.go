@@ -61,10 +61,41 @@ func TestClippingAndNoise(t *testing.T) {
 	if !near(got[0], 3) || !near(got[1], 4) {
 		t.Fatalf("clipped to %v, want [3 4]", got)
 	}
-	a, _ := Aggregate([]Update{upd("a", 1, 0, 0)}, Config{ClipNorm: 1, NoiseStd: 1, Seed: 7})
-	b, _ := Aggregate([]Update{upd("a", 1, 0, 0)}, Config{ClipNorm: 1, NoiseStd: 1, Seed: 7})
-	if a[0] == 0 || a[0] != b[0] {
-		t.Fatalf("noise %v then %v: want nonzero and reproducible by seed", a, b)
+}
+
+// TestNoiseIsSecretAndCalibrated: DP noise comes from a secretly seeded source (two
+// aggregations of the same updates differ), has standard deviation z·C/n on the mean, and the
+// clipped updates weigh equally whatever their sample counts.
+func TestNoiseIsSecretAndCalibrated(t *testing.T) {
+	const dim, z, c = 20000, 2.0, 0.5
+	in := []Update{upd("a", 900, make([]float64, dim)...), upd("b", 100, make([]float64, dim)...)}
+	in[0].Delta[0], in[1].Delta[0] = 0.4, -0.4 // equal weights: they cancel
+	cfg := Config{ClipNorm: c, NoiseStd: z, Noise: SecretNoise()}
+	a, err := Aggregate(in, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Noise = SecretNoise()
+	b, err := Aggregate(in, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, sq := 0, 0.0
+	for i := 1; i < dim; i++ {
+		if a[i] == b[i] {
+			same++
+		}
+		sq += a[i] * a[i]
+	}
+	if same > 0 {
+		t.Fatalf("%d of %d noise values repeat between two aggregations", same, dim)
+	}
+	want := z * c / 2
+	if got := math.Sqrt(sq / (dim - 1)); math.Abs(got-want) > 0.03*want {
+		t.Fatalf("noise std %.4f, want z·C/n = %.4f", got, want)
+	}
+	if math.Abs(a[0]) > 5*want {
+		t.Fatalf("the first value %.4f: with equal weights the updates cancel, leaving noise only", a[0])
 	}
 }
 
@@ -73,12 +104,14 @@ func TestAggregateRejectsBadUpdates(t *testing.T) {
 		in  []Update
 		cfg Config
 	}{
-		"none":        {nil, Config{}},
-		"lengths":     {[]Update{upd("a", 1, 1), upd("b", 1, 1, 2)}, Config{}},
-		"nan":         {[]Update{upd("a", 1, math.NaN())}, Config{}},
-		"aggregator":  {[]Update{upd("a", 1, 1)}, Config{Aggregator: "mode"}},
-		"krum few":    {[]Update{upd("a", 1, 1), upd("b", 1, 1)}, Config{Aggregator: MultiKrum, Byzantine: 1}},
-		"noise alone": {[]Update{upd("a", 1, 1)}, Config{NoiseStd: 1}},
+		"none":             {nil, Config{}},
+		"lengths":          {[]Update{upd("a", 1, 1), upd("b", 1, 1, 2)}, Config{}},
+		"nan":              {[]Update{upd("a", 1, math.NaN())}, Config{}},
+		"aggregator":       {[]Update{upd("a", 1, 1)}, Config{Aggregator: "mode"}},
+		"krum few":         {[]Update{upd("a", 1, 1), upd("b", 1, 1)}, Config{Aggregator: MultiKrum, Byzantine: 1}},
+		"noise alone":      {[]Update{upd("a", 1, 1)}, Config{NoiseStd: 1}},
+		"noise, no source": {[]Update{upd("a", 1, 1)}, Config{NoiseStd: 1, ClipNorm: 1}},
+		"noise, median":    {[]Update{upd("a", 1, 1)}, Config{NoiseStd: 1, ClipNorm: 1, Noise: SecretNoise(), Aggregator: Median}},
 	} {
 		if _, err := Aggregate(tc.in, tc.cfg); err == nil {
 			t.Errorf("%s: no error", name)

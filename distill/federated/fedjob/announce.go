@@ -167,6 +167,20 @@ type RoundSummary struct {
 	// FetchSeconds is the participants' mean time from hearing of the round to training.
 	FetchSeconds float64 `json:"fetch_seconds"`
 	Started      int64   `json:"started"` // Unix ms
+	// Epsilon is the differential-privacy ε spent after this round, at the spec's δ.
+	Epsilon float64 `json:"epsilon,omitempty"`
+	// Secure is the secure-aggregation accounting of the round (nil for plain rounds).
+	Secure *SecureSummary `json:"secure,omitempty"`
+}
+
+// SecureSummary is what secure aggregation cost a round: the time from the advertising
+// step's close to the unmasked aggregate (dealing, masking, revealing, unmasking), the
+// coordinator's time unmasking, and the bytes of every step it received and answered.
+type SecureSummary struct {
+	Seconds       float64 `json:"seconds"`
+	UnmaskSeconds float64 `json:"unmask_seconds"`
+	ReceivedBytes int64   `json:"received_bytes"`
+	SentBytes     int64   `json:"sent_bytes"`
 }
 
 func (r *RoundSummary) check() error {

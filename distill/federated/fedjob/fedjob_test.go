@@ -40,6 +40,27 @@ func TestSpecCheck(t *testing.T) {
 		{"unknown aggregator", func(s *Spec) { s.Aggregator = "mean" }, true, "unknown aggregator"},
 		{"noise without clipping", func(s *Spec) { s.NoiseStd = 1 }, true, "clip_norm"},
 		{"learning rate", func(s *Spec) { s.LR = 0 }, true, "learning rate"},
+		{"noise with median", func(s *Spec) { s.NoiseStd, s.ClipNorm, s.DPDelta, s.Aggregator = 1, 1, 1e-5, "median" }, true, "calibrated for fedavg"},
+		{"noise without delta", func(s *Spec) { s.NoiseStd, s.ClipNorm = 1, 1 }, true, "dp_delta"},
+		{"target epsilon without noise", func(s *Spec) { s.TargetEpsilon = 4 }, true, "target_epsilon"},
+		{"secure with trimmed mean", func(s *Spec) {
+			s.SecureAggregation, s.ClipNorm, s.Aggregator = true, 1, "trimmed-mean"
+			s.FillPrivacyDefaults()
+		}, true, "robust aggregators"},
+		{"secure without clipping", func(s *Spec) { s.SecureAggregation = true; s.FillPrivacyDefaults() }, true, "clip_norm"},
+		{"secure, threshold half", func(s *Spec) {
+			s.SecureAggregation, s.ClipNorm = true, 1
+			s.FillPrivacyDefaults()
+			s.SecAggThreshold = 0.5
+		}, true, "secagg_threshold"},
+		{"secure, many, complete graph", func(s *Spec) {
+			s.SecureAggregation, s.ClipNorm, s.MaxParticipants = true, 1, 100
+			s.FillPrivacyDefaults()
+		}, true, "secagg_neighbours"},
+		{"secure and DP", func(s *Spec) {
+			s.SecureAggregation, s.ClipNorm, s.NoiseStd, s.TargetEpsilon = true, 1, 1, 8
+			s.FillPrivacyDefaults()
+		}, true, ""},
 		{"changed after signing", func(s *Spec) { s.Rounds = 4 }, false, "signature"},
 		{"signed by another", func(s *Spec) { s.Coordinator = other.ID() }, false, "signature"},
 	}

@@ -61,11 +61,27 @@ type Spec struct {
 	Trim           float64 `json:"trim,omitempty"`
 	Byzantine      int     `json:"byzantine,omitempty"`
 	ClipNorm       float64 `json:"clip_norm,omitempty"`
-	NoiseStd       float64 `json:"noise_std,omitempty"`
-	Seed           uint64  `json:"seed"`
-	Coordinator    string  `json:"coordinator"`
-	Created        int64   `json:"created"` // Unix milliseconds
-	Sig            []byte  `json:"sig,omitempty"`
+	// NoiseStd is differential privacy's noise multiplier z: the coordinator adds Gaussian
+	// noise of standard deviation z·ClipNorm to the sum of the clipped updates, drawn from a
+	// generator seeded from its own CSPRNG (nothing in the spec predicts it). Updates then
+	// weigh equally. DPDelta is the δ at which ε is reported; TargetEpsilon, when set, ends
+	// the job before a round would take ε past it.
+	NoiseStd      float64 `json:"noise_std,omitempty"`
+	DPDelta       float64 `json:"dp_delta,omitempty"`
+	TargetEpsilon float64 `json:"target_epsilon,omitempty"`
+	// SecureAggregation has participants mask their updates so that the coordinator learns
+	// only their sum (package secagg); it needs FedAvg and a clipping norm. SecAggNeighbours
+	// is each participant's number of neighbours (0: everyone), SecAggThreshold the share of
+	// a neighbourhood whose shares rebuild a secret, SecAggPhaseMS each step's deadline after
+	// the advertising step closes at the round's deadline.
+	SecureAggregation bool    `json:"secure_aggregation,omitempty"`
+	SecAggNeighbours  int     `json:"secagg_neighbours,omitempty"`
+	SecAggThreshold   float64 `json:"secagg_threshold,omitempty"`
+	SecAggPhaseMS     int64   `json:"secagg_phase_ms,omitempty"`
+	Seed              uint64  `json:"seed"` // local shuffling
+	Coordinator       string  `json:"coordinator"`
+	Created           int64   `json:"created"` // Unix milliseconds
+	Sig               []byte  `json:"sig,omitempty"`
 }
 
 func (s *Spec) signingBytes() []byte {
@@ -89,11 +105,40 @@ func (s *Spec) SoftDeadline() time.Duration {
 // Deadline is the hard deadline of a round, from its start.
 func (s *Spec) Deadline() time.Duration { return time.Duration(s.DeadlineMS) * time.Millisecond }
 
-// AggregateConfig is the spec's aggregation settings for fedavg.Aggregate.
-func (s *Spec) AggregateConfig(round int) fedavg.Config {
+// AggregateConfig is the spec's aggregation settings for fedavg.Aggregate; noise draws the
+// differential-privacy noise (nil when the spec has none).
+func (s *Spec) AggregateConfig(noise fedavg.NoiseSource) fedavg.Config {
 	return fedavg.Config{Aggregator: s.Aggregator, MaxShare: s.MaxShare, Trim: s.Trim, Byzantine: s.Byzantine,
-		ClipNorm: s.ClipNorm, NoiseStd: s.NoiseStd, Seed: s.Seed + uint64(round)}
+		ClipNorm: s.ClipNorm, NoiseStd: s.NoiseStd, Noise: noise}
 }
+
+// Defaults for the privacy settings a spec leaves out.
+const (
+	DefaultDPDelta         = 1e-5
+	DefaultSecAggThreshold = 2.0 / 3
+	DefaultSecAggPhase     = 5 * time.Second
+	// MaxSecAggNeighbours bounds a neighbourhood: what a participant receives grows with the
+	// square of it (shares carry their dealers' commitments).
+	MaxSecAggNeighbours = 64
+)
+
+// FillPrivacyDefaults sets the privacy defaults a spec leaves out, before it is signed.
+func (s *Spec) FillPrivacyDefaults() {
+	if s.NoiseStd > 0 && s.DPDelta == 0 {
+		s.DPDelta = DefaultDPDelta
+	}
+	if s.SecureAggregation {
+		if s.SecAggThreshold == 0 {
+			s.SecAggThreshold = DefaultSecAggThreshold
+		}
+		if s.SecAggPhaseMS == 0 {
+			s.SecAggPhaseMS = DefaultSecAggPhase.Milliseconds()
+		}
+	}
+}
+
+// SecAggPhase is the deadline of each secure-aggregation step after the first.
+func (s *Spec) SecAggPhase() time.Duration { return time.Duration(s.SecAggPhaseMS) * time.Millisecond }
 
 // Sign fills in the coordinator and signs the spec.
 func (s *Spec) Sign(k Signer) error {
@@ -149,6 +194,24 @@ func (s *Spec) Check(verify Verifier) error {
 		return bad("clip_norm %g or noise_std %g out of range", s.ClipNorm, s.NoiseStd)
 	case s.NoiseStd > 0 && s.ClipNorm == 0:
 		return bad("differential-privacy noise needs clip_norm")
+	case s.NoiseStd > 0 && s.Aggregator != fedavg.FedAvg:
+		return bad("differential-privacy noise is calibrated for fedavg, not %s", s.Aggregator)
+	case s.NoiseStd > 0 && !(s.DPDelta > 0 && s.DPDelta < 1):
+		return bad("dp_delta %g must be in (0, 1)", s.DPDelta)
+	case !(s.TargetEpsilon >= 0 && s.TargetEpsilon < 1e6), s.TargetEpsilon > 0 && s.NoiseStd == 0:
+		return bad("target_epsilon %g needs noise_std and must be below 1e6", s.TargetEpsilon)
+	case s.SecureAggregation && (s.Aggregator != fedavg.FedAvg || s.ClipNorm == 0):
+		return bad("secure aggregation sums updates: it needs the fedavg aggregator and clip_norm (robust aggregators must see each update)")
+	case s.SecureAggregation && s.MinParticipants < 2:
+		return bad("secure aggregation needs a quorum of at least 2")
+	case s.SecureAggregation && !(s.SecAggThreshold > 0.5 && s.SecAggThreshold <= 1):
+		return bad("secagg_threshold %g must be in (0.5, 1]", s.SecAggThreshold)
+	case s.SecAggNeighbours < 0 || s.SecAggNeighbours > MaxSecAggNeighbours,
+		s.SecureAggregation && s.SecAggNeighbours == 0 && s.MaxParticipants > MaxSecAggNeighbours+1:
+		return bad("secagg_neighbours %d: must be 1..%d, and set when more than %d may take part",
+			s.SecAggNeighbours, MaxSecAggNeighbours, MaxSecAggNeighbours+1)
+	case s.SecureAggregation && (s.SecAggPhase() < MinDeadline || s.SecAggPhase() > MaxDeadline):
+		return bad("secagg_phase_ms %d must be in [%s, %s]", s.SecAggPhaseMS, MinDeadline, MaxDeadline)
 	}
 	known := false
 	for _, a := range fedavg.Aggregators() {
