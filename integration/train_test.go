@@ -65,10 +65,10 @@ func startFedNode(t *testing.T, repo string, o daemon.Options) *fedNode {
 
 // fedMesh starts n daemons chained by bootstrap, each with a non-IID share of Fashion-MNIST
 // (Dirichlet α over labels) of the first samples training images, and an untrained 784-100-10 base expert on the first. The last
-// daemon's outgoing updates go through tamper. With policy, the last daemon's config joins
+// daemon starts with last's test hooks (tampering, dropping out). With policy, the last daemon's config joins
 // every job of the base's domain by the first daemon with its share (no explicit join), and the
 // one before it has a policy for the domain that trusts another coordinator only.
-func fedMesh(t *testing.T, n, samples int, alpha float64, policy bool, tamper func([]float64)) ([]*fedNode, string, *node.PartitionReport) {
+func fedMesh(t *testing.T, n, samples int, alpha float64, policy bool, last daemon.Options) ([]*fedNode, string, *node.PartitionReport) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -117,11 +117,11 @@ func fedMesh(t *testing.T, n, samples int, alpha float64, policy bool, tamper fu
 			t.Fatal(err)
 		}
 		o := daemon.Options{}
+		if i == n-1 {
+			o = last
+		}
 		if i > 0 {
 			o.Bootstrap = nodes[i-1].d.Mesh.Addrs()
-		}
-		if i == n-1 {
-			o.TamperTrainingUpdates = tamper
 		}
 		nodes[i] = startFedNode(t, repo, o)
 		nodes[i].part = "csv:" + rep.Parts[i].File
@@ -190,7 +190,7 @@ func runFedJob(t *testing.T, nodes []*fedNode, base string, req api.TrainStartRe
 // five rounds (three joined explicitly, one by its config's policy). Accuracy rises; every participant ends holding the same final version, whose
 // parent links lead back to the base expert.
 func TestFederatedTrainingAcrossFourDaemons(t *testing.T) {
-	nodes, base, rep := fedMesh(t, 4, 8000, 0.3, true, nil)
+	nodes, base, rep := fedMesh(t, 4, 8000, 0.3, true, daemon.Options{})
 	if !slices.ContainsFunc(rep.Parts, func(p node.Part) bool { return slices.Contains(p.ClassCounts, 0) }) {
 		t.Fatal("every share holds every class: the test should include a share whose file lacks one")
 	}
@@ -286,13 +286,13 @@ func fedRequest(aggregator string, quorum int) api.TrainStartRequest {
 // published round.
 func TestFederatedTrainingSurvivesBadParticipants(t *testing.T) {
 	var attack atomic.Bool
-	nodes, base, _ := fedMesh(t, 5, 15000, 10, false, func(d []float64) {
+	nodes, base, _ := fedMesh(t, 5, 15000, 10, false, daemon.Options{TamperTrainingUpdates: func(d []float64) {
 		if attack.Load() {
 			for i := range d {
 				d[i] *= -10
 			}
 		}
-	})
+	}})
 	// Final accuracy is the mean of the last three of six rounds: one round's accuracy moves
 	// by a point either way, which would make a 2-point comparison a coin toss.
 	final := func(aggregator string) float64 {

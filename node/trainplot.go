@@ -35,10 +35,15 @@ func WriteAccuracyPlot(path, title string, history []fedjob.RoundSummary) error 
 	return nil
 }
 
-// RoundBytes is what a round moved per participant: its update up and the model down.
+// RoundBytes is what a round moved per participant: its update up and the model down (in a
+// secure round, every step's messages both ways).
 func RoundBytes(r fedjob.RoundSummary) int64 {
 	if r.Updates == 0 {
 		return 0
 	}
-	return r.UpdateBytes/int64(r.Updates) + r.ModelBytes
+	b := r.UpdateBytes/int64(r.Updates) + r.ModelBytes
+	if r.Secure != nil { // the roster and the shares dealt to it, downloaded by each participant
+		b += r.Secure.SentBytes / int64(r.Updates)
+	}
+	return b
 }

@@ -31,8 +31,16 @@ type TrainStartRequest struct {
 	MaxShare        float64 `json:"max_share"`
 	Trim            float64 `json:"trim"`
 	ClipNorm        float64 `json:"clip_norm"`
-	NoiseStd        float64 `json:"noise_std"`
-	Seed            uint64  `json:"seed"`
+	NoiseStd        float64 `json:"noise_std"` // DP noise multiplier z; with TargetEpsilon and 0, calibrated
+	DPDelta         float64 `json:"dp_delta,omitempty"`
+	TargetEpsilon   float64 `json:"target_epsilon,omitempty"`
+	// SecureAggregation has the coordinator learn only the sum of the updates (fedavg with
+	// ClipNorm); SecAgg* tune it (0: the defaults).
+	SecureAggregation bool    `json:"secure_aggregation,omitempty"`
+	SecAggNeighbours  int     `json:"secagg_neighbours,omitempty"`
+	SecAggThreshold   float64 `json:"secagg_threshold,omitempty"`
+	SecAggPhaseMS     int64   `json:"secagg_phase_ms,omitempty"`
+	Seed              uint64  `json:"seed"`
 	// Dataset, when set, makes the coordinator a participant too, training on this data set.
 	Dataset string `json:"dataset,omitempty"`
 }
@@ -45,15 +53,19 @@ type TrainJoinRequest struct {
 
 // TrainJobInfo is what a node knows of one job.
 type TrainJobInfo struct {
-	ID          string                `json:"id"`
-	Spec        fedjob.Spec           `json:"spec"`
-	Coordinator bool                  `json:"coordinator"` // this node coordinates it
-	State       string                `json:"state"`       // round | done | stopped
-	Round       int                   `json:"round"`
-	Model       string                `json:"model"` // current (or final) version
-	Deadline    int64                 `json:"deadline,omitempty"`
-	Pending     int                   `json:"pending_updates,omitempty"` // coordinator: updates of the open round
-	Error       string                `json:"error,omitempty"`           // coordinator: why the job stopped
+	ID          string      `json:"id"`
+	Spec        fedjob.Spec `json:"spec"`
+	Coordinator bool        `json:"coordinator"` // this node coordinates it
+	State       string      `json:"state"`       // round | done | stopped
+	Round       int         `json:"round"`
+	Model       string      `json:"model"` // current (or final) version
+	Deadline    int64       `json:"deadline,omitempty"`
+	Pending     int         `json:"pending_updates,omitempty"` // coordinator: updates of the open round
+	Error       string      `json:"error,omitempty"`           // coordinator: why the job stopped
+	// EndReason says why a job ended before its last round (its privacy budget).
+	EndReason string `json:"end_reason,omitempty"`
+	// Epsilon is the differential-privacy ε spent so far at the spec's δ (0 without noise).
+	Epsilon     float64               `json:"epsilon,omitempty"`
 	History     []fedjob.RoundSummary `json:"history"`
 	Participant *TrainParticipation   `json:"participant,omitempty"` // this node's part in it
 }

@@ -48,6 +48,9 @@ type Options struct {
 	// TamperTrainingUpdates, when set, rewrites every federated training update this node
 	// sends before it is signed. Robustness tests use it to play a Byzantine participant.
 	TamperTrainingUpdates func(delta []float64)
+	// DropAfterMask, when set and true for a round, makes this node vanish from that secure
+	// round after sending its masked update. Dropout tests use it.
+	DropAfterMask func(round int) bool
 }
 
 // Daemon is a running node: the mesh, the local HTTP API, and the repo they serve from.
@@ -180,6 +183,7 @@ func Start(ctx context.Context, r *node.Repo, o Options) (*Daemon, error) {
 		InvalidateHosted: d.queries.InvalidateHosted,
 		Join:             d.Repo.Config.Training.Join,
 		Tamper:           o.TamperTrainingUpdates,
+		DropAfterMask:    o.DropAfterMask,
 		Registerer:       d.registry,
 		Logger:           d.log,
 	}); err != nil {

@@ -41,9 +41,17 @@ func trainStartCmd(e *env) *cobra.Command {
 --min updates have arrived and --soft-deadline has passed, or at --deadline with whatever
 arrived; the coordinator aggregates them, measures the new version on the test part of
 --eval-dataset, and publishes it (a new expert whose parent is the last version). With
---dataset the coordinator trains too.`,
+--dataset the coordinator trains too.
+
+--secure makes the coordinator learn only the sum of the updates (secure aggregation: masked
+updates, with shares that unmask the round when up to a third of a neighbourhood drops out
+after masking); it needs fedavg and --clip. Robust aggregators must see each update, so they
+cannot be secure. --dp-noise or --target-epsilon add differential privacy: noise the
+coordinator draws from its own secret source, with ε reported after every round.`,
 		Example: `  meshnode train start --base fashion-mnist --eval-dataset fashion-mnist --rounds 5 --min 3 \
-      --aggregator median --dataset csv:parts/part-00.csv`,
+      --aggregator median --dataset csv:parts/part-00.csv
+  meshnode train start --base fashion-mnist --eval-dataset fashion-mnist --rounds 30 --min 5 \
+      --secure --clip 1 --target-epsilon 4`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req.SoftDeadlineMS, req.DeadlineMS = soft.Milliseconds(), hard.Milliseconds()
@@ -80,8 +88,13 @@ arrived; the coordinator aggregates them, measures the new version on the test p
 	f.Float64Var(&req.MaxShare, "max-share", 0.5, "fedavg: cap on one participant's weight")
 	f.Float64Var(&req.Trim, "trim", 0.2, "trimmed-mean: share cut at each end")
 	f.Float64Var(&req.ClipNorm, "clip", 0, "clip every update to this L2 norm (0: off)")
-	f.Float64Var(&req.NoiseStd, "dp-noise", 0, "Gaussian noise multiplier on the aggregate (needs --clip)")
-	f.Uint64Var(&req.Seed, "seed", 1, "seed of participants' shuffling and of the noise")
+	f.Float64Var(&req.NoiseStd, "dp-noise", 0, "differential privacy: noise multiplier z (noise z·clip on the sum of clipped updates; needs --clip; 0 with --target-epsilon: calibrated)")
+	f.Float64Var(&req.DPDelta, "dp-delta", 0, "differential privacy: the δ at which ε is reported (default 1e-5)")
+	f.Float64Var(&req.TargetEpsilon, "target-epsilon", 0, "differential privacy: end the job before ε would pass this")
+	f.BoolVar(&req.SecureAggregation, "secure", false, "secure aggregation: the coordinator learns only the sum of the updates (needs --clip, fedavg)")
+	f.IntVar(&req.SecAggNeighbours, "secagg-neighbours", 0, "secure aggregation: neighbours each participant masks with (0: everyone; needed above 65 participants)")
+	f.Float64Var(&req.SecAggThreshold, "secagg-threshold", 0, "secure aggregation: share of a neighbourhood needed to unmask (default 2/3)")
+	f.Uint64Var(&req.Seed, "seed", 1, "seed of participants' shuffling")
 	_ = c.MarkFlagRequired("base")
 	_ = c.MarkFlagRequired("eval-dataset")
 	return c
@@ -238,6 +251,24 @@ func printRounds(w io.Writer, j api.TrainJobInfo, plotPath string) {
 	fmt.Fprintf(w, "job %s  %s  round %d of %d  %s aggregation  coordinator %s\n", j.ID, j.State, j.Round,
 		j.Spec.Rounds, j.Spec.Aggregator, j.Spec.Coordinator)
 	fmt.Fprintf(w, "model %s\n", j.Model)
+	if j.Spec.SecureAggregation {
+		nb := "everyone"
+		if j.Spec.SecAggNeighbours > 0 {
+			nb = fmt.Sprintf("%d neighbours", j.Spec.SecAggNeighbours)
+		}
+		fmt.Fprintf(w, "secure aggregation: the coordinator sees only the sum (clip %g, masks with %s, unmasks with %.0f%% of a neighbourhood)\n",
+			j.Spec.ClipNorm, nb, 100*j.Spec.SecAggThreshold)
+	}
+	if j.Spec.NoiseStd > 0 {
+		fmt.Fprintf(w, "differential privacy: noise multiplier %.3f, clip %g; ε = %.3f at δ = %g", j.Spec.NoiseStd, j.Spec.ClipNorm, j.Epsilon, j.Spec.DPDelta)
+		if j.Spec.TargetEpsilon > 0 {
+			fmt.Fprintf(w, " (target %g)", j.Spec.TargetEpsilon)
+		}
+		fmt.Fprintln(w)
+	}
+	if j.EndReason != "" {
+		fmt.Fprintf(w, "ended early: %s\n", j.EndReason)
+	}
 	if p := j.Participant; p != nil {
 		fmt.Fprintf(w, "this node: %d samples of %s, last round sent %d", p.Samples, p.Dataset, p.LastRound)
 		if p.Final != "" {
@@ -249,14 +280,23 @@ func printRounds(w io.Writer, j api.TrainJobInfo, plotPath string) {
 		fmt.Fprintln(w)
 	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "ROUND\tUPDATES\tSAMPLES\tACCURACY\tLOSS\tTRAIN LOSS\tBYTES/PARTICIPANT\tDROPPED\tSECONDS\tTRAINING\t")
+	dp := j.Spec.NoiseStd > 0
+	head := "ROUND\tUPDATES\tSAMPLES\tACCURACY\tLOSS\tTRAIN LOSS\tBYTES/PARTICIPANT\tDROPPED\tSECONDS\tTRAINING\t"
+	if dp {
+		head += "EPSILON\t"
+	}
+	fmt.Fprintln(tw, head)
 	for _, r := range j.History {
 		share := 0.0
 		if r.Seconds > 0 {
 			share = r.TrainSeconds / r.Seconds
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%d\t%.4f\t%.4f\t%.4f\t%d\t%d\t%.2f\t%.0f%%\t\n", r.Round, r.Updates, r.Samples, r.Accuracy,
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%.4f\t%.4f\t%.4f\t%d\t%d\t%.2f\t%.0f%%\t", r.Round, r.Updates, r.Samples, r.Accuracy,
 			r.Loss, r.TrainLoss, node.RoundBytes(r), r.Dropped, r.Seconds, 100*share)
+		if dp {
+			fmt.Fprintf(tw, "%.3f\t", r.Epsilon)
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 	if plotPath != "" {

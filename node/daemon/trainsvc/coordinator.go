@@ -29,7 +29,8 @@ type coordState struct {
 	Roster      []string              `json:"roster"`
 	History     []fedjob.RoundSummary `json:"history"`
 	State       string                `json:"state"`
-	Error       string                `json:"error,omitempty"` // why a stopped job stopped
+	Error       string                `json:"error,omitempty"`      // why a stopped job stopped
+	EndReason   string                `json:"end_reason,omitempty"` // why a job ended before its last round
 }
 
 // coordinator runs one job: it opens each round, collects updates, aggregates, evaluates and
@@ -41,9 +42,13 @@ type coordinator struct {
 
 	mu      sync.Mutex
 	st      coordState
-	col     *fedjob.Collector // the open round, nil between rounds
-	arrived chan struct{}     // signalled when an update is accepted
-	eval    *heldOut          // the coordinator's held-out data
+	col     *fedjob.Collector   // the open round, nil between rounds
+	sec     *fedjob.SecureRound // the open secure round, nil between rounds
+	arrived chan struct{}       // signalled when an update or secure message is accepted
+	eval    *heldOut            // the coordinator's held-out data
+	// noise draws differential-privacy noise: seeded from crypto/rand when the coordinator
+	// starts, known to nobody else.
+	noise fedavg.NoiseSource
 }
 
 // startJob coordinates a new job from a hosted expert.
@@ -73,7 +78,23 @@ func (s *Service) startJob(ctx context.Context, req api.TrainStartRequest) (api.
 		MinParticipants: req.MinParticipants, MaxParticipants: req.MaxParticipants,
 		SoftDeadlineMS: req.SoftDeadlineMS, DeadlineMS: req.DeadlineMS, Aggregator: req.Aggregator,
 		MaxShare: req.MaxShare, Trim: req.Trim, ClipNorm: req.ClipNorm, NoiseStd: req.NoiseStd,
+		DPDelta: req.DPDelta, TargetEpsilon: req.TargetEpsilon, SecureAggregation: req.SecureAggregation,
+		SecAggNeighbours: req.SecAggNeighbours, SecAggThreshold: req.SecAggThreshold, SecAggPhaseMS: req.SecAggPhaseMS,
 		Seed: req.Seed, Created: time.Now().UnixMilli()}
+	if spec.TargetEpsilon > 0 && spec.NoiseStd == 0 {
+		z, err := calibrateNoise(spec.Rounds, orDefault(spec.DPDelta, fedjob.DefaultDPDelta), spec.TargetEpsilon)
+		if err != nil {
+			return api.TrainJobInfo{}, api.ErrBadRequest.Wrap(fmt.Errorf("train start: %w", err))
+		}
+		spec.NoiseStd = z
+	}
+	spec.FillPrivacyDefaults()
+	if spec.TargetEpsilon > 0 {
+		if eps, err := epsilonAfter(&spec, 1); err != nil || eps > spec.TargetEpsilon {
+			return api.TrainJobInfo{}, api.ErrBadRequest.Wrap(fmt.Errorf("train start: one round at noise %g spends ε = %.3g (%v), more than the target %g",
+				spec.NoiseStd, eps, err, spec.TargetEpsilon))
+		}
+	}
 	if err := spec.Sign(s.signer); err != nil {
 		return api.TrainJobInfo{}, err
 	}
@@ -115,7 +136,8 @@ func (s *Service) saveCoord(ctx context.Context, cs *coordState) error {
 // startCoordinator runs a job's rounds (a finished job only answers status).
 func (s *Service) startCoordinator(cs *coordState) {
 	ctx, cancel := context.WithCancel(s.ctx)
-	c := &coordinator{s: s, st: *cs, cancel: cancel, arrived: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &coordinator{s: s, st: *cs, cancel: cancel, arrived: make(chan struct{}, 1), done: make(chan struct{}),
+		noise: fedavg.SecretNoise()}
 	id := cs.Spec.ID()
 	s.mu.Lock()
 	s.coords[id] = c
@@ -144,7 +166,7 @@ func (s *Service) startCoordinator(cs *coordState) {
 func (c *coordinator) fail(cause error) {
 	c.mu.Lock()
 	c.st.State, c.st.Error = fedjob.StateStopped, cause.Error()
-	c.col = nil
+	c.col, c.sec = nil, nil
 	st := c.st
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -180,10 +202,17 @@ func (c *coordinator) describe(info *api.TrainJobInfo) {
 	info.Coordinator = true
 	info.State, info.Round, info.Model = c.st.State, min(c.st.Round, c.st.Spec.Rounds), c.st.Model
 	info.History = append([]fedjob.RoundSummary(nil), c.st.History...)
-	info.Error = c.st.Error
+	info.Error, info.EndReason = c.st.Error, c.st.EndReason
+	if n := len(c.st.History); n > 0 {
+		info.Epsilon = c.st.History[n-1].Epsilon
+	}
 	if c.col != nil {
 		info.Pending = c.col.Count()
 		info.Deadline = c.col.Deadline().UnixMilli()
+	}
+	if c.sec != nil {
+		info.Pending = c.sec.Count()
+		info.Deadline = c.sec.Deadline().UnixMilli()
 	}
 }
 
@@ -199,6 +228,17 @@ func (c *coordinator) run(ctx context.Context) error {
 		c.s.log.Warn("exposure table at a job's start", "job", spec.ID(), "err", err)
 	}
 	for c.st.Round <= spec.Rounds {
+		if reason := c.overBudget(); reason != "" {
+			c.mu.Lock()
+			c.st.State, c.st.EndReason = fedjob.StateDone, reason
+			st := c.st
+			c.mu.Unlock()
+			c.s.log.Info("training job ends early", "job", spec.ID(), "reason", reason)
+			if err := c.s.saveCoord(ctx, &st); err != nil {
+				return err
+			}
+			break
+		}
 		sum, next, err := c.round(ctx, net)
 		if err != nil {
 			return err
@@ -225,11 +265,14 @@ func (c *coordinator) run(ctx context.Context) error {
 		}
 		c.s.metrics.rounds.Inc()
 		c.s.metrics.accuracy.WithLabelValues(spec.ID()).Set(sum.Accuracy)
+		if spec.NoiseStd > 0 {
+			c.s.metrics.epsilon.WithLabelValues(spec.ID()).Set(sum.Epsilon)
+		}
 	}
 	// Done: keep announcing the final version for a while so every participant hears it.
 	last := c.st.History[len(c.st.History)-1]
 	last.Participants = nil
-	ann := fedjob.Announcement{Spec: *spec, State: fedjob.StateDone, Round: spec.Rounds, Model: c.st.Model, Last: &last}
+	ann := fedjob.Announcement{Spec: *spec, State: fedjob.StateDone, Round: len(c.st.History), Model: c.st.Model, Last: &last}
 	ann.Weights = c.weightsOf(ctx, ann.Model)
 	for range 30 {
 		if err := c.s.publish(ctx, ann); err != nil && ctx.Err() == nil {
@@ -269,48 +312,25 @@ func (c *coordinator) prepare(ctx context.Context) (*experts.Network, error) {
 }
 
 // round opens round c.st.Round on net, waits for it to close, and makes the next version. A
-// round nobody sent an update to returns a nil network.
+// round that gathered nothing it could aggregate returns a nil network (it opens again).
 func (c *coordinator) round(ctx context.Context, net *experts.Network) (*fedjob.RoundSummary, *experts.Network, error) {
+	if c.st.Spec.SecureAggregation {
+		return c.secureRound(ctx, net)
+	}
 	spec := &c.st.Spec
 	started := time.Now()
 	c.mu.Lock()
 	c.col = fedjob.NewCollector(spec, c.st.Round, net.ParamCount(), started, c.st.Roster)
 	col := c.col
-	var last *fedjob.RoundSummary
-	if n := len(c.st.History); n > 0 {
-		l := c.st.History[n-1]
-		l.Participants = nil
-		last = &l
-	}
-	ann := fedjob.Announcement{Spec: *spec, State: fedjob.StateRound, Round: c.st.Round, Model: c.st.Model,
-		Deadline: col.Deadline().UnixMilli(), Last: last}
 	c.mu.Unlock()
-	ann.Weights = c.weightsOf(ctx, ann.Model)
-	nextAnnounce := time.Now()
-	for {
-		now := time.Now()
-		if !now.Before(nextAnnounce) {
-			if err := c.s.publish(ctx, ann); err != nil && ctx.Err() == nil {
-				c.s.log.Warn("announce", "job", spec.ID(), "err", err)
-			}
-			nextAnnounce = now.Add(announceEvery)
-		}
+	err := c.collect(ctx, col.Deadline(), func(now time.Time) (bool, time.Time, error) {
 		c.mu.Lock()
+		defer c.mu.Unlock()
 		due, at := col.Due(now)
-		c.mu.Unlock()
-		if due {
-			break
-		}
-		wake := nextAnnounce
-		if at.Before(wake) {
-			wake = at
-		}
-		select {
-		case <-ctx.Done():
-			return nil, nil, ctx.Err()
-		case <-c.arrived:
-		case <-time.After(time.Until(wake)):
-		}
+		return due, at, nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	closing := time.Now()
 	c.mu.Lock()
@@ -322,12 +342,67 @@ func (c *coordinator) round(ctx context.Context, net *experts.Network) (*fedjob.
 		c.s.log.Info("round closed without updates; opening it again", "job", spec.ID(), "round", c.st.Round)
 		return nil, nil, nil
 	}
-	delta, err := fedavg.Aggregate(res.Updates, spec.AggregateConfig(c.st.Round))
+	delta, err := fedavg.Aggregate(res.Updates, spec.AggregateConfig(c.noise))
 	if err != nil { // e.g. multi-krum with fewer updates than it needs, at the hard deadline
 		c.s.log.Warn("round could not aggregate; opening it again", "job", spec.ID(), "round", c.st.Round,
 			"updates", len(res.Updates), "err", err)
 		return nil, nil, nil
 	}
+	return c.closeRound(ctx, net, delta, res, started, closing, nil)
+}
+
+// announcement is the announcement of the open round, whose advertising or updates end at
+// deadline.
+func (c *coordinator) announcement(ctx context.Context, deadline time.Time) fedjob.Announcement {
+	c.mu.Lock()
+	var last *fedjob.RoundSummary
+	if n := len(c.st.History); n > 0 {
+		l := c.st.History[n-1]
+		l.Participants = nil
+		last = &l
+	}
+	ann := fedjob.Announcement{Spec: c.st.Spec, State: fedjob.StateRound, Round: c.st.Round, Model: c.st.Model,
+		Deadline: deadline.UnixMilli(), Last: last}
+	c.mu.Unlock()
+	ann.Weights = c.weightsOf(ctx, ann.Model)
+	return ann
+}
+
+// collect announces the open round every announceEvery until it has gathered what it waits
+// for, and wakes on every message: step reports whether to stop and when to ask next.
+func (c *coordinator) collect(ctx context.Context, deadline time.Time, step func(now time.Time) (bool, time.Time, error)) error {
+	spec := &c.st.Spec
+	ann := c.announcement(ctx, deadline)
+	nextAnnounce := time.Now()
+	for {
+		now := time.Now()
+		if !now.Before(nextAnnounce) && now.Before(deadline) {
+			if err := c.s.publish(ctx, ann); err != nil && ctx.Err() == nil {
+				c.s.log.Warn("announce", "job", spec.ID(), "err", err)
+			}
+			nextAnnounce = now.Add(announceEvery)
+		}
+		done, at, err := step(now)
+		if err != nil || done {
+			return err
+		}
+		wake := at
+		if now.Before(deadline) && nextAnnounce.Before(wake) {
+			wake = nextAnnounce
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.arrived:
+		case <-time.After(time.Until(wake)):
+		}
+	}
+}
+
+// closeRound applies a round's aggregate to net, evaluates and publishes the new version.
+func (c *coordinator) closeRound(ctx context.Context, net *experts.Network, delta []float64, res fedjob.Result,
+	started, closing time.Time, secure *fedjob.SecureSummary) (*fedjob.RoundSummary, *experts.Network, error) {
+	spec := &c.st.Spec
 	next, err := fedavg.Apply(net, delta)
 	if err != nil {
 		return nil, nil, err
@@ -341,11 +416,15 @@ func (c *coordinator) round(ctx context.Context, net *experts.Network) (*fedjob.
 		return nil, nil, err
 	}
 	sum := &fedjob.RoundSummary{Round: c.st.Round, Model: id.String(), Parent: c.st.Model, Participants: res.Participants,
-		Updates: len(res.Updates), Samples: res.Samples, Accuracy: ev.Accuracy, Loss: ev.Loss, TrainLoss: res.TrainLoss,
+		Updates: len(res.Participants), Samples: res.Samples, Accuracy: ev.Accuracy, Loss: ev.Loss, TrainLoss: res.TrainLoss,
 		UpdateBytes: res.Bytes, ModelBytes: size, Dropped: res.Dropped, Seconds: time.Since(started).Seconds(),
 		TrainSeconds: res.TrainSeconds, MaxTrainSeconds: res.MaxTrain, CloseSeconds: time.Since(closing).Seconds(),
-		FetchSeconds: res.FetchSeconds,
-		Started:      started.UnixMilli()}
+		FetchSeconds: res.FetchSeconds, Started: started.UnixMilli(), Secure: secure}
+	if spec.NoiseStd > 0 {
+		if sum.Epsilon, err = epsilonAfter(spec, c.st.Round); err != nil {
+			return nil, nil, fmt.Errorf("job %s round %d: privacy accounting: %w", spec.ID(), c.st.Round, err)
+		}
+	}
 	c.s.log.Info("round closed", "job", spec.ID(), "round", sum.Round, "updates", sum.Updates, "accuracy", sum.Accuracy)
 	return sum, next, nil
 }

@@ -11,6 +11,8 @@ type metrics struct {
 	rounds   prometheus.Counter
 	sent     prometheus.Counter
 	accuracy *prometheus.GaugeVec
+	epsilon  *prometheus.GaugeVec
+	secure   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -23,7 +25,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Training updates this node sent as participant."}),
 		accuracy: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "meshnode_train_accuracy_ratio",
 			Help: "Held-out accuracy of the last version of each job this node coordinates."}, []string{"job"}),
+		epsilon: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "meshnode_train_dp_epsilon",
+			Help: "Differential-privacy ε spent so far (at the job's δ) by each job this node coordinates."}, []string{"job"}),
+		secure: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_train_secure_messages_received_total",
+			Help: "Secure-aggregation messages received, by outcome (accepted, pending, late, duplicate, full, shape, unknown_job, forged, malformed)."}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.updates, m.rounds, m.sent, m.accuracy)
+	reg.MustRegister(m.updates, m.rounds, m.sent, m.accuracy, m.epsilon, m.secure)
 	return m
 }

@@ -290,6 +290,21 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 	if p.s.tamper != nil {
 		p.s.tamper(upd.Delta)
 	}
+	if a.Spec.SecureAggregation {
+		reply, err := p.sendSecure(ctx, a, upd.Delta, upd.Samples, upd.Loss, secs, t0.Sub(taken).Seconds())
+		if err != nil {
+			// This round instance is over for this node: its keys are gone.
+			p.mu.Lock()
+			p.rec.LastRound, p.rec.LastDeadline = a.Round, a.Deadline
+			p.mu.Unlock()
+			if serr := p.save(ctx); serr != nil {
+				return serr
+			}
+			return fmt.Errorf("round %d: secure aggregation: %w", a.Round, err)
+		}
+		p.s.metrics.sent.Inc()
+		return p.answered(ctx, a, fedjob.Reply{Code: reply.Code, Error: reply.Error})
+	}
 	u := &fedjob.Update{Job: a.Spec.ID(), Round: a.Round, Samples: upd.Samples, TrainLoss: upd.Loss, Seconds: secs,
 		FetchSeconds: t0.Sub(taken).Seconds(),
 		Delta:        fedjob.Float32s(upd.Delta)}
@@ -301,6 +316,11 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 		return fmt.Errorf("round %d: send update: %w", a.Round, err)
 	}
 	p.s.metrics.sent.Inc()
+	return p.answered(ctx, a, reply)
+}
+
+// answered records the coordinator's answer to this node's update for a round instance.
+func (p *participant) answered(ctx context.Context, a *fedjob.Announcement, reply fedjob.Reply) error {
 	// Whatever the answer, this round instance is done: a refusal would not change on retry.
 	p.mu.Lock()
 	p.rec.LastRound, p.rec.LastDeadline = a.Round, a.Deadline

@@ -33,6 +33,8 @@ import (
 const (
 	Topic    = "/meshnode/train/1"
 	Protocol = protocol.ID("/meshnode/train/1.0.0")
+	// SecureProtocol carries the steps of secure rounds (package secagg).
+	SecureProtocol = protocol.ID("/meshnode/train-secure/1.0.0")
 	// announceEvery is how often a coordinator republishes its job's current announcement, so
 	// a node that joined late or lost a message catches up.
 	announceEvery = 2 * time.Second
@@ -115,6 +117,9 @@ type Deps struct {
 	// Tamper, when set, rewrites every update this node sends before it is signed (robustness
 	// tests play a Byzantine participant with it). Called from the participants' goroutines.
 	Tamper func(delta []float64)
+	// DropAfterMask, when set and true for a round, makes this node vanish from a secure round
+	// after sending its masked update (dropout tests). Called from the participants' goroutines.
+	DropAfterMask func(round int) bool
 	// Registerer takes the service's metrics once, in New. Required.
 	Registerer prometheus.Registerer
 	// Logger receives the jobs' lines (nil: discarded).
@@ -138,9 +143,12 @@ type Service struct {
 	topic            *pubsub.Topic
 	sub              *pubsub.Subscription
 	client           *rpc.Client // sends updates to coordinators; closed by Close
+	secureClient     *rpc.Client // sends secure-round steps; closed by Close
 	metrics          *metrics
 	// tamper, when set, rewrites this node's outgoing updates (robustness tests).
 	tamper func(delta []float64)
+	// dropAfterMask, when set, makes this node leave secure rounds after masking (tests).
+	dropAfterMask func(round int) bool
 
 	saveMu      sync.Mutex // serialises saveSeen
 	mu          sync.Mutex
@@ -174,8 +182,9 @@ func New(deps Deps) (*Service, error) {
 	}
 	s := &Service{store: deps.Store, state: deps.State, signer: deps.Signer, host: deps.Host,
 		exposure: deps.Exposure, fetcher: deps.Fetcher, invalidateHosted: invalidate, policies: slices.Clone(deps.Join),
-		log: log, catalog: dataset.DefaultCatalog(), tamper: deps.Tamper,
-		client: rpc.NewClient(deps.Host, Protocol, 1<<16, 16), metrics: newMetrics(deps.Registerer),
+		log: log, catalog: dataset.DefaultCatalog(), tamper: deps.Tamper, dropAfterMask: deps.DropAfterMask,
+		client:       rpc.NewClient(deps.Host, Protocol, 1<<16, 16),
+		secureClient: rpc.NewClient(deps.Host, SecureProtocol, fedjob.MaxSecureReply, 16), metrics: newMetrics(deps.Registerer),
 		seen: map[string]*seenJob{}, policyTried: map[string]bool{}, coords: map[string]*coordinator{}, parts: map[string]*participant{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := deps.PubSub.RegisterTopicValidator(Topic, s.validate); err != nil {
@@ -192,6 +201,11 @@ func New(deps Deps) (*Service, error) {
 	// flood of 4 MiB requests can cost.
 	rpc.Serve(deps.Host, Protocol, s.serveUpdate, rpc.ServerOptions{
 		MaxRequest: 64<<10 + 4*maxUpdateValues, ReadTimeout: 30 * time.Second, PeerRate: 2, PeerBurst: 8, PeerBusy: 0.5, Logger: log})
+	// A secure round takes four steps and three polls a participant; a poll waits at most
+	// securePoll, and only for the round's members, so handler time is not what to bound.
+	rpc.Serve(deps.Host, SecureProtocol, s.serveSecure, rpc.ServerOptions{
+		MaxRequest: fedjob.MaxSecureHeader + 8*(maxUpdateValues+2) + 64, ReadTimeout: 30 * time.Second,
+		PeerRate: 10, PeerBurst: 30, Logger: log})
 	if err := s.restore(); err != nil {
 		s.Close()
 		return nil, err
@@ -228,6 +242,7 @@ func (s *Service) Close() {
 		_ = s.topic.Close()
 	}
 	_ = s.client.Close()
+	_ = s.secureClient.Close()
 }
 
 // expert finds a hosted expert by ID or name: its ID and its manifest.
