@@ -202,3 +202,43 @@ func checkFiniteDifferences(t *testing.T, n *Network, s Samples, cfg TrainConfig
 		}
 	}
 }
+
+// TestLRDecayScalesLaterEpochs: with a decay of 1e-12 every epoch after the first barely moves
+// the weights, whatever the optimizer; without it they keep moving.
+func TestLRDecayScalesLaterEpochs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	s := randomSamples(rng, 200, 4, 2, false)
+	for _, opt := range []string{"adam", "sgd"} {
+		moved := func(decay float64) float64 {
+			n, err := NewNetwork(MLP(4, []int{8}, "tanh", 2, OutputSoftmax), 11)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var after1 []float64
+			cfg := TrainConfig{Epochs: 5, BatchSize: 16, Optimizer: opt, Seed: 5, LRDecay: decay,
+				Progress: func(st EpochStats) {
+					if st.Epoch == 1 {
+						after1 = n.Params()
+					}
+				}}
+			if _, err := Train(context.Background(), n, s, Samples{}, cfg); err != nil {
+				t.Fatal(err)
+			}
+			var d float64
+			for i, w := range n.Params() {
+				d = math.Max(d, math.Abs(w-after1[i]))
+			}
+			return d
+		}
+		if d := moved(1e-12); d > 1e-6 {
+			t.Errorf("%s: decay 1e-12 still moved a weight by %g after epoch 1", opt, d)
+		}
+		if d := moved(0); d < 1e-3 {
+			t.Errorf("%s: without decay the weights moved only %g after epoch 1", opt, d)
+		}
+	}
+	n, _ := NewNetwork(MLP(4, []int{8}, "tanh", 2, OutputSoftmax), 11)
+	if _, err := Train(context.Background(), n, s, Samples{}, TrainConfig{Epochs: 1, LRDecay: 1.5}); err == nil {
+		t.Error("decay 1.5: no error")
+	}
+}

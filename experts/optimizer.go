@@ -5,6 +5,7 @@ import "math"
 // optimizer updates a network's parameters from their gradients.
 type optimizer interface {
 	step(n, grads *Network)
+	scaleLR(f float64) // multiply the learning rate by f
 }
 
 func newOptimizer(n *Network, cfg TrainConfig) optimizer {
@@ -20,6 +21,8 @@ type sgd struct {
 	lr, momentum, decay float64
 	velocity            *Network
 }
+
+func (o *sgd) scaleLR(f float64) { o.lr *= f }
 
 func (o *sgd) step(n, grads *Network) {
 	ps, gs, vs := n.params(), grads.params(), o.velocity.params()
@@ -42,6 +45,8 @@ type adam struct {
 	t                            int
 	m, v                         *Network
 }
+
+func (o *adam) scaleLR(f float64) { o.lr *= f }
 
 func (o *adam) step(n, grads *Network) {
 	o.t++

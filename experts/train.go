@@ -63,6 +63,7 @@ type TrainConfig struct {
 	Epochs       int     // passes over the training rows; 0 leaves the network untouched
 	BatchSize    int     // rows per gradient step (default 64)
 	LearningRate float64 // default 1e-3 for adam, 0.05 for sgd
+	LRDecay      float64 // multiplies the learning rate after every epoch; 0 (or 1) keeps it constant
 	Optimizer    string  // "adam" (default) or "sgd" (with Momentum)
 	Momentum     float64 // sgd momentum (default 0.9)
 	WeightDecay  float64 // L2 on weights (decoupled for adam); biases are not decayed
@@ -146,6 +147,9 @@ func (c *TrainConfig) defaults(n *Network) error {
 	}
 	if c.Epochs < 0 || c.WeightDecay < 0 || c.Patience < 0 || c.SoftWeight < 0 || c.SoftWeight > 1 {
 		return fmt.Errorf("epochs, weight decay and patience must not be negative, soft weight must be in [0,1]")
+	}
+	if !(c.LRDecay >= 0 && c.LRDecay <= 1) {
+		return fmt.Errorf("learning-rate decay %g must be in [0, 1]", c.LRDecay)
 	}
 	if c.Temperature < 0 || math.IsNaN(c.Temperature) || math.IsInf(c.Temperature, 0) {
 		return fmt.Errorf("temperature %g must be a finite number ≥ 0", c.Temperature)
@@ -248,6 +252,9 @@ func Train(ctx context.Context, n *Network, train, val Samples, cfg TrainConfig)
 		res.Epochs = append(res.Epochs, st)
 		if cfg.Progress != nil {
 			cfg.Progress(st)
+		}
+		if cfg.LRDecay > 0 {
+			opt.scaleLR(cfg.LRDecay)
 		}
 		if cfg.Patience > 0 && sinceBest >= cfg.Patience {
 			res.StoppedEarly = true

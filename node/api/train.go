@@ -23,6 +23,7 @@ type TrainStartRequest struct {
 	BatchSize       int     `json:"batch_size"`
 	LR              float64 `json:"learning_rate"`
 	ProxMu          float64 `json:"prox_mu"`
+	LRDecay         float64 `json:"lr_decay,omitempty"` // the local learning rate's factor per round (0: constant)
 	MinParticipants int     `json:"min_participants"`
 	MaxParticipants int     `json:"max_participants"`
 	SoftDeadlineMS  int64   `json:"soft_deadline_ms"`

@@ -80,6 +80,7 @@ coordinator draws from its own secret source, with ε reported after every round
 	f.IntVar(&req.BatchSize, "batch-size", 64, "participants' mini-batch size")
 	f.Float64Var(&req.LR, "lr", 0.001, "participants' learning rate (Adam)")
 	f.Float64Var(&req.ProxMu, "prox-mu", 0, "FedProx proximal term μ (0: FedAvg)")
+	f.Float64Var(&req.LRDecay, "lr-decay", 0, "multiply the local learning rate by this every round (0: constant)")
 	f.IntVar(&req.MinParticipants, "min", 2, "quorum: updates needed to close a round at the soft deadline")
 	f.IntVar(&req.MaxParticipants, "max", 32, "most participants the job accepts")
 	durationFlag(f, &soft, "soft-deadline", 5*time.Second, "a round with a quorum closes this long after it opened")

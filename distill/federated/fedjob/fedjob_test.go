@@ -3,6 +3,7 @@ package fedjob
 import (
 	"bytes"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,8 @@ func TestSpecCheck(t *testing.T) {
 		{"unknown aggregator", func(s *Spec) { s.Aggregator = "mean" }, true, "unknown aggregator"},
 		{"noise without clipping", func(s *Spec) { s.NoiseStd = 1 }, true, "clip_norm"},
 		{"learning rate", func(s *Spec) { s.LR = 0 }, true, "learning rate"},
+		{"learning-rate decay above 1", func(s *Spec) { s.LRDecay = 1.5 }, true, "learning-rate decay"},
+		{"learning-rate decay", func(s *Spec) { s.LRDecay = 0.95 }, true, ""},
 		{"noise with median", func(s *Spec) { s.NoiseStd, s.ClipNorm, s.DPDelta, s.Aggregator = 1, 1, 1e-5, "median" }, true, "calibrated for fedavg"},
 		{"noise without delta", func(s *Spec) { s.NoiseStd, s.ClipNorm = 1, 1 }, true, "dp_delta"},
 		{"target epsilon without noise", func(s *Spec) { s.TargetEpsilon = 4 }, true, "target_epsilon"},
@@ -305,6 +308,22 @@ func TestPeekUpdateJobAndReplyCodes(t *testing.T) {
 	for err, want := range cases {
 		if got := ReplyCode(err); got != want {
 			t.Errorf("ReplyCode(%v) = %s, want %s", err, got, want)
+		}
+	}
+}
+
+func TestRoundLR(t *testing.T) {
+	s := Spec{LR: 0.01}
+	if got := s.RoundLR(5); got != 0.01 {
+		t.Errorf("no decay: round 5 at %g, want 0.01", got)
+	}
+	s.LRDecay = 0.5
+	for _, c := range []struct {
+		round int
+		want  float64
+	}{{1, 0.01}, {2, 0.005}, {4, 0.00125}} {
+		if got := s.RoundLR(c.round); math.Abs(got-c.want) > 1e-15 {
+			t.Errorf("decay 0.5: round %d at %g, want %g", c.round, got, c.want)
 		}
 	}
 }

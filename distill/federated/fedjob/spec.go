@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -49,6 +50,9 @@ type Spec struct {
 	BatchSize   int                `json:"batch_size"`
 	LR          float64            `json:"learning_rate"`
 	ProxMu      float64            `json:"prox_mu,omitempty"` // FedProx's μ; 0 is FedAvg
+	// LRDecay multiplies the local learning rate every round: round r trains at
+	// LR·LRDecay^(r−1). 0 (or 1) keeps it constant.
+	LRDecay float64 `json:"lr_decay,omitempty"`
 	// MinParticipants is the quorum: a round closes early (at the soft deadline) only once this
 	// many updates arrived. MaxParticipants caps the distinct peers a job accepts.
 	MinParticipants int `json:"min_participants"`
@@ -137,6 +141,14 @@ func (s *Spec) FillPrivacyDefaults() {
 	}
 }
 
+// RoundLR is the local learning rate of a round (from 1).
+func (s *Spec) RoundLR(round int) float64 {
+	if s.LRDecay == 0 || round <= 1 {
+		return s.LR
+	}
+	return s.LR * math.Pow(s.LRDecay, float64(round-1))
+}
+
 // SecAggPhase is the deadline of each secure-aggregation step after the first.
 func (s *Spec) SecAggPhase() time.Duration { return time.Duration(s.SecAggPhaseMS) * time.Millisecond }
 
@@ -176,6 +188,8 @@ func (s *Spec) Check(verify Verifier) error {
 		return bad("batch size %d out of range", s.BatchSize)
 	case !(s.LR > 0 && s.LR < 10):
 		return bad("learning rate %g must be in (0, 10)", s.LR)
+	case !(s.LRDecay >= 0 && s.LRDecay <= 1):
+		return bad("learning-rate decay %g must be in (0, 1], or 0 for none", s.LRDecay)
 	case !(s.ProxMu >= 0 && s.ProxMu < 1e6):
 		return bad("prox_mu %g out of range", s.ProxMu)
 	case s.MinParticipants < 1 || s.MinParticipants > MaxParticipants:

@@ -282,7 +282,7 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 	me := p.s.signer.ID()
 	t0 := time.Now()
 	upd, err := fedavg.LocalUpdate(rctx, net, p.data, fedavg.LocalConfig{Epochs: a.Spec.LocalEpochs,
-		BatchSize: a.Spec.BatchSize, LearningRate: a.Spec.LR, ProxMu: a.Spec.ProxMu, Seed: roundSeed(a.Spec.Seed, me, a.Round)}, me)
+		BatchSize: a.Spec.BatchSize, LearningRate: a.Spec.RoundLR(a.Round), ProxMu: a.Spec.ProxMu, Seed: roundSeed(a.Spec.Seed, me, a.Round)}, me)
 	if err != nil {
 		return fmt.Errorf("round %d: %w", a.Round, err)
 	}
