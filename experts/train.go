@@ -88,9 +88,11 @@ type TrainConfig struct {
 	// ProxMu adds FedProx's proximal term μ/2·‖w − ProxCenter‖² to the loss, keeping a
 	// participant's local training near the round's global model. Zero: off.
 	ProxMu     float64
-	ProxCenter []float64        // parameters as Params returns them; required when ProxMu > 0
-	Seed       uint64           // shuffling order
-	Progress   func(EpochStats) // called after each epoch
+	ProxCenter []float64 // parameters as Params returns them; required when ProxMu > 0
+	// DP, when set, trains with DP-SGD: every row's gradient clipped and noised (see DPSGD).
+	DP       *DPSGD
+	Seed     uint64           // shuffling order
+	Progress func(EpochStats) // called after each epoch
 }
 
 // EpochStats reports one epoch.
@@ -151,6 +153,14 @@ func (c *TrainConfig) defaults(n *Network) error {
 	if !(c.LRDecay >= 0 && c.LRDecay <= 1) {
 		return fmt.Errorf("learning-rate decay %g must be in [0, 1]", c.LRDecay)
 	}
+	if c.DP != nil {
+		if err := c.DP.check(); err != nil {
+			return err
+		}
+		if c.Temperature > 0 || c.Loss != LossCrossEntropy {
+			return fmt.Errorf("DP-SGD trains with plain cross-entropy only")
+		}
+	}
 	if c.Temperature < 0 || math.IsNaN(c.Temperature) || math.IsInf(c.Temperature, 0) {
 		return fmt.Errorf("temperature %g must be a finite number ≥ 0", c.Temperature)
 	}
@@ -200,15 +210,29 @@ func Train(ctx context.Context, n *Network, train, val Samples, cfg TrainConfig)
 		perm[i] = i
 	}
 	xb := make([]float64, bs*n.Arch.Input)
+	var example, sum *Network // DP-SGD: one row's gradient and the step's clipped sum
 	var best *Network
 	bestLoss := math.Inf(1)
 	sinceBest := 0
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
 		t0 := time.Now()
-		rng.Shuffle(rows, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
 		var lossSum float64
 		var correct int
-		for off := 0; off < rows; off += bs {
+		if cfg.DP != nil {
+			if example == nil {
+				example, sum = n.zeroLike(), n.zeroLike()
+			}
+			l, c, seen, err := n.dpEpoch(ctx, ws, grads, example, sum, opt, cfg, train, xb)
+			if err != nil {
+				return nil, fmt.Errorf("train: epoch %d: %w", epoch, err)
+			}
+			lossSum, correct = l, c
+			res.Samples += seen
+		}
+		if cfg.DP == nil {
+			rng.Shuffle(rows, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+		}
+		for off := 0; off < rows && cfg.DP == nil; off += bs {
 			if err := ctx.Err(); err != nil {
 				return nil, fmt.Errorf("train: epoch %d: %w", epoch, err)
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/node/daemon"
 )
 
@@ -77,5 +78,32 @@ func TestSecureFederatedTraining(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("meshnode_train_dp_epsilon does not report job %s's ε %g", job.ID, job.Epsilon)
+	}
+
+	// Record-level DP: every participant trains with DP-SGD, calibrated to its own data size so
+	// that its records stay within ε = 8 over the job's two rounds, and reports what they spent.
+	req = fedRequest("fedavg", 4)
+	req.SecureAggregation, req.ClipNorm, req.Rounds = true, 5, 2
+	req.RecordClipNorm, req.RecordTargetEpsilon = 1, 8
+	job = runFedJob(t, nodes, base, req, true, nil)
+	if len(job.History) != 2 || job.History[1].Updates != 4 {
+		t.Fatalf("record-DP job: %d rounds, want 2 of 4 updates each: %+v", len(job.History), job.History)
+	}
+	for i, n := range nodes {
+		var jobs []api.TrainJobInfo
+		if err := n.client.Get(context.Background(), api.PathTrainJobs, &jobs); err != nil {
+			t.Fatal(err)
+		}
+		var p *api.TrainParticipation
+		for _, j := range jobs {
+			if j.ID == job.ID {
+				p = j.Participant
+			}
+		}
+		if p == nil || p.RecordEpsilon <= 0 || p.RecordEpsilon > 8 || p.Ended != "" {
+			t.Errorf("node %d: participation %+v: want its records' ε in (0, 8] and no early end", i, p)
+			continue
+		}
+		t.Logf("node %d: %d samples, records at ε = %.3f", i, p.Samples, p.RecordEpsilon)
 	}
 }

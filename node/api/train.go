@@ -23,7 +23,8 @@ type TrainStartRequest struct {
 	BatchSize       int     `json:"batch_size"`
 	LR              float64 `json:"learning_rate"`
 	ProxMu          float64 `json:"prox_mu"`
-	LRDecay         float64 `json:"lr_decay,omitempty"` // the local learning rate's factor per round (0: constant)
+	LRDecay         float64 `json:"lr_decay,omitempty"`        // the local learning rate's factor per round (0: constant)
+	ServerMomentum  float64 `json:"server_momentum,omitempty"` // the coordinator's momentum over rounds (0: FedAvg)
 	MinParticipants int     `json:"min_participants"`
 	MaxParticipants int     `json:"max_participants"`
 	SoftDeadlineMS  int64   `json:"soft_deadline_ms"`
@@ -35,6 +36,12 @@ type TrainStartRequest struct {
 	NoiseStd        float64 `json:"noise_std"` // DP noise multiplier z; with TargetEpsilon and 0, calibrated
 	DPDelta         float64 `json:"dp_delta,omitempty"`
 	TargetEpsilon   float64 `json:"target_epsilon,omitempty"`
+	// RecordClipNorm turns on record-level DP: participants train with DP-SGD, clipping every
+	// record's gradient to it; RecordNoise is the noise multiplier, or 0 with
+	// RecordTargetEpsilon for each participant to calibrate its own.
+	RecordClipNorm      float64 `json:"record_clip_norm,omitempty"`
+	RecordNoise         float64 `json:"record_noise,omitempty"`
+	RecordTargetEpsilon float64 `json:"record_target_epsilon,omitempty"`
 	// SecureAggregation has the coordinator learn only the sum of the updates (fedavg with
 	// ClipNorm); SecAgg* tune it (0: the defaults).
 	SecureAggregation bool    `json:"secure_aggregation,omitempty"`
@@ -79,6 +86,8 @@ type TrainParticipation struct {
 	Final     string `json:"final,omitempty"`
 	Ended     string `json:"ended,omitempty"` // why it stopped taking part before the end
 	LastError string `json:"last_error,omitempty"`
+	// RecordEpsilon is the record-level ε (DP-SGD) this node's data has spent in the job.
+	RecordEpsilon float64 `json:"record_epsilon,omitempty"`
 }
 
 // TrainRequest is what `meshnode expert train` asks for.

@@ -47,11 +47,17 @@ arrived; the coordinator aggregates them, measures the new version on the test p
 updates, with shares that unmask the round when up to a third of a neighbourhood drops out
 after masking); it needs fedavg and --clip. Robust aggregators must see each update, so they
 cannot be secure. --dp-noise or --target-epsilon add differential privacy: noise the
-coordinator draws from its own secret source, with ε reported after every round.`,
+coordinator draws from its own secret source, with ε reported after every round; that protects
+each participant's whole data set, which takes many participants to be useful. --record-clip
+with --record-epsilon (or --record-noise) protects every training record instead:
+participants train with DP-SGD and add the noise themselves, each calibrating it to its own
+data size and stopping before its records would pass the target.`,
 		Example: `  meshnode train start --base fashion-mnist --eval-dataset fashion-mnist --rounds 5 --min 3 \
       --aggregator median --dataset csv:parts/part-00.csv
   meshnode train start --base fashion-mnist --eval-dataset fashion-mnist --rounds 30 --min 5 \
-      --secure --clip 1 --target-epsilon 4`,
+      --secure --clip 1 --target-epsilon 4
+  meshnode train start --base fashion-mnist --eval-dataset fashion-mnist --rounds 30 --min 5 \
+      --secure --clip 10 --record-clip 1 --record-epsilon 8`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req.SoftDeadlineMS, req.DeadlineMS = soft.Milliseconds(), hard.Milliseconds()
@@ -81,6 +87,7 @@ coordinator draws from its own secret source, with ε reported after every round
 	f.Float64Var(&req.LR, "lr", 0.001, "participants' learning rate (Adam)")
 	f.Float64Var(&req.ProxMu, "prox-mu", 0, "FedProx proximal term μ (0: FedAvg)")
 	f.Float64Var(&req.LRDecay, "lr-decay", 0, "multiply the local learning rate by this every round (0: constant)")
+	f.Float64Var(&req.ServerMomentum, "server-momentum", 0, "coordinator's momentum β over rounds, FedAvgM (0: FedAvg)")
 	f.IntVar(&req.MinParticipants, "min", 2, "quorum: updates needed to close a round at the soft deadline")
 	f.IntVar(&req.MaxParticipants, "max", 32, "most participants the job accepts")
 	durationFlag(f, &soft, "soft-deadline", 5*time.Second, "a round with a quorum closes this long after it opened")
@@ -92,6 +99,9 @@ coordinator draws from its own secret source, with ε reported after every round
 	f.Float64Var(&req.NoiseStd, "dp-noise", 0, "differential privacy: noise multiplier z (noise z·clip on the sum of clipped updates; needs --clip; 0 with --target-epsilon: calibrated)")
 	f.Float64Var(&req.DPDelta, "dp-delta", 0, "differential privacy: the δ at which ε is reported (default 1e-5)")
 	f.Float64Var(&req.TargetEpsilon, "target-epsilon", 0, "differential privacy: end the job before ε would pass this")
+	f.Float64Var(&req.RecordClipNorm, "record-clip", 0, "record-level DP: participants train with DP-SGD, clipping every record's gradient to this norm")
+	f.Float64Var(&req.RecordNoise, "record-noise", 0, "record-level DP: DP-SGD noise multiplier (0 with --record-epsilon: each participant calibrates its own)")
+	f.Float64Var(&req.RecordTargetEpsilon, "record-epsilon", 0, "record-level DP: a participant stops before its records' ε would pass this")
 	f.BoolVar(&req.SecureAggregation, "secure", false, "secure aggregation: the coordinator learns only the sum of the updates (needs --clip, fedavg)")
 	f.IntVar(&req.SecAggNeighbours, "secagg-neighbours", 0, "secure aggregation: neighbours each participant masks with (0: everyone; needed above 65 participants)")
 	f.Float64Var(&req.SecAggThreshold, "secagg-threshold", 0, "secure aggregation: share of a neighbourhood needed to unmask (default 2/3)")
@@ -267,6 +277,16 @@ func printRounds(w io.Writer, j api.TrainJobInfo, plotPath string) {
 		}
 		fmt.Fprintln(w)
 	}
+	if j.Spec.RecordClipNorm > 0 {
+		fmt.Fprintf(w, "record-level differential privacy: participants train with DP-SGD, record clip %g", j.Spec.RecordClipNorm)
+		if j.Spec.RecordNoise > 0 {
+			fmt.Fprintf(w, ", noise multiplier %.3f", j.Spec.RecordNoise)
+		}
+		if j.Spec.RecordTargetEpsilon > 0 {
+			fmt.Fprintf(w, ", target ε %g at δ = %g", j.Spec.RecordTargetEpsilon, j.Spec.DPDelta)
+		}
+		fmt.Fprintln(w)
+	}
 	if j.EndReason != "" {
 		fmt.Fprintf(w, "ended early: %s\n", j.EndReason)
 	}
@@ -274,6 +294,12 @@ func printRounds(w io.Writer, j api.TrainJobInfo, plotPath string) {
 		fmt.Fprintf(w, "this node: %d samples of %s, last round sent %d", p.Samples, p.Dataset, p.LastRound)
 		if p.Final != "" {
 			fmt.Fprintf(w, ", holds the final version")
+		}
+		if p.RecordEpsilon > 0 {
+			fmt.Fprintf(w, ", its records at ε = %.3f", p.RecordEpsilon)
+		}
+		if p.Ended != "" {
+			fmt.Fprintf(w, ", stopped: %s", p.Ended)
 		}
 		if p.LastError != "" {
 			fmt.Fprintf(w, " (last error: %s)", p.LastError)

@@ -122,7 +122,11 @@ func AddNoise(v []float64, sigma float64, noise NoiseSource) {
 }
 
 // SecretNoise is a noise source seeded from crypto/rand: nobody else can regenerate it.
-func SecretNoise() NoiseSource {
+func SecretNoise() NoiseSource { return SecretRand() }
+
+// SecretRand is a ChaCha8 generator seeded from crypto/rand: what DP noise and DP-SGD's
+// sampling draw from, known to nobody else.
+func SecretRand() *rand.Rand {
 	var seed [32]byte
 	_, _ = crand.Read(seed[:]) // crypto/rand.Read never fails (it crashes the program instead)
 	return rand.New(rand.NewChaCha8(seed))

@@ -14,6 +14,7 @@ type LocalConfig struct {
 	LearningRate float64
 	ProxMu       float64 // FedProx's μ; 0 trains plain FedAvg
 	Seed         uint64
+	DP           *experts.DPSGD // record-level DP-SGD; nil trains without
 }
 
 // LocalUpdate trains a copy of the round's model on the participant's data and returns the
@@ -21,7 +22,7 @@ type LocalConfig struct {
 func LocalUpdate(ctx context.Context, global *experts.Network, data experts.Samples, c LocalConfig, who string) (Update, error) {
 	local := global.Clone()
 	center := global.Params()
-	cfg := experts.TrainConfig{Epochs: c.Epochs, BatchSize: c.BatchSize, LearningRate: c.LearningRate, Seed: c.Seed}
+	cfg := experts.TrainConfig{Epochs: c.Epochs, BatchSize: c.BatchSize, LearningRate: c.LearningRate, Seed: c.Seed, DP: c.DP}
 	if c.ProxMu > 0 {
 		cfg.ProxMu, cfg.ProxCenter = c.ProxMu, center
 	}

@@ -53,6 +53,8 @@ type Spec struct {
 	// LRDecay multiplies the local learning rate every round: round r trains at
 	// LR·LRDecay^(r−1). 0 (or 1) keeps it constant.
 	LRDecay float64 `json:"lr_decay,omitempty"`
+	// ServerMomentum is the coordinator's momentum β over rounds (FedAvgM); 0 is FedAvg.
+	ServerMomentum float64 `json:"server_momentum,omitempty"`
 	// MinParticipants is the quorum: a round closes early (at the soft deadline) only once this
 	// many updates arrived. MaxParticipants caps the distinct peers a job accepts.
 	MinParticipants int `json:"min_participants"`
@@ -73,6 +75,16 @@ type Spec struct {
 	NoiseStd      float64 `json:"noise_std,omitempty"`
 	DPDelta       float64 `json:"dp_delta,omitempty"`
 	TargetEpsilon float64 `json:"target_epsilon,omitempty"`
+	// RecordClipNorm turns on differential privacy for every training record: participants
+	// train with DP-SGD (experts.DPSGD), each record's gradient clipped to this norm and
+	// Gaussian noise added by the participant itself, so even its raw update is private.
+	// RecordNoise is DP-SGD's noise multiplier; 0 with RecordTargetEpsilon makes every
+	// participant pick the smallest one that keeps its own records within the target over all
+	// rounds, given its own data size. A participant stops before a round would take its ε
+	// (at DPDelta) past RecordTargetEpsilon.
+	RecordClipNorm      float64 `json:"record_clip_norm,omitempty"`
+	RecordNoise         float64 `json:"record_noise,omitempty"`
+	RecordTargetEpsilon float64 `json:"record_target_epsilon,omitempty"`
 	// SecureAggregation has participants mask their updates so that the coordinator learns
 	// only their sum (package secagg); it needs FedAvg and a clipping norm. SecAggNeighbours
 	// is each participant's number of neighbours (0: everyone), SecAggThreshold the share of
@@ -128,7 +140,7 @@ const (
 
 // FillPrivacyDefaults sets the privacy defaults a spec leaves out, before it is signed.
 func (s *Spec) FillPrivacyDefaults() {
-	if s.NoiseStd > 0 && s.DPDelta == 0 {
+	if (s.NoiseStd > 0 || s.RecordClipNorm > 0) && s.DPDelta == 0 {
 		s.DPDelta = DefaultDPDelta
 	}
 	if s.SecureAggregation {
@@ -190,6 +202,8 @@ func (s *Spec) Check(verify Verifier) error {
 		return bad("learning rate %g must be in (0, 10)", s.LR)
 	case !(s.LRDecay >= 0 && s.LRDecay <= 1):
 		return bad("learning-rate decay %g must be in (0, 1], or 0 for none", s.LRDecay)
+	case !(s.ServerMomentum >= 0 && s.ServerMomentum < 1):
+		return bad("server momentum %g must be in [0, 1)", s.ServerMomentum)
 	case !(s.ProxMu >= 0 && s.ProxMu < 1e6):
 		return bad("prox_mu %g out of range", s.ProxMu)
 	case s.MinParticipants < 1 || s.MinParticipants > MaxParticipants:
@@ -214,6 +228,16 @@ func (s *Spec) Check(verify Verifier) error {
 		return bad("dp_delta %g must be in (0, 1)", s.DPDelta)
 	case !(s.TargetEpsilon >= 0 && s.TargetEpsilon < 1e6), s.TargetEpsilon > 0 && s.NoiseStd == 0:
 		return bad("target_epsilon %g needs noise_std and must be below 1e6", s.TargetEpsilon)
+	case !(s.RecordClipNorm >= 0 && s.RecordClipNorm < 1e6), !(s.RecordNoise >= 0 && s.RecordNoise < 1e6),
+		!(s.RecordTargetEpsilon >= 0 && s.RecordTargetEpsilon < 1e6):
+		return bad("record_clip_norm %g, record_noise %g or record_target_epsilon %g out of range",
+			s.RecordClipNorm, s.RecordNoise, s.RecordTargetEpsilon)
+	case (s.RecordNoise > 0 || s.RecordTargetEpsilon > 0) && s.RecordClipNorm == 0:
+		return bad("record-level differential privacy needs record_clip_norm")
+	case s.RecordClipNorm > 0 && s.RecordNoise == 0 && s.RecordTargetEpsilon == 0:
+		return bad("record-level differential privacy needs record_noise or record_target_epsilon")
+	case s.RecordClipNorm > 0 && !(s.DPDelta > 0 && s.DPDelta < 1):
+		return bad("dp_delta %g must be in (0, 1)", s.DPDelta)
 	case s.SecureAggregation && (s.Aggregator != fedavg.FedAvg || s.ClipNorm == 0):
 		return bad("secure aggregation sums updates: it needs the fedavg aggregator and clip_norm (robust aggregators must see each update)")
 	case s.SecureAggregation && s.MinParticipants < 2:

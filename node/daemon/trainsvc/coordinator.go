@@ -49,6 +49,9 @@ type coordinator struct {
 	// noise draws differential-privacy noise: seeded from crypto/rand when the coordinator
 	// starts, known to nobody else.
 	noise fedavg.NoiseSource
+	// momentum carries the server's velocity over rounds. It lives in memory: a restarted
+	// coordinator starts it again from zero.
+	momentum *fedavg.Momentum
 }
 
 // startJob coordinates a new job from a hosted expert.
@@ -74,15 +77,16 @@ func (s *Service) startJob(ctx context.Context, req api.TrainStartRequest) (api.
 		domain = m.Domains[0]
 	}
 	spec := fedjob.Spec{Base: base.String(), Domain: domain, Input: m.Input, Output: m.Output,
-		Rounds: req.Rounds, LocalEpochs: req.LocalEpochs, BatchSize: req.BatchSize, LR: req.LR, LRDecay: req.LRDecay, ProxMu: req.ProxMu,
+		Rounds: req.Rounds, LocalEpochs: req.LocalEpochs, BatchSize: req.BatchSize, LR: req.LR, LRDecay: req.LRDecay, ServerMomentum: req.ServerMomentum, ProxMu: req.ProxMu,
 		MinParticipants: req.MinParticipants, MaxParticipants: req.MaxParticipants,
 		SoftDeadlineMS: req.SoftDeadlineMS, DeadlineMS: req.DeadlineMS, Aggregator: req.Aggregator,
 		MaxShare: req.MaxShare, Trim: req.Trim, ClipNorm: req.ClipNorm, NoiseStd: req.NoiseStd,
-		DPDelta: req.DPDelta, TargetEpsilon: req.TargetEpsilon, SecureAggregation: req.SecureAggregation,
+		DPDelta: req.DPDelta, TargetEpsilon: req.TargetEpsilon, RecordClipNorm: req.RecordClipNorm, RecordNoise: req.RecordNoise,
+		RecordTargetEpsilon: req.RecordTargetEpsilon, SecureAggregation: req.SecureAggregation,
 		SecAggNeighbours: req.SecAggNeighbours, SecAggThreshold: req.SecAggThreshold, SecAggPhaseMS: req.SecAggPhaseMS,
 		Seed: req.Seed, Created: time.Now().UnixMilli()}
 	if spec.TargetEpsilon > 0 && spec.NoiseStd == 0 {
-		z, err := calibrateNoise(spec.Rounds, orDefault(spec.DPDelta, fedjob.DefaultDPDelta), spec.TargetEpsilon)
+		z, err := calibrateNoise(samplingRate, spec.Rounds, orDefault(spec.DPDelta, fedjob.DefaultDPDelta), spec.TargetEpsilon)
 		if err != nil {
 			return api.TrainJobInfo{}, api.ErrBadRequest.Wrap(fmt.Errorf("train start: %w", err))
 		}
@@ -137,7 +141,7 @@ func (s *Service) saveCoord(ctx context.Context, cs *coordState) error {
 func (s *Service) startCoordinator(cs *coordState) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	c := &coordinator{s: s, st: *cs, cancel: cancel, arrived: make(chan struct{}, 1), done: make(chan struct{}),
-		noise: fedavg.SecretNoise()}
+		noise: fedavg.SecretNoise(), momentum: &fedavg.Momentum{Beta: cs.Spec.ServerMomentum}}
 	id := cs.Spec.ID()
 	s.mu.Lock()
 	s.coords[id] = c
@@ -403,7 +407,14 @@ func (c *coordinator) collect(ctx context.Context, deadline time.Time, step func
 func (c *coordinator) closeRound(ctx context.Context, net *experts.Network, delta []float64, res fedjob.Result,
 	started, closing time.Time, secure *fedjob.SecureSummary) (*fedjob.RoundSummary, *experts.Network, error) {
 	spec := &c.st.Spec
-	next, err := fedavg.Apply(net, delta)
+	step := delta
+	if spec.ServerMomentum > 0 {
+		var err error
+		if step, err = c.momentum.Step(delta); err != nil {
+			return nil, nil, fmt.Errorf("job %s round %d: %w", spec.ID(), c.st.Round, err)
+		}
+	}
+	next, err := fedavg.Apply(net, step)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,7 +12,9 @@ type metrics struct {
 	sent     prometheus.Counter
 	accuracy *prometheus.GaugeVec
 	epsilon  *prometheus.GaugeVec
-	secure   *prometheus.CounterVec
+	// recordEpsilon is the record-level ε of this node's own data, per job it trains in.
+	recordEpsilon *prometheus.GaugeVec
+	secure        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,9 +29,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Held-out accuracy of the last version of each job this node coordinates."}, []string{"job"}),
 		epsilon: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "meshnode_train_dp_epsilon",
 			Help: "Differential-privacy ε spent so far (at the job's δ) by each job this node coordinates."}, []string{"job"}),
+		recordEpsilon: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "meshnode_train_record_dp_epsilon",
+			Help: "Record-level differential-privacy ε (DP-SGD, at the job's δ) this node's own training data has spent, by job."}, []string{"job"}),
 		secure: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "meshnode_train_secure_messages_received_total",
 			Help: "Secure-aggregation messages received, by outcome (accepted, pending, late, duplicate, full, shape, unknown_job, forged, malformed)."}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.updates, m.rounds, m.sent, m.accuracy, m.epsilon, m.secure)
+	reg.MustRegister(m.updates, m.rounds, m.sent, m.accuracy, m.epsilon, m.recordEpsilon, m.secure)
 	return m
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -32,6 +33,10 @@ type partRecord struct {
 	LastDeadline int64  `json:"last_deadline"`
 	Final        string `json:"final,omitempty"`
 	Ended        string `json:"ended,omitempty"` // why it stopped taking part before the end
+	// RecordSteps counts the DP-SGD steps this node's records have been through (every
+	// training run, also of rounds that were later reopened); RecordEpsilon is their ε.
+	RecordSteps   int     `json:"record_steps,omitempty"`
+	RecordEpsilon float64 `json:"record_epsilon,omitempty"`
 }
 
 // participant takes part in one job: for each round announced it fetches the round's model,
@@ -45,6 +50,8 @@ type participant struct {
 	mu      sync.Mutex
 	rec     partRecord
 	lastErr string
+	// secret draws DP-SGD's samples and noise (record-level DP): seeded from crypto/rand.
+	secret *rand.Rand
 }
 
 // loadPart loads a participant's local data (the training part of a data set) for a job.
@@ -138,7 +145,8 @@ func (s *Service) startParticipant(rec partRecord) (*participant, error) {
 		s.mu.Unlock()
 		return nil, fmt.Errorf("already taking part in job %s", id)
 	}
-	p := &participant{s: s, rec: rec, offers: make(chan *fedjob.Announcement, 1), done: make(chan struct{})}
+	p := &participant{s: s, rec: rec, offers: make(chan *fedjob.Announcement, 1), done: make(chan struct{}),
+		secret: fedavg.SecretRand()}
 	s.parts[id] = p // reserved: a second join of the same job fails here
 	s.mu.Unlock()
 	data, err := s.loadPart(rec.Spec, rec.Dataset)
@@ -192,7 +200,7 @@ func (p *participant) describe() *api.TrainParticipation {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return &api.TrainParticipation{Dataset: p.rec.Dataset, Samples: p.data.Len(), LastRound: p.rec.LastRound,
-		Final: p.rec.Final, Ended: p.rec.Ended, LastError: p.lastErr}
+		Final: p.rec.Final, Ended: p.rec.Ended, LastError: p.lastErr, RecordEpsilon: p.rec.RecordEpsilon}
 }
 
 func (p *participant) run(ctx context.Context) {
@@ -280,11 +288,28 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 		return fmt.Errorf("round %d: model %s does not match the job's input and output", a.Round, model)
 	}
 	me := p.s.signer.ID()
+	cfg := fedavg.LocalConfig{Epochs: a.Spec.LocalEpochs, BatchSize: a.Spec.BatchSize, LearningRate: a.Spec.RoundLR(a.Round),
+		ProxMu: a.Spec.ProxMu, Seed: roundSeed(a.Spec.Seed, me, a.Round)}
+	var rp recordPrivacy
+	if a.Spec.RecordClipNorm > 0 {
+		if rp, err = p.recordPrivacy(&a.Spec); err != nil {
+			return fmt.Errorf("round %d: %w", a.Round, err)
+		}
+		if a.Spec.RecordTargetEpsilon > 0 && rp.after > a.Spec.RecordTargetEpsilon {
+			return p.end(ctx, fmt.Sprintf("privacy budget: training round %d would bring this node's records to ε = %.3f, past the target %g",
+				a.Round, rp.after, a.Spec.RecordTargetEpsilon))
+		}
+		cfg.DP = &experts.DPSGD{ClipNorm: a.Spec.RecordClipNorm, NoiseMultiplier: rp.noise, Rand: p.secret}
+	}
 	t0 := time.Now()
-	upd, err := fedavg.LocalUpdate(rctx, net, p.data, fedavg.LocalConfig{Epochs: a.Spec.LocalEpochs,
-		BatchSize: a.Spec.BatchSize, LearningRate: a.Spec.RoundLR(a.Round), ProxMu: a.Spec.ProxMu, Seed: roundSeed(a.Spec.Seed, me, a.Round)}, me)
+	upd, err := fedavg.LocalUpdate(rctx, net, p.data, cfg, me)
 	if err != nil {
 		return fmt.Errorf("round %d: %w", a.Round, err)
+	}
+	if cfg.DP != nil { // the records are spent once trained on, whatever happens to the update
+		if err := p.spendRecords(ctx, rp); err != nil {
+			return err
+		}
 	}
 	secs := time.Since(t0).Seconds()
 	if p.s.tamper != nil {

@@ -18,19 +18,19 @@ func epsilonAfter(spec *fedjob.Spec, rounds int) (float64, error) {
 	return eps, err
 }
 
-// calibrateNoise is the smallest noise multiplier (within 0.1%) whose ε after rounds stays
-// within target at delta.
-func calibrateNoise(rounds int, delta, target float64) (float64, error) {
+// calibrateNoise is the smallest noise multiplier (within 0.1%) whose ε after steps runs of
+// the Gaussian mechanism sampled at rate q stays within target at delta.
+func calibrateNoise(q float64, steps int, delta, target float64) (float64, error) {
 	lo, hi := 0.01, 1e4
-	if eps, _, err := dpaccount.Epsilon(samplingRate, hi, rounds, delta); err != nil || eps > target {
-		return 0, fmt.Errorf("no noise multiplier up to %g keeps ε within %g over %d rounds (%v)", hi, target, rounds, err)
+	if eps, _, err := dpaccount.Epsilon(q, hi, steps, delta); err != nil || eps > target {
+		return 0, fmt.Errorf("no noise multiplier up to %g keeps ε within %g over %d steps (%v)", hi, target, steps, err)
 	}
 	for range 100 {
 		if hi/lo < 1.001 {
 			break
 		}
 		mid := (lo + hi) / 2
-		eps, _, err := dpaccount.Epsilon(samplingRate, mid, rounds, delta)
+		eps, _, err := dpaccount.Epsilon(q, mid, steps, delta)
 		if err != nil {
 			return 0, err
 		}
