@@ -24,6 +24,7 @@ type TrainStartRequest struct {
 	LR              float64 `json:"learning_rate"`
 	ProxMu          float64 `json:"prox_mu"`
 	LRDecay         float64 `json:"lr_decay,omitempty"`        // the local learning rate's factor per round (0: constant)
+	Optimizer       string  `json:"optimizer,omitempty"`       // participants' local optimizer: adam (default) or sgd
 	ServerMomentum  float64 `json:"server_momentum,omitempty"` // the coordinator's momentum over rounds (0: FedAvg)
 	MinParticipants int     `json:"min_participants"`
 	MaxParticipants int     `json:"max_participants"`

@@ -87,6 +87,7 @@ data size and stopping before its records would pass the target.`,
 	f.Float64Var(&req.LR, "lr", 0.001, "participants' learning rate (Adam)")
 	f.Float64Var(&req.ProxMu, "prox-mu", 0, "FedProx proximal term μ (0: FedAvg)")
 	f.Float64Var(&req.LRDecay, "lr-decay", 0, "multiply the local learning rate by this every round (0: constant)")
+	f.StringVar(&req.Optimizer, "optimizer", "", "participants' local optimizer: adam (default) or sgd (momentum 0.9)")
 	f.Float64Var(&req.ServerMomentum, "server-momentum", 0, "coordinator's momentum β over rounds, FedAvgM (0: FedAvg)")
 	f.IntVar(&req.MinParticipants, "min", 2, "quorum: updates needed to close a round at the soft deadline")
 	f.IntVar(&req.MaxParticipants, "max", 32, "most participants the job accepts")

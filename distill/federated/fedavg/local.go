@@ -12,6 +12,7 @@ type LocalConfig struct {
 	Epochs       int
 	BatchSize    int
 	LearningRate float64
+	Optimizer    string  // experts.TrainConfig's: adam (default) or sgd
 	ProxMu       float64 // FedProx's μ; 0 trains plain FedAvg
 	Seed         uint64
 	DP           *experts.DPSGD // record-level DP-SGD; nil trains without
@@ -22,7 +23,7 @@ type LocalConfig struct {
 func LocalUpdate(ctx context.Context, global *experts.Network, data experts.Samples, c LocalConfig, who string) (Update, error) {
 	local := global.Clone()
 	center := global.Params()
-	cfg := experts.TrainConfig{Epochs: c.Epochs, BatchSize: c.BatchSize, LearningRate: c.LearningRate, Seed: c.Seed, DP: c.DP}
+	cfg := experts.TrainConfig{Epochs: c.Epochs, BatchSize: c.BatchSize, LearningRate: c.LearningRate, Optimizer: c.Optimizer, Seed: c.Seed, DP: c.DP}
 	if c.ProxMu > 0 {
 		cfg.ProxMu, cfg.ProxCenter = c.ProxMu, center
 	}

@@ -47,6 +47,8 @@ func TestSpecCheck(t *testing.T) {
 		{"record DP without noise or target", func(s *Spec) { s.RecordClipNorm, s.DPDelta = 1, 1e-5 }, true, "record_noise or record_target_epsilon"},
 		{"record DP without delta", func(s *Spec) { s.RecordClipNorm, s.RecordNoise = 1, 1 }, true, "dp_delta"},
 		{"record DP", func(s *Spec) { s.RecordClipNorm, s.RecordTargetEpsilon = 1, 4; s.FillPrivacyDefaults() }, true, ""},
+		{"unknown optimizer", func(s *Spec) { s.Optimizer = "lion" }, true, "unknown optimizer"},
+		{"sgd", func(s *Spec) { s.Optimizer = "sgd" }, true, ""},
 		{"server momentum 1", func(s *Spec) { s.ServerMomentum = 1 }, true, "server momentum"},
 		{"noise with median", func(s *Spec) { s.NoiseStd, s.ClipNorm, s.DPDelta, s.Aggregator = 1, 1, 1e-5, "median" }, true, "calibrated for fedavg"},
 		{"noise without delta", func(s *Spec) { s.NoiseStd, s.ClipNorm = 1, 1 }, true, "dp_delta"},

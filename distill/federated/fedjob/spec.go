@@ -53,6 +53,9 @@ type Spec struct {
 	// LRDecay multiplies the local learning rate every round: round r trains at
 	// LR·LRDecay^(r−1). 0 (or 1) keeps it constant.
 	LRDecay float64 `json:"lr_decay,omitempty"`
+	// Optimizer is the participants' local optimizer: "adam" (the default, also when empty)
+	// or "sgd" (with momentum 0.9). Either starts afresh every round.
+	Optimizer string `json:"optimizer,omitempty"`
 	// ServerMomentum is the coordinator's momentum β over rounds (FedAvgM); 0 is FedAvg.
 	ServerMomentum float64 `json:"server_momentum,omitempty"`
 	// MinParticipants is the quorum: a round closes early (at the soft deadline) only once this
@@ -202,6 +205,8 @@ func (s *Spec) Check(verify Verifier) error {
 		return bad("learning rate %g must be in (0, 10)", s.LR)
 	case !(s.LRDecay >= 0 && s.LRDecay <= 1):
 		return bad("learning-rate decay %g must be in (0, 1], or 0 for none", s.LRDecay)
+	case s.Optimizer != "" && s.Optimizer != "adam" && s.Optimizer != "sgd":
+		return bad("unknown optimizer %q (want adam or sgd)", s.Optimizer)
 	case !(s.ServerMomentum >= 0 && s.ServerMomentum < 1):
 		return bad("server momentum %g must be in [0, 1)", s.ServerMomentum)
 	case !(s.ProxMu >= 0 && s.ProxMu < 1e6):

@@ -77,7 +77,7 @@ func (s *Service) startJob(ctx context.Context, req api.TrainStartRequest) (api.
 		domain = m.Domains[0]
 	}
 	spec := fedjob.Spec{Base: base.String(), Domain: domain, Input: m.Input, Output: m.Output,
-		Rounds: req.Rounds, LocalEpochs: req.LocalEpochs, BatchSize: req.BatchSize, LR: req.LR, LRDecay: req.LRDecay, ServerMomentum: req.ServerMomentum, ProxMu: req.ProxMu,
+		Rounds: req.Rounds, LocalEpochs: req.LocalEpochs, BatchSize: req.BatchSize, LR: req.LR, LRDecay: req.LRDecay, ServerMomentum: req.ServerMomentum, Optimizer: req.Optimizer, ProxMu: req.ProxMu,
 		MinParticipants: req.MinParticipants, MaxParticipants: req.MaxParticipants,
 		SoftDeadlineMS: req.SoftDeadlineMS, DeadlineMS: req.DeadlineMS, Aggregator: req.Aggregator,
 		MaxShare: req.MaxShare, Trim: req.Trim, ClipNorm: req.ClipNorm, NoiseStd: req.NoiseStd,

@@ -289,7 +289,7 @@ func (p *participant) step(ctx context.Context, a *fedjob.Announcement) error {
 	}
 	me := p.s.signer.ID()
 	cfg := fedavg.LocalConfig{Epochs: a.Spec.LocalEpochs, BatchSize: a.Spec.BatchSize, LearningRate: a.Spec.RoundLR(a.Round),
-		ProxMu: a.Spec.ProxMu, Seed: roundSeed(a.Spec.Seed, me, a.Round)}
+		Optimizer: a.Spec.Optimizer, ProxMu: a.Spec.ProxMu, Seed: roundSeed(a.Spec.Seed, me, a.Round)}
 	var rp recordPrivacy
 	if a.Spec.RecordClipNorm > 0 {
 		if rp, err = p.recordPrivacy(&a.Spec); err != nil {
