@@ -13,8 +13,10 @@ import (
 
 // centralRun is centralized training's test accuracy after each epoch.
 type centralRun struct {
-	acc     []float64
-	lrDecay float64       // per epoch; 0: constant
+	acc       []float64
+	optimizer string
+	lr        float64
+	lrDecay   float64       // per epoch; 0: constant
 	wall    time.Duration // training only, evaluation excluded
 }
 
@@ -31,7 +33,7 @@ func (c centralRun) best() (int, float64) {
 
 // centralized trains the same network from the same initial weights on the union of the
 // participants' training parts for as many epochs as a federated job runs in all.
-func centralized(ctx context.Context, cat dataset.Catalog, parts *node.PartitionReport, o options, lrDecay float64) (centralRun, error) {
+func centralized(ctx context.Context, cat dataset.Catalog, parts *node.PartitionReport, o options, optimizer string, lr, lrDecay float64) (centralRun, error) {
 	all := experts.Samples{Dim: 784}
 	for _, p := range parts.Parts {
 		train, _, err := cat.Load("csv:"+p.File, 0)
@@ -50,18 +52,22 @@ func centralized(ctx context.Context, cat dataset.Catalog, parts *node.Partition
 	if err != nil {
 		return centralRun{}, err
 	}
-	c := centralRun{lrDecay: lrDecay}
+	c := centralRun{optimizer: optimizer, lr: lr, lrDecay: lrDecay}
+	epochs := o.centralEpochs
+	if epochs == 0 {
+		epochs = o.rounds * o.localEpochs
+	}
 	var evalTime time.Duration
 	t0 := time.Now()
-	_, err = experts.Train(ctx, net, all, experts.Samples{}, experts.TrainConfig{Epochs: o.rounds * o.localEpochs, BatchSize: o.batch,
-		LearningRate: o.lr, LRDecay: lrDecay, Seed: o.seed, Progress: func(s experts.EpochStats) {
+	_, err = experts.Train(ctx, net, all, experts.Samples{}, experts.TrainConfig{Epochs: epochs, BatchSize: o.batch,
+		LearningRate: lr, LRDecay: lrDecay, Optimizer: optimizer, Seed: o.seed, Progress: func(s experts.EpochStats) {
 			e0 := time.Now()
 			ev, err := experts.Evaluate(net, testSet, "")
 			if err == nil {
 				c.acc = append(c.acc, ev.Accuracy)
 			}
 			evalTime += time.Since(e0)
-			fmt.Fprintf(os.Stderr, "\rcentralized: epoch %d of %d", s.Epoch, s.Epochs)
+			fmt.Fprintf(os.Stderr, "\rcentralized (%s): epoch %d of %d", c.label(), s.Epoch, s.Epochs)
 		}})
 	fmt.Fprintln(os.Stderr)
 	c.wall = time.Since(t0) - evalTime

@@ -77,10 +77,12 @@ func verdict(ok bool) string {
 
 func (c centralRun) label() string {
 	if c.lrDecay > 0 {
-		return fmt.Sprintf("centralized, lr × %.4g an epoch", c.lrDecay)
+		return fmt.Sprintf("centralized, %s lr %g × %.4g an epoch", c.optimizer, c.lr, c.lrDecay)
 	}
-	return "centralized, constant lr"
+	return fmt.Sprintf("centralized, %s lr %g", c.optimizer, c.lr)
 }
+
+func (c centralRun) epochs() int { return len(c.acc) }
 
 func writeReport(o options, runs []modeRun, centrals []centralRun) error {
 	central := centrals[0] // the baseline: the centralized run with the best epoch
@@ -112,10 +114,17 @@ func writeReport(o options, runs []modeRun, centrals []centralRun) error {
 	if o.lrDecay > 0 {
 		decay = fmt.Sprintf("× %g a round", o.lrDecay)
 	}
-	p("Every job starts from the same initial 784-%d-10 MLP and runs %d rounds of %d local epoch(s) (Adam, lr %g %s, batch %d,\n", o.hidden, o.rounds, o.localEpochs, o.lr, decay, o.batch)
+	p("Every job starts from the same initial 784-%d-10 MLP and runs %d rounds of %d local epoch(s) (%s, lr %g %s, batch %d,\n", o.hidden, o.rounds, o.localEpochs, orAdam(o.optimizer), o.lr, decay, o.batch)
+	if o.momentum > 0 {
+		p("server momentum %g, ", o.momentum)
+	}
+	if o.dpRounds > 0 {
+		p("the DP modes %d rounds, ", o.dpRounds)
+	}
 	p("fedavg, quorum = all %d, no soft wait). Centralized training runs the same network from the same weights on the union\n", o.n)
-	p("of the same training parts for %d epochs, at the constant learning rate and with the jobs' decay; the better best epoch\n", o.rounds*o.localEpochs)
-	p("is the baseline. Accuracy is on the 10,000 test images. Secure aggregation clips each\n")
+	p("of the same training parts for %d epochs with Adam at lr 0.001 and with the jobs' optimizer and learning rate, each\n", centrals[0].epochs())
+	p("constant and with the jobs' decay; the best epoch of any of them is the baseline. Accuracy is on the 10,000 test\n")
+	p("images. Secure aggregation clips each\n")
 	p("update to norm %g; the DP modes add Gaussian noise, calibrated by the coordinator so that ε after the last round stays\n", o.clip)
 	p("within the target at δ = %g (every participant takes part in every round: sampling rate 1, participant-level DP).\n\n", o.delta)
 
