@@ -39,6 +39,7 @@ type options struct {
 	optimizer      string
 	noCentral      bool
 	dpRounds       int
+	dpBatch        int
 	recordClip     float64
 	centralEpochs  int
 	clip           float64
@@ -67,6 +68,7 @@ func main() {
 	flag.Float64Var(&o.clip, "clip", 10, "clip norm of an update under secure aggregation and DP")
 	flag.IntVar(&o.centralEpochs, "centralized-epochs", 40, "epochs of each centralized run (0: rounds × local epochs)")
 	flag.IntVar(&o.dpRounds, "dp-rounds", 0, "rounds of the DP modes (0: -rounds)")
+	flag.IntVar(&o.dpBatch, "dp-batch", 0, "mini-batch size of the DP modes (0: -batch); DP-SGD wants large batches")
 	flag.Float64Var(&o.recordClip, "record-clip", 1, "per-record gradient clip norm of the recE modes (DP-SGD)")
 	flag.Float64Var(&o.delta, "delta", 1e-5, "δ of the DP modes")
 	flag.StringVar(&modes, "modes", "plain,secure,dp1,dp4,dp8,rec1,rec4,rec8",

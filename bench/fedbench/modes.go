@@ -66,6 +66,14 @@ type modeRun struct {
 	recordEps float64
 }
 
+// batchFor is a mode's mini-batch size: DP modes use dpBatch.
+func (o options) batchFor(m mode) int {
+	if m.epsilon > 0 && o.dpBatch > 0 {
+		return o.dpBatch
+	}
+	return o.batch
+}
+
 // roundsFor is how many rounds a mode runs: DP modes run dpRounds.
 func (o options) roundsFor(m mode) int {
 	if m.epsilon > 0 && o.dpRounds > 0 {
@@ -77,7 +85,7 @@ func (o options) roundsFor(m mode) int {
 // runMode runs one job with every daemon taking part and waits for it to end.
 func runMode(ctx context.Context, ds []*procs.Daemon, parts *node.PartitionReport, o options, m mode) (modeRun, error) {
 	req := api.TrainStartRequest{Base: "fed-base", EvalDataset: "fashion-mnist", Dataset: "csv:" + parts.Parts[0].File,
-		Rounds: o.roundsFor(m), LocalEpochs: o.localEpochs, BatchSize: o.batch, LR: o.lr, LRDecay: o.lrDecay, ServerMomentum: o.momentum, Optimizer: o.optimizer, MinParticipants: o.n, MaxParticipants: o.n,
+		Rounds: o.roundsFor(m), LocalEpochs: o.localEpochs, BatchSize: o.batchFor(m), LR: o.lr, LRDecay: o.lrDecay, ServerMomentum: o.momentum, Optimizer: o.optimizer, MinParticipants: o.n, MaxParticipants: o.n,
 		SoftDeadlineMS: 0, DeadlineMS: 300000, Aggregator: "fedavg", Seed: o.seed}
 	if m.secure {
 		req.SecureAggregation, req.ClipNorm = true, o.clip

@@ -121,6 +121,9 @@ func writeReport(o options, runs []modeRun, centrals []centralRun) error {
 	if o.dpRounds > 0 {
 		p("the DP modes %d rounds, ", o.dpRounds)
 	}
+	if o.dpBatch > 0 {
+		p("the DP modes batch %d, ", o.dpBatch)
+	}
 	p("fedavg, quorum = all %d, no soft wait). Centralized training runs the same network from the same weights on the union\n", o.n)
 	p("of the same training parts for %d epochs with Adam at lr 0.001 and with the jobs' optimizer and learning rate, each\n", centrals[0].epochs())
 	p("constant and with the jobs' decay; the best epoch of any of them is the baseline. Accuracy is on the 10,000 test\n")

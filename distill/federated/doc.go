@@ -7,7 +7,12 @@
 //     with their binary codec, and the collector that decides when a round closes;
 //   - distill/federated/fedavg holds the arithmetic: a participant's local update and the
 //     aggregators that combine updates into the next model (FedAvg, median, trimmed mean,
-//     Multi-Krum), with norm clipping and Gaussian noise for differential privacy.
+//     Multi-Krum), with norm clipping, Gaussian noise for differential privacy and server
+//     momentum;
+//   - distill/federated/secagg holds secure aggregation's arithmetic and cryptography (masks
+//     that cancel in the sum, Shamir shares of their seeds), and fedjob its round protocol;
+//   - distill/federated/dpaccount holds the privacy accountant (Rényi DP of the sampled
+//     Gaussian mechanism) for both participant-level noise and DP-SGD at the participants.
 //
 // It sits under distill because the project's layout keeps every way of making an expert
 // there; like distill/kd it trains experts' models (package experts) rather than defining

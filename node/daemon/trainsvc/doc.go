@@ -3,7 +3,8 @@
 // open round's collector, aggregation with distill/federated/fedavg, evaluation on held-out
 // data, storing every version signed and linked to its parent), the participant (joining by
 // request or by the config's join policy, fetching each round's model, training on local data,
-// sending signed updates), the job protocol (announcements gossiped and validated on Topic,
+// sending signed updates, or masked ones on SecureProtocol for secure aggregation; with
+// record-level DP it trains with DP-SGD and keeps its records' privacy account), the job protocol (announcements gossiped and validated on Topic,
 // updates received on Protocol's streams and sent over its client), the persistence of what
 // this node coordinates, takes part in and heard of (resumed on restart), the training API's
 // handlers and the training metrics. The job protocol's rules themselves (specs,
