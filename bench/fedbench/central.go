@@ -17,7 +17,7 @@ type centralRun struct {
 	optimizer string
 	lr        float64
 	lrDecay   float64       // per epoch; 0: constant
-	wall    time.Duration // training only, evaluation excluded
+	wall      time.Duration // training only, evaluation excluded
 }
 
 // best is the epoch (from 1) with the highest test accuracy, and that accuracy.
