@@ -133,29 +133,11 @@ func DecodeSecureMsg(b []byte, maxValues int) (*SecureMsg, error) {
 		return nil, bad("does not start with %q", secureMagic)
 	}
 	b = b[len(secureMagic):]
-	if len(b) < 4 {
-		return nil, bad("truncated before the header length")
-	}
-	hl := binary.LittleEndian.Uint32(b)
-	b = b[4:]
-	if hl > MaxSecureHeader || int64(hl) > int64(len(b)) {
-		return nil, bad("header of %d bytes (limit %d, %d left)", hl, MaxSecureHeader, len(b))
-	}
 	var m SecureMsg
-	dec := json.NewDecoder(bytes.NewReader(b[:hl]))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&m); err != nil {
-		return nil, bad("header: %v", err)
+	n, b, err := decodeFrame(b, MaxSecureHeader, &m)
+	if err != nil {
+		return nil, bad("%v", err)
 	}
-	if dec.More() {
-		return nil, bad("data after the header")
-	}
-	b = b[hl:]
-	if len(b) < 4 {
-		return nil, bad("truncated before the value count")
-	}
-	n := binary.LittleEndian.Uint32(b)
-	b = b[4:]
 	if int64(n) > int64(maxValues) || int64(len(b)) != 8*int64(n) {
 		return nil, bad("%d values in %d bytes (limit %d values)", n, len(b), maxValues)
 	}

@@ -116,29 +116,11 @@ func DecodeUpdate(b []byte, maxValues int) (*Update, error) {
 		return nil, bad("does not start with %q", updateMagic)
 	}
 	b = b[len(updateMagic):]
-	if len(b) < 4 {
-		return nil, bad("truncated before the header length")
-	}
-	hl := binary.LittleEndian.Uint32(b)
-	b = b[4:]
-	if hl > MaxUpdateHeader || int(hl) > len(b) {
-		return nil, bad("header of %d bytes (limit %d, %d left)", hl, MaxUpdateHeader, len(b))
-	}
 	var u Update
-	dec := json.NewDecoder(bytes.NewReader(b[:hl]))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&u); err != nil {
-		return nil, bad("header: %v", err)
+	n, b, err := decodeFrame(b, MaxUpdateHeader, &u)
+	if err != nil {
+		return nil, bad("%v", err)
 	}
-	if dec.More() {
-		return nil, bad("data after the header")
-	}
-	b = b[hl:]
-	if len(b) < 4 {
-		return nil, bad("truncated before the value count")
-	}
-	n := binary.LittleEndian.Uint32(b)
-	b = b[4:]
 	if int64(n) > int64(maxValues) {
 		return nil, bad("%d values, limit %d", n, maxValues)
 	}

@@ -32,6 +32,37 @@ type round struct {
 
 func pid(i int) string { return fmt.Sprintf("peer-%03d", i) }
 
+// setup makes n clients and a server for vectors of dim values, and when deal is set has every
+// client deal its shares.
+func setup(t testing.TB, cfg Config, n, dim int, deal bool) ([]*Client, *Server) {
+	t.Helper()
+	var cs []*Client
+	var ads []Advert
+	for i := range n {
+		c, err := NewClient(rand.Reader, pid(i), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, ads = append(cs, c), append(ads, c.Advert())
+	}
+	srv, err := NewServer(cfg, ads, dim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if deal {
+		for i, c := range cs {
+			d, err := c.ShareKeys(srv.Roster())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.AddDealing(pid(i), d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return cs, srv
+}
+
 func (rd *round) play(t testing.TB) ([]uint64, error) {
 	t.Helper()
 	cfg := Config{Session: []byte("job/round-1"), Degree: rd.degree, Threshold: rd.threshold}
@@ -164,28 +195,7 @@ func TestTooManyDropsFailNamingWho(t *testing.T) {
 
 func TestClientRefusesToUnmaskTooFewSurvivors(t *testing.T) {
 	cfg := Config{Session: []byte("s"), Threshold: 0.8}
-	var cs []*Client
-	var ads []Advert
-	for i := range 5 {
-		c, err := NewClient(rand.Reader, pid(i), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs, ads = append(cs, c), append(ads, c.Advert())
-	}
-	srv, err := NewServer(cfg, ads, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, c := range cs {
-		d, err := c.ShareKeys(srv.Roster())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := srv.AddDealing(pid(i), d); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cs, srv := setup(t, cfg, 5, 4, true)
 	if _, err := cs[0].Mask(srv.Deliveries(pid(0)), make([]uint64, 4)); err != nil {
 		t.Fatal(err)
 	}
@@ -200,19 +210,7 @@ func TestClientRefusesToUnmaskTooFewSurvivors(t *testing.T) {
 
 func TestServerRefusesBadDealings(t *testing.T) {
 	cfg := Config{Session: []byte("s"), Threshold: 0.6}
-	var cs []*Client
-	var ads []Advert
-	for i := range 4 {
-		c, err := NewClient(rand.Reader, pid(i), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs, ads = append(cs, c), append(ads, c.Advert())
-	}
-	srv, err := NewServer(cfg, ads, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs, srv := setup(t, cfg, 4, 4, false)
 	good, err := cs[0].ShareKeys(srv.Roster())
 	if err != nil {
 		t.Fatal(err)
@@ -251,31 +249,7 @@ func TestServerRefusesBadDealings(t *testing.T) {
 
 func TestClientRefusesBadDeliveries(t *testing.T) {
 	cfg := Config{Session: []byte("s"), Threshold: 0.6}
-	mk := func() ([]*Client, *Server) {
-		var cs []*Client
-		var ads []Advert
-		for i := range 3 {
-			c, err := NewClient(rand.Reader, pid(i), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cs, ads = append(cs, c), append(ads, c.Advert())
-		}
-		srv, err := NewServer(cfg, ads, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, c := range cs {
-			d, err := c.ShareKeys(srv.Roster())
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := srv.AddDealing(pid(i), d); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return cs, srv
-	}
+	mk := func() ([]*Client, *Server) { return setup(t, cfg, 3, 2, true) }
 	cases := []struct {
 		name string
 		f    func(ds []Delivery) []Delivery
@@ -309,28 +283,7 @@ func TestCoordinatorViewIndependentOfInput(t *testing.T) {
 		var out []float64
 		for range trials {
 			cfg := Config{Session: []byte("s"), Threshold: 0.6}
-			var cs []*Client
-			var ads []Advert
-			for i := range 3 {
-				c, err := NewClient(rand.Reader, pid(i), cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				cs, ads = append(cs, c), append(ads, c.Advert())
-			}
-			srv, err := NewServer(cfg, ads, 4)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, c := range cs {
-				d, err := c.ShareKeys(srv.Roster())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := srv.AddDealing(pid(i), d); err != nil {
-					t.Fatal(err)
-				}
-			}
+			cs, srv := setup(t, cfg, 3, 4, true)
 			in := []uint64{x, x, x, x}
 			if !pairwise { // the control: the input itself
 				for _, v := range in {
