@@ -9,6 +9,6 @@ cd "$(dirname "$0")/.."
 go build -o bin/meshnode ./cmd/meshnode
 go build -o bin/fedbench ./bench/fedbench
 bin/fedbench -meshnode bin/meshnode -n "${PARTICIPANTS:-10}" -rounds "${ROUNDS:-100}" -dp-rounds "${DP_ROUNDS:-30}" \
-	-alpha "${ALPHA:-0.5}" -optimizer sgd -lr 0.05 -lr-decay "${LR_DECAY:-0.98}" -clip 50 -record-clip 1 \
+	-alpha "${ALPHA:-0.5}" -optimizer sgd -lr 0.05 -lr-decay "${LR_DECAY:-0.98}" -clip 50 -record-clip 1 -dp-batch 256 \
 	-modes "${MODES:-plain,secure,dp1,dp4,dp8,rec1,rec4,rec8}" -out bench/results/federated.md
 echo "wrote bench/results/federated.md"

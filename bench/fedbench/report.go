@@ -107,7 +107,7 @@ func writeReport(o options, runs []modeRun, centrals []centralRun) error {
 		modes = append(modes, r.name)
 	}
 	p("# Federated training: plain, secure, differentially private — against centralized\n\n")
-	p("Run: `bash bench/federated.sh` (modes %s) on %s, %d cores. Fashion-MNIST's 60,000 training\n", strings.Join(modes, ", "), time.Now().UTC().Format("2006-01-02"), runtime.NumCPU())
+	p("Run: `fedbench %s` (modes %s) on %s, %d cores. Fashion-MNIST's 60,000 training\n", strings.Join(os.Args[1:], " "), strings.Join(modes, ", "), time.Now().UTC().Format("2006-01-02"), runtime.NumCPU())
 	p("images split among %d participants with Dirichlet(α = %g) label shares; each trains on the 80%% training part of its\n", o.n, o.alpha)
 	p("share (%d samples in all). %d meshnode daemons as processes on 127.0.0.1; the first coordinates and trains too.\n", runs[0].job.History[len(runs[0].job.History)-1].Samples, o.n)
 	decay := "constant"
@@ -127,9 +127,15 @@ func writeReport(o options, runs []modeRun, centrals []centralRun) error {
 	p("fedavg, quorum = all %d, no soft wait). Centralized training runs the same network from the same weights on the union\n", o.n)
 	p("of the same training parts for %d epochs with Adam at lr 0.001 and with the jobs' optimizer and learning rate, each\n", centrals[0].epochs())
 	p("constant and with the jobs' decay; the best epoch of any of them is the baseline. Accuracy is on the 10,000 test\n")
-	p("images. Secure aggregation clips each\n")
-	p("update to norm %g; the DP modes add Gaussian noise, calibrated by the coordinator so that ε after the last round stays\n", o.clip)
-	p("within the target at δ = %g (every participant takes part in every round: sampling rate 1, participant-level DP).\n\n", o.delta)
+	p("images. Secure aggregation clips each update to norm %g.", o.clip)
+	for _, r := range runs {
+		if r.epsilon > 0 && !r.record {
+			p(" The dpE modes add Gaussian noise, calibrated by the coordinator so that ε after the last round stays\n")
+			p("within the target at δ = %g (every participant takes part in every round: sampling rate 1, participant-level DP).", o.delta)
+			break
+		}
+	}
+	p("\n\n")
 
 	_, cAcc := central.best()
 	p("| | final accuracy | best accuracy (round of) | final − centralized best | rounds to %.2f | noise multiplier | ε spent | wall |\n", o.target)
