@@ -104,10 +104,10 @@ step "9. Node C fetches the expert itself by its ID (bitswap, verified) and answ
 $MESHNODE --repo "$C" expert fetch "$ida"
 $MESHNODE --repo "$C" query --expert "$ida" --input "$OUT/samples/fashion-mnist-0002.png"
 
-step "10. Train together: A, B and C each hold a non-IID share of 9,000 images; A coordinates five rounds"
+step "10. Train together: A, B and C each hold a non-IID share of 9,000 images; A coordinates five rounds and, by secure aggregation, sees only their sum"
 $MESHNODE train partition --dataset fashion-mnist --parts 3 --alpha 0.5 --limit 9000 --seed 1 --output "$OUT/parts"
 job=$($MESHNODE --repo "$A" --json train start --base fed-base --eval-dataset fashion-mnist --rounds 5 --min 3 \
-	--soft-deadline 1s --dataset "csv:$OUT/parts/part-00.csv" | sed -n 's/^  "id": "\(.*\)",$/\1/p')
+	--secure --clip 10 --soft-deadline 1s --dataset "csv:$OUT/parts/part-00.csv" | sed -n 's/^  "id": "\(.*\)",$/\1/p')
 echo "job $job"
 for pair in "$B:part-01" "$C:part-02"; do
 	repo=${pair%%:*}
