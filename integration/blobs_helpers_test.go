@@ -22,6 +22,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
@@ -135,7 +136,24 @@ func blobConnect(t *testing.T, nodes ...*blobNode) {
 	defer cancel()
 	for i, a := range nodes {
 		for _, b := range nodes[i+1:] {
-			if err := a.host.Connect(ctx, peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()}); err != nil {
+			// Once A knows B and C, C's DHT may dial B just as B dials C: both dial from their
+			// listen ports (TCP reuseport), the two SYNs meet in one simultaneous-open
+			// connection on which both sides start TLS as the client, and the dial fails. A
+			// redial after a moment (past the swarm's dial backoff) finds the connection C
+			// made, or makes its own.
+			var err error
+			redial := network.WithForceDirectDial(ctx, "test: redial after a simultaneous open")
+			for attempt := 0; attempt < 3; attempt++ {
+				dctx := ctx
+				if attempt > 0 {
+					dctx = redial
+				}
+				if err = a.host.Connect(dctx, peer.AddrInfo{ID: b.host.ID(), Addrs: b.host.Addrs()}); err == nil {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if err != nil {
 				t.Fatalf("connect %s to %s: %v", a.name, b.name, err)
 			}
 		}
