@@ -10,8 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 type remoteEntry struct {
@@ -161,11 +159,7 @@ func metricFamilies(t *testing.T, d *daemonProc) map[string]*dto.MetricFamily {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("/metrics is not Prometheus text: %v", err)
-	}
+	families := parseMetrics(t, resp.Body)
 	var ours []*dto.MetricFamily
 	for name, f := range families {
 		if strings.HasPrefix(name, "meshnode_") {

@@ -1,13 +1,9 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"strings"
 	"testing"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/meshnode/meshnode/node/api"
 	"github.com/meshnode/meshnode/node/daemon"
@@ -61,15 +57,7 @@ func TestSecureFederatedTraining(t *testing.T) {
 	if job.Epsilon != h[len(h)-1].Epsilon {
 		t.Errorf("status ε %g, last round's %g", job.Epsilon, h[len(h)-1].Epsilon)
 	}
-	prom, err := nodes[0].client.Metrics(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fam, err := parser.TextToMetricFamilies(bytes.NewReader(prom))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fam := fedMetrics(t, nodes[0])
 	found := false
 	for _, m := range fam["meshnode_train_dp_epsilon"].GetMetric() {
 		if m.GetLabel()[0].GetValue() == job.ID {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -208,15 +209,7 @@ func TestFederatedTrainingAcrossFourDaemons(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	prom, err := nodes[0].client.Metrics(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fam, err := parser.TextToMetricFamilies(bytes.NewReader(prom))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fam := fedMetrics(t, nodes[0])
 	if f := fam["meshnode_train_rounds_closed_total"]; f == nil || f.GetMetric()[0].GetCounter().GetValue() != 5 {
 		t.Errorf("the coordinator's rounds closed: %v, want 5", f)
 	}
@@ -352,4 +345,25 @@ func TestFederatedTrainingSurvivesBadParticipants(t *testing.T) {
 	if last.Accuracy < 0.65 {
 		t.Fatalf("the resumed job ended at accuracy %.4f", last.Accuracy)
 	}
+}
+
+// fedMetrics parses an in-process daemon's /metrics.
+func fedMetrics(t *testing.T, n *fedNode) map[string]*dto.MetricFamily {
+	t.Helper()
+	prom, err := n.client.Metrics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parseMetrics(t, bytes.NewReader(prom))
+}
+
+// parseMetrics parses Prometheus text.
+func parseMetrics(t *testing.T, r io.Reader) map[string]*dto.MetricFamily {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fam, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		t.Fatalf("/metrics is not Prometheus text: %v", err)
+	}
+	return fam
 }

@@ -382,27 +382,38 @@ func (p *participant) send(ctx context.Context, a *fedjob.Announcement, u *fedjo
 	if err != nil {
 		return fedjob.Reply{}, err
 	}
+	raw, err := p.call(ctx, p.s.client, to, b, 500*time.Millisecond)
+	if err != nil {
+		return fedjob.Reply{}, err
+	}
+	var r fedjob.Reply
+	if jerr := json.Unmarshal(raw, &r); jerr != nil {
+		return fedjob.Reply{}, fmt.Errorf("coordinator answered %q: %w", raw, jerr)
+	}
+	return r, nil
+}
+
+// call sends b to the coordinator over client, redialling and retrying transport failures
+// every pause until ctx ends. A refusal (the coordinator could not decode or verify what it
+// got) is returned at once: a retry would not change it.
+func (p *participant) call(ctx context.Context, client *rpc.Client, to peer.AddrInfo, b []byte, pause time.Duration) ([]byte, error) {
 	for {
 		err := p.s.ensureConnected(ctx, to)
 		var raw []byte
 		if err == nil {
-			raw, err = p.s.client.Call(ctx, to.ID, b)
+			raw, err = client.Call(ctx, to.ID, b)
 		}
 		if err == nil {
-			var r fedjob.Reply
-			if jerr := json.Unmarshal(raw, &r); jerr != nil {
-				return fedjob.Reply{}, fmt.Errorf("coordinator answered %q: %w", raw, jerr)
-			}
-			return r, nil
+			return raw, nil
 		}
 		var refused *rpc.RemoteError
 		if errors.As(err, &refused) {
-			return fedjob.Reply{}, err // it could not decode or verify the update: a retry would not change that
+			return nil, err
 		}
 		select {
 		case <-ctx.Done():
-			return fedjob.Reply{}, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(500 * time.Millisecond):
+			return nil, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-time.After(pause):
 		}
 	}
 }

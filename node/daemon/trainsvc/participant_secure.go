@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/distill/federated/fedjob"
-	"github.com/meshnode/meshnode/mesh/rpc"
 	"github.com/meshnode/meshnode/node"
 )
 
@@ -96,23 +95,9 @@ func (p *participant) secureCall(ctx context.Context, a *fedjob.Announcement, m 
 	if err != nil {
 		return nil, err
 	}
-	for {
-		err := p.s.ensureConnected(ctx, to)
-		var raw []byte
-		if err == nil {
-			raw, err = p.s.secureClient.Call(ctx, to.ID, b)
-		}
-		if err == nil {
-			return fedjob.DecodeSecureReply(raw)
-		}
-		var refused *rpc.RemoteError
-		if errors.As(err, &refused) {
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(200 * time.Millisecond):
-		}
+	raw, err := p.call(ctx, p.s.secureClient, to, b, 200*time.Millisecond)
+	if err != nil {
+		return nil, err
 	}
+	return fedjob.DecodeSecureReply(raw)
 }
